@@ -1,0 +1,1 @@
+"""ResNet on CIFAR-10: the package shared by every DVC stage in `stages/`."""

@@ -1,0 +1,174 @@
+"""Typed, validated view of `params.yaml`: every stage loads its parameters through `load_params`.
+
+Validation happens once, before any work: unknown keys (typos), wrong types and out-of-range values all raise
+`UserError` with the offending key named.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+
+CIFAR10_TRAIN_IMAGES = 50_000
+CIFAR10_TEST_IMAGES = 10_000
+ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataParams:
+    url: str = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    md5: str = "c58f30108f718f92721af3b95e74349a"
+    train_size: int = 5000
+    val_size: int = 1000
+    test_size: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelParams:
+    arch: str = "resnet18"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    epochs: int = 1
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    nesterov: bool = True
+    milestones: list[int] = dataclasses.field(default_factory=lambda: [60, 80])
+    gamma: float = 0.1
+    precision: str = "auto"
+    device: str = "auto"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateParams:
+    batch_size: int = 500
+
+
+@dataclasses.dataclass(frozen=True)
+class PlotParams:
+    grid_size: int = 16
+    dpi: int = 120
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    seed: int = 42
+    data: DataParams = dataclasses.field(default_factory=DataParams)
+    model: ModelParams = dataclasses.field(default_factory=ModelParams)
+    train: TrainParams = dataclasses.field(default_factory=TrainParams)
+    evaluate: EvaluateParams = dataclasses.field(default_factory=EvaluateParams)
+    plot: PlotParams = dataclasses.field(default_factory=PlotParams)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate a params file; raise `UserError` naming the first problem found."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: run from the repository root") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{path} is not valid YAML: {err}") from None
+    params = _build(Params, raw if raw is not None else {}, prefix="")
+    _check_ranges(params)
+    return params
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise UserError(f"{prefix.rstrip('.') or 'params'} must be a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in raw:
+        if key not in fields:
+            close = _suggest(str(key), list(fields))
+            hint = f" (did you mean '{prefix}{close}'?)" if close else ""
+            raise UserError(f"unknown parameter '{prefix}{key}'{hint}; valid keys here: {', '.join(fields)}")
+    values = {}
+    for name in fields:
+        if name not in raw:
+            continue
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw[name], prefix=f"{prefix}{name}.")
+        else:
+            values[name] = _coerce(raw[name], hint, f"{prefix}{name}")
+    return cls(**values)
+
+
+def _suggest(key: str, valid: list[str]) -> str | None:
+    """The valid key a typo most likely meant: a close spelling, or the abbreviation of its words (learning_rate: lr)."""
+    close = difflib.get_close_matches(key, valid, n=1)
+    if close:
+        return close[0]
+    initials = "".join(word[0] for word in key.split("_") if word)
+    return initials if len(initials) > 1 and initials in valid else None
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise UserError(f"{key} must be a list, got {value!r}")
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif hint is str:
+        ok = isinstance(value, str)
+    else:  # pragma: no cover - a new field type without a rule here is a programming error
+        raise TypeError(f"no validation rule for {key}: {hint}")
+    if not ok:
+        raise UserError(f"{key} must be of type {hint.__name__}, got {value!r}")
+    return value
+
+
+def _check_ranges(p: Params) -> None:
+    def require(cond: bool, message: str) -> None:
+        if not cond:
+            raise UserError(message)
+
+    require(p.model.arch in ARCHITECTURES,
+            f"model.arch '{p.model.arch}' is not one of: {', '.join(ARCHITECTURES)}")
+    require(p.seed >= 0, f"seed must be >= 0, got {p.seed}")
+    d = p.data
+    for key in ("train_size", "val_size", "test_size"):
+        require(getattr(d, key) > 0, f"data.{key} must be > 0, got {getattr(d, key)}")
+    require(d.train_size + d.val_size <= CIFAR10_TRAIN_IMAGES,
+            f"data.train_size + data.val_size = {d.train_size + d.val_size} exceeds the "
+            f"{CIFAR10_TRAIN_IMAGES} CIFAR-10 training images they are drawn from")
+    require(d.test_size <= CIFAR10_TEST_IMAGES,
+            f"data.test_size {d.test_size} exceeds the {CIFAR10_TEST_IMAGES} CIFAR-10 test images")
+    require(len(d.md5) == 32 and all(c in "0123456789abcdef" for c in d.md5.lower()),
+            f"data.md5 must be 32 hexadecimal digits, got {d.md5!r}")
+    t = p.train
+    for key in ("epochs", "batch_size"):
+        require(getattr(t, key) > 0, f"train.{key} must be > 0, got {getattr(t, key)}")
+    require(t.lr > 0, f"train.lr must be > 0, got {t.lr}")
+    require(0 <= t.momentum < 1, f"train.momentum must be in [0, 1), got {t.momentum}")
+    require(t.weight_decay >= 0, f"train.weight_decay must be >= 0, got {t.weight_decay}")
+    require(0 < t.gamma <= 1, f"train.gamma must be in (0, 1], got {t.gamma}")
+    require(all(m > 0 for m in t.milestones) and t.milestones == sorted(set(t.milestones)),
+            f"train.milestones must be strictly increasing positive epochs, got {t.milestones}")
+    require(not (t.nesterov and t.momentum == 0), "train.nesterov needs train.momentum > 0")
+    require(t.precision in PRECISIONS, f"train.precision '{t.precision}' is not one of: {', '.join(PRECISIONS)}")
+    require(t.device in DEVICES, f"train.device '{t.device}' is not one of: {', '.join(DEVICES)}")
+    require(p.evaluate.batch_size > 0, f"evaluate.batch_size must be > 0, got {p.evaluate.batch_size}")
+    require(p.plot.grid_size > 0, f"plot.grid_size must be > 0, got {p.plot.grid_size}")
+    require(p.plot.dpi > 0, f"plot.dpi must be > 0, got {p.plot.dpi}")

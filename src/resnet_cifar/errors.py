@@ -1,0 +1,30 @@
+"""Errors that a user can fix, and the one place that turns them into a short message and exit code."""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Callable
+
+
+class UserError(Exception):
+    """A problem with the user's input or environment: reported as one line, never as a traceback."""
+
+
+def report_user_errors(main: Callable[[], None]) -> Callable[[], None]:
+    """Wrap a stage's `main` so a `UserError` prints `error: ...` on stderr and exits with status 2.
+
+    Set RESNET_CIFAR_DEBUG=1 to get the full traceback as well.
+    """
+
+    @functools.wraps(main)
+    def wrapper() -> None:
+        try:
+            main()
+        except UserError as err:
+            if os.environ.get("RESNET_CIFAR_DEBUG"):
+                raise
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper

@@ -1,0 +1,31 @@
+"""Per-epoch training history as DVCLive logs it: the metric names, and reading them back as one table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import UserError
+
+# DVCLive metric name -> history column. DVCLive writes each to <live dir>/plots/metrics/<name>.tsv.
+METRICS = {
+    "train/loss": "train_loss",
+    "train/acc": "train_acc",
+    "val/loss": "val_loss",
+    "val/acc": "val_acc",
+    "lr": "lr",
+}
+
+
+def read_history(live_dir: str | Path) -> pd.DataFrame:
+    """One row per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr."""
+    table = None
+    for name, column in METRICS.items():
+        path = Path(live_dir) / "plots" / "metrics" / f"{name}.tsv"
+        try:
+            frame = pd.read_csv(path, sep="\t")
+        except FileNotFoundError:
+            raise UserError(f"training history {path} not found; run `dvc repro train`") from None
+        frame = frame[["step", frame.columns[-1]]].rename(columns={"step": "epoch", frame.columns[-1]: column})
+        table = frame if table is None else table.merge(frame, on="epoch")
+    return table

@@ -1,0 +1,86 @@
+"""Figures: training history, sample predictions, confusion heatmap (matplotlib, written as PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # stages run headless
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .atomic import atomic_path  # noqa: E402
+
+
+def save_figure(fig: plt.Figure, path: str | Path, dpi: int) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def history_figure(history: pd.DataFrame) -> plt.Figure:
+    """Loss, accuracy, learning rate and the train-validation accuracy gap per epoch.
+
+    `history` has one row per epoch and columns epoch, train_loss, val_loss, train_acc, val_acc, lr.
+    """
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
+    epoch = history["epoch"]
+    marker = "o" if len(history) < 30 else None
+    (ax_loss, ax_acc), (ax_lr, ax_gap) = axes
+    ax_loss.plot(epoch, history["train_loss"], marker=marker, label="train")
+    ax_loss.plot(epoch, history["val_loss"], marker=marker, label="validation")
+    ax_loss.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss", yscale="log")
+    ax_acc.plot(epoch, 100 * history["train_acc"], marker=marker, label="train")
+    ax_acc.plot(epoch, 100 * history["val_acc"], marker=marker, label="validation")
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    ax_lr.plot(epoch, history["lr"], marker=marker, color="tab:green")
+    ax_lr.set(title="Learning rate", xlabel="epoch", ylabel="lr", yscale="log")
+    gap = 100 * (history["train_acc"] - history["val_acc"])
+    ax_gap.bar(epoch, gap, color=np.where(gap >= 0, "tab:red", "tab:blue"))
+    ax_gap.axhline(0, color="black", linewidth=0.8)
+    ax_gap.set(title="Generalisation gap (train - validation accuracy)", xlabel="epoch", ylabel="points")
+    for ax in (ax_loss, ax_acc):
+        ax.legend()
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
+def prediction_grid(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
+                    classes: tuple[str, ...], title: str) -> plt.Figure:
+    """A grid of test images (uint8, N x 3 x 32 x 32) titled with predicted and true class."""
+    n = len(images)
+    cols = min(8, max(n, 1))
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, y, p, c in zip(axes.flat, images, labels, predicted, confidence):
+        ax.imshow(image.transpose(1, 2, 0), interpolation="nearest")
+        ok = y == p
+        text = f"{classes[p]} {100 * c:.0f}%" if ok else f"{classes[p]} {100 * c:.0f}%\ntrue: {classes[y]}"
+        ax.set_title(text, fontsize=8, color="tab:green" if ok else "tab:red")
+    if n == 0:
+        axes.flat[0].text(0.5, 0.5, "none", ha="center", va="center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(counts: np.ndarray, classes: tuple[str, ...]) -> plt.Figure:
+    """Row-normalised confusion heatmap with the raw counts written in each cell."""
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(8, 7), constrained_layout=True)
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix (row-normalised; counts in cells)")
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, label="fraction of true class")
+    return fig

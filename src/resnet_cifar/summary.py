@@ -1,0 +1,36 @@
+"""Model summary: parameters per component (stem, layer1-4, head), total, and float32 size."""
+from __future__ import annotations
+
+import torchinfo
+
+from .models import ResNet
+
+COMPONENTS = {
+    "stem": ("conv1", "bn1"),
+    "layer1": ("layer1",),
+    "layer2": ("layer2",),
+    "layer3": ("layer3",),
+    "layer4": ("layer4",),
+    "head": ("fc",),
+}
+
+
+def parameter_counts(model: ResNet) -> dict[str, int]:
+    counts = {
+        component: sum(p.numel() for name in modules for p in getattr(model, name).parameters())
+        for component, modules in COMPONENTS.items()
+    }
+    counts["total"] = sum(p.numel() for p in model.parameters())
+    return counts
+
+
+def model_summary(model: ResNet) -> dict[str, object]:
+    counts = parameter_counts(model)
+    return {"params": counts, "size_mb_fp32": round(counts["total"] * 4 / 2**20, 2)}
+
+
+def summary_table(model: ResNet) -> str:
+    """torchinfo's layer table for one 32x32 image."""
+    stats = torchinfo.summary(model, input_size=(1, 3, 32, 32), depth=2, verbose=0, device="cpu",
+                              col_names=("output_size", "num_params"))
+    return str(stats) + "\n"

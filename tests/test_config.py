@@ -1,0 +1,66 @@
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resnet_cifar.config import Params, load_params
+from resnet_cifar.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_repository_params_are_valid_and_match_the_seed_recipe():
+    p = load_params(REPO / "params.yaml")
+    assert p.model.arch == "resnet18" and p.data.train_size == 5000 and p.data.test_size == 1000
+    assert (p.train.lr, p.train.momentum, p.train.nesterov, p.train.weight_decay) == (0.1, 0.9, True, 1e-4)
+    assert (p.train.milestones, p.train.gamma, p.train.batch_size) == ([60, 80], 0.1, 128)
+    assert p.data.md5 == "c58f30108f718f92721af3b95e74349a"
+
+
+def test_repository_params_list_every_key():
+    """params.yaml is the documented source of every hyperparameter: no field may hide behind a default."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    def keys(obj, prefix=""):
+        if hasattr(obj, "__dataclass_fields__"):
+            return {k for f in obj.__dataclass_fields__ for k in keys(getattr(obj, f), f"{prefix}{f}.")}
+        return {prefix.rstrip(".")}
+    def raw_keys(d, prefix=""):
+        return {k for key, v in d.items() for k in (raw_keys(v, f"{prefix}{key}.") if isinstance(v, dict)
+                                                    else {f"{prefix}{key}"})}
+    assert raw_keys(raw) == keys(Params())
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model: {arch: resnet19}", "resnet18, resnet34, resnet50, resnet101, resnet152"),
+    ("train: {learning_rate: 0.1}", "did you mean 'train.lr'"),
+    ("train: {lr: 0}", "train.lr must be > 0"),
+    ("train: {lr: -0.1}", "train.lr must be > 0"),
+    ("train: {epochs: 0}", "train.epochs must be > 0"),
+    ("train: {batch_size: -5}", "train.batch_size must be > 0"),
+    ("train: {epochs: '3'}", "train.epochs must be of type int"),
+    ("train: {epochs: 2.5}", "train.epochs must be of type int"),
+    ("train: {nesterov: 'yes'}", "train.nesterov must be of type bool"),
+    ("train: {milestones: [80, 60]}", "strictly increasing"),
+    ("data: {train_size: 0}", "data.train_size must be > 0"),
+    ("data: {test_size: 10001}", "exceeds the 10000"),
+    ("data: {train_size: 45000, val_size: 6000}", "exceeds the 50000"),
+    ("data: {md5: abc}", "32 hexadecimal"),
+    ("bogus: 1", "unknown parameter 'bogus'"),
+    ("train: [1, 2]", "train must be a mapping"),
+])
+def test_invalid_params_are_rejected_with_a_named_key(tmp_path, text, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_params(write(tmp_path, text))
+
+
+def test_missing_keys_take_defaults_and_ints_are_accepted_for_floats(tmp_path):
+    p = load_params(write(tmp_path, "train: {lr: 1}\n"))
+    assert p.train.lr == 1.0 and isinstance(p.train.lr, float)
+    assert p.train.epochs == Params().train.epochs

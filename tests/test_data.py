@@ -1,0 +1,150 @@
+import hashlib
+import http.server
+import threading
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cifar_archive import write_archive
+from resnet_cifar.batches import CROP_PADDING, DeviceSplit, eval_batches, normalize, random_crop_flip, train_batches
+from resnet_cifar.config import DataParams
+from resnet_cifar.dataset import load_split, make_subsets, read_cifar10, save_split
+from resnet_cifar.download import download_cifar10, fetch
+from resnet_cifar.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    path = tmp_path_factory.mktemp("src") / "cifar.tar.gz"
+    return path, write_archive(path)
+
+
+def test_download_from_local_path_and_file_url(tmp_path, archive):
+    path, md5 = archive
+    for i, url in enumerate([str(path), path.as_uri()]):
+        batches = download_cifar10(url, md5, tmp_path / f"raw{i}")
+        assert sorted(p.name for p in batches.iterdir())[:2] == ["batches.meta", "data_batch_1"]
+
+
+def test_wrong_md5_is_rejected_and_nothing_is_written(tmp_path, archive):
+    path, _ = archive
+    with pytest.raises(UserError, match="MD5 mismatch"):
+        download_cifar10(str(path), "0" * 32, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary leftovers either
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"../evil.txt": b"x"}, "outside"),
+    ({"/etc/evil": b"x"}, "outside"),
+    ({"cifar-10-batches-py/../../evil": b"x"}, "outside"),
+])
+def test_archive_members_that_escape_are_rejected(tmp_path, extra, message):
+    src = tmp_path / "bad.tar.gz"
+    md5 = write_archive(src, extra=extra)
+    with pytest.raises(UserError, match=message):
+        download_cifar10(str(src), md5, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists() and not (tmp_path / "evil.txt").exists()
+
+
+def test_links_in_archive_are_rejected(tmp_path):
+    import tarfile
+    src = tmp_path / "link.tar.gz"
+    write_archive(src)
+    plain = tmp_path / "plain.tar"
+    with tarfile.open(src) as tin, tarfile.open(plain, "w") as tout:
+        for m in tin.getmembers():
+            tout.addfile(m, tin.extractfile(m))
+        link = tarfile.TarInfo("cifar-10-batches-py/passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tout.addfile(link)
+    md5 = hashlib.md5(plain.read_bytes()).hexdigest()
+    with pytest.raises(UserError, match="links"):
+        download_cifar10(str(plain), md5, tmp_path / "raw")
+
+
+def test_archive_missing_batches_is_not_cifar(tmp_path):
+    src = tmp_path / "partial.tar.gz"
+    md5 = write_archive(src, skip=("data_batch_3",))
+    with pytest.raises(UserError, match="missing data_batch_3"):
+        download_cifar10(str(src), md5, tmp_path / "raw")
+
+
+def test_truncated_archive_gives_a_clear_error(tmp_path, archive):
+    path, _ = archive
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(UserError, match="truncated"):
+        download_cifar10(str(cut), hashlib.md5(cut.read_bytes()).hexdigest(), tmp_path / "raw")
+
+
+def test_http_download_and_unreachable_host(tmp_path, archive):
+    path, md5 = archive
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/{path.name}"
+        assert download_cifar10(url, md5, tmp_path / "raw").is_dir()
+        with pytest.raises(UserError, match="HTTP 404"):
+            fetch(url + ".missing", tmp_path / "x", retries=0)
+    finally:
+        server.shutdown()
+    with pytest.raises(UserError, match=r"cannot download http://127\.0\.0\.1:9/x.*data\.url=file://"):
+        fetch("http://127.0.0.1:9/x", tmp_path / "y", retries=1, timeout=2)
+
+
+def test_subsets_are_seeded_disjoint_and_round_trip(tmp_path, archive):
+    path, md5 = archive
+    train, test, classes = read_cifar10(download_cifar10(str(path), md5, tmp_path / "raw"))
+    assert train.images.shape == (200, 3, 32, 32) and len(test) == 60 and classes[0] == "airplane"
+    sizes = DataParams(train_size=120, val_size=50, test_size=30)
+    a, b = make_subsets(train, test, sizes, seed=1), make_subsets(train, test, sizes, seed=1)
+    c = make_subsets(train, test, sizes, seed=2)
+    assert not set(a["train"].source_index) & set(a["val"].source_index)
+    assert [len(a[s]) for s in ("train", "val", "test")] == [120, 50, 30]
+    assert np.array_equal(a["train"].source_index, b["train"].source_index)
+    assert not np.array_equal(a["train"].source_index, c["train"].source_index)
+    assert np.array_equal(a["train"].images, train.images[a["train"].source_index])
+    save_split(a["val"], tmp_path / "val.npz")
+    back = load_split(tmp_path / "val.npz")
+    assert back.images.dtype == np.uint8 and np.array_equal(back.images, a["val"].images)
+    assert back.classes == classes
+    with pytest.raises(UserError, match="only 200 training images"):
+        make_subsets(train, test, DataParams(train_size=190, val_size=20), seed=0)
+
+
+def test_crop_flip_matches_a_per_image_reference():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    out = random_crop_flip(images, torch.Generator().manual_seed(3))
+    # Replay the same random draws and build each image the slow, obvious way.
+    g = torch.Generator().manual_seed(3)
+    top = torch.randint(0, 2 * CROP_PADDING + 1, (16,), generator=g)
+    left = torch.randint(0, 2 * CROP_PADDING + 1, (16,), generator=g)
+    flip = torch.rand(16, generator=g) < 0.5
+    padded = torch.nn.functional.pad(images, (CROP_PADDING,) * 4)
+    for i in range(16):
+        expected = padded[i, :, top[i]:top[i] + 32, left[i]:left[i] + 32]
+        if flip[i]:
+            expected = expected.flip(-1)
+        assert torch.equal(out[i], expected)
+    assert flip.any() and not flip.all()
+
+
+def test_batches_cover_each_image_once_and_normalise():
+    rng = np.random.default_rng(0)
+    from resnet_cifar.dataset import Split
+    split = Split(rng.integers(0, 256, (50, 3, 32, 32), dtype=np.uint8), np.arange(50) % 10, np.arange(50),
+                  tuple("abcdefghij"))
+    data = DeviceSplit(split, torch.device("cpu"))
+    labels = torch.cat([y for _, y in train_batches(data, 16, torch.Generator().manual_seed(0))])
+    assert sorted(labels.tolist()) == sorted(split.labels.tolist())
+    x, _ = next(eval_batches(data, 50))
+    assert x.is_contiguous(memory_format=torch.channels_last) and x.dtype == torch.float32
+    assert torch.allclose(x, normalize(data.images))
+    assert abs(x.mean().item()) < 0.5

@@ -1,0 +1,74 @@
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from resnet_cifar.config import ARCHITECTURES
+from resnet_cifar.models import BUILDERS, build_model
+from resnet_cifar.summary import parameter_counts
+
+EXPECTED_PARAMS = {
+    "resnet18": 11_173_962,
+    "resnet34": 21_282_122,
+    "resnet50": 23_520_842,
+    "resnet101": 42_512_970,
+    "resnet152": 58_156_618,
+}
+
+
+def test_every_configurable_architecture_has_a_builder():
+    assert set(BUILDERS) == set(ARCHITECTURES) == set(EXPECTED_PARAMS)
+
+
+@pytest.mark.parametrize("arch", EXPECTED_PARAMS)
+def test_parameter_count_shapes_and_features(arch):
+    torch.manual_seed(0)
+    model = build_model(arch).eval()
+    counts = parameter_counts(model)
+    assert counts["total"] == EXPECTED_PARAMS[arch]
+    assert sum(v for k, v in counts.items() if k != "total") == counts["total"]
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        logits, features = model(x), model.features(x)
+    assert logits.shape == (2, 10)
+    assert features.shape == (2, 512 if arch in ("resnet18", "resnet34") else 2048)
+    assert torch.allclose(model.fc(features), logits, atol=1e-5)
+
+
+def test_cifar_stem_keeps_resolution_and_has_no_maxpool():
+    model = build_model("resnet18")
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    assert not any(isinstance(m, nn.MaxPool2d) for m in model.modules())
+    shapes = {}
+    for name in ("layer1", "layer4"):
+        getattr(model, name).register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, o.shape))
+    model.eval()(torch.randn(1, 3, 32, 32))
+    assert shapes["layer1"][-2:] == (32, 32) and shapes["layer4"][-2:] == (4, 4)
+
+
+def test_kaiming_fan_out_init():
+    torch.manual_seed(0)
+    conv = build_model("resnet18").layer3[0].conv1  # 128 -> 256 channels, 3x3
+    expected_std = (2 / (conv.out_channels * 9)) ** 0.5
+    assert conv.weight.std().item() == pytest.approx(expected_std, rel=0.05)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+def test_parity_with_torchvision(arch):
+    """torchvision's ResNet with a CIFAR stem loads our weights and computes the same function."""
+    torch.manual_seed(0)
+    ours = build_model(arch)
+    reference = getattr(torchvision.models, arch)(weights=None, num_classes=10)
+    reference.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    reference.maxpool = nn.Identity()
+    reference.load_state_dict(ours.state_dict())  # strict: every key and shape matches
+    # Perturb the BatchNorm statistics so eval mode does not reduce to the identity.
+    with torch.no_grad():
+        for m in ours.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(ours.eval()(x), reference.eval()(x), atol=1e-5)
