@@ -30,7 +30,10 @@ def model_summary(model: ResNet) -> dict[str, object]:
 
 
 def summary_table(model: ResNet) -> str:
-    """torchinfo's layer table for one 32x32 image."""
+    """Parameters per component, then torchinfo's layer table for one 32x32 image."""
+    summary = model_summary(model)
+    lines = [f"{component:<8}{count:>14,}" for component, count in summary["params"].items()]
+    lines.append(f"{'float32 size':<12}{summary['size_mb_fp32']:>7.2f} MiB")
     stats = torchinfo.summary(model, input_size=(1, 3, 32, 32), depth=2, verbose=0, device="cpu",
-                              col_names=("output_size", "num_params"))
-    return str(stats) + "\n"
+                              col_names=("output_size", "num_params"), row_settings=("var_names",))
+    return "\n".join(lines) + "\n\n" + str(stats) + "\n"

@@ -1,0 +1,134 @@
+"""End to end: real `dvc` commands in a temporary git repository, on a tiny archive served over HTTP."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from cifar_archive import CLASSES, write_archive
+from conftest import make_project, run
+
+TINY = {"train_size": 64, "val_size": 32, "test_size": 40}
+
+
+def ran_stages(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+def set_params(project, **sections):
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, http_server):
+    folder, base_url = http_server
+    md5 = write_archive(folder / "cifar-tiny.tar.gz")
+    project = make_project(tmp_path_factory.mktemp("e2e") / "project")
+    set_params(project, data={"url": f"{base_url}/cifar-tiny.tar.gz", "md5": md5, **TINY},
+               train={"epochs": 2, "batch_size": 16, "lr": 0.02}, evaluate={"batch_size": 16},
+               plot={"grid_size": 8})
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "tiny pipeline")
+    first = run(project, "dvc", "repro")
+    return project, first.stdout
+
+
+def test_repro_runs_every_stage_and_writes_every_out(project):
+    project, output = project
+    assert ran_stages(output) == ["download", "subset", "train", "evaluate", "plot"]
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    declared = [o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])]
+    for path in declared:
+        assert (project / path).exists(), path
+    assert sorted(p.name for p in (project / "data/raw/cifar-10-batches-py").iterdir()) == sorted(
+        ["batches.meta", "test_batch"] + [f"data_batch_{i}" for i in range(1, 6)])
+
+
+def test_subsets_have_the_requested_sizes(project):
+    project, _ = project
+    for split, size in zip(("train", "val", "test"), TINY.values()):
+        with np.load(project / f"data/subsets/{split}.npz") as f:
+            assert f["images"].shape == (size, 3, 32, 32) and f["images"].dtype == np.uint8
+
+
+def test_metrics_are_sane(project):
+    project, _ = project
+    evaluation = json.loads((project / "metrics/evaluate.json").read_text())
+    assert 0 <= evaluation["accuracy"] <= 1 and evaluation["loss"] > 0
+    assert evaluation["images"] == TINY["test_size"]
+    training = json.loads((project / "metrics/train/metrics.json").read_text())
+    assert training["step"] == 2
+    assert 0 <= training["val"]["acc"] <= 1 and training["train"]["loss"] > 0
+    assert 1 <= training["best"]["epoch"] <= 2 and training["time"]["images_per_sec"] > 0
+    model = json.loads((project / "metrics/model.json").read_text())
+    assert model["params"]["total"] == 11_173_962
+    assert model["size_mb_fp32"] == pytest.approx(11_173_962 * 4 / 2**20, abs=0.01)
+    summary = (project / "models/summary.txt").read_text()
+    assert "layer4" in summary and "11,173,962" in summary
+    per_class = pd.read_csv(project / "results/per_class.csv")
+    assert list(per_class["class"]) == CLASSES and per_class["support"].sum() == TINY["test_size"]
+    confusion = pd.read_csv(project / "results/confusion.csv")
+    assert len(confusion) == TINY["test_size"] and set(confusion["actual"]) <= set(CLASSES)
+    # The accuracy in the metrics is the one the confusion data implies.
+    assert (confusion["actual"] == confusion["predicted"]).mean() == pytest.approx(evaluation["accuracy"], abs=1e-6)
+    shown = json.loads(run(project, "dvc", "metrics", "show", "--json").stdout)
+    assert json.dumps(shown).count("accuracy") >= 1
+
+
+def test_history_has_one_row_per_epoch(project):
+    project, _ = project
+    for name in ("train/loss", "train/acc", "val/loss", "val/acc", "lr"):
+        table = pd.read_csv(project / f"metrics/train/plots/metrics/{name}.tsv", sep="\t")
+        assert list(table["step"]) == [1, 2], name
+
+
+def test_checkpoints_load_safely(project):
+    project, _ = project
+    for name in ("best", "last"):
+        state = torch.load(project / f"models/{name}.pt", weights_only=True)
+        assert state["arch"] == "resnet18" and state["classes"] == CLASSES
+    best = torch.load(project / "models/best.pt", weights_only=True)
+    history = pd.read_csv(project / "metrics/train/plots/metrics/val/acc.tsv", sep="\t")
+    assert best["val_acc"] == pytest.approx(history["acc"].max(), abs=1e-6)
+
+
+def test_plots_are_png_images_and_dvc_renders_them(project):
+    project, _ = project
+    for name in ("history", "correct", "misclassified", "confusion"):
+        with Image.open(project / f"plots/{name}.png") as image:
+            assert image.format == "PNG" and min(image.size) > 100
+    run(project, "dvc", "plots", "show", "-o", "plots_html")
+    page = (project / "plots_html/index.html").read_text()
+    for title in ("Loss", "Accuracy", "Learning rate", "Confusion matrix"):
+        assert title in page
+    assert page.count(".png") >= 4
+
+
+def test_second_repro_runs_nothing_and_plot_param_reruns_only_plot(project):
+    project, _ = project
+    again = run(project, "dvc", "repro")
+    assert ran_stages(again.stdout) == []
+    set_params(project, plot={"dpi": 80})
+    changed = run(project, "dvc", "repro")
+    assert ran_stages(changed.stdout) == ["plot"]
+    with Image.open(project / "plots/history.png") as image:
+        assert image.info["dpi"][0] == pytest.approx(80, abs=1)
+
+
+def test_exp_run_with_overrides(project):
+    project, _ = project
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "first results")
+    run(project, "dvc", "exp", "run", "-S", "model.arch=resnet34", "-S", "train.epochs=1")
+    model = json.loads((project / "metrics/model.json").read_text())
+    assert model["params"]["total"] == 21_282_122
+    table = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
+    assert "resnet34" in json.dumps(table)
+    assert yaml.safe_load((project / "params.yaml").read_text())["model"]["arch"] == "resnet34"
