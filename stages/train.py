@@ -22,7 +22,7 @@ from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
 from resnet_cifar.errors import report_user_errors  # noqa: E402
 from resnet_cifar.history import METRICS  # noqa: E402
 from resnet_cifar.models import build_model  # noqa: E402
-from resnet_cifar.summary import model_summary, summary_table  # noqa: E402
+from resnet_cifar.summary import model_metrics, summary_table  # noqa: E402
 from resnet_cifar.training import EpochResult, fit, seed_everything  # noqa: E402
 
 SUBSETS = Path("data/subsets")
@@ -40,7 +40,7 @@ def main() -> None:
     train_split, val_split = load_split(SUBSETS / "train.npz"), load_split(SUBSETS / "val.npz")
     classes = train_split.classes
     model = build_model(params.model.arch, num_classes=len(classes))
-    write_json(MODEL_METRICS, model_summary(model))
+    write_json(MODEL_METRICS, model_metrics(model))
     write_text(MODELS / "summary.txt", summary_table(copy.deepcopy(model)))
     model = model.to(device, memory_format=torch.channels_last)
     train, val = DeviceSplit(train_split, device), DeviceSplit(val_split, device)
@@ -54,7 +54,7 @@ def main() -> None:
             values = {"train/loss": r.train_loss, "train/acc": r.train_acc, "val/loss": r.val_loss,
                       "val/acc": r.val_acc, "lr": r.lr}
             for name in METRICS:
-                live.log_metric(name, values[name])
+                live.log_metric(name, float(f"{values[name]:.6g}"))
             if r.val_acc > best["val_acc"]:
                 best.update(val_acc=r.val_acc, epoch=r.epoch)
                 save_checkpoint(MODELS / "best.pt", model, params.model.arch, classes, epoch=r.epoch,

@@ -24,16 +24,21 @@ def parameter_counts(model: ResNet) -> dict[str, int]:
     return counts
 
 
-def model_summary(model: ResNet) -> dict[str, object]:
-    counts = parameter_counts(model)
-    return {"params": counts, "size_mb_fp32": round(counts["total"] * 4 / 2**20, 2)}
+def size_mb_fp32(total_params: int) -> float:
+    return round(total_params * 4 / 2**20, 2)
+
+
+def model_metrics(model: ResNet) -> dict[str, float]:
+    """The two numbers worth a column in `dvc exp show`; the per-component breakdown is in `summary_table`."""
+    total = sum(p.numel() for p in model.parameters())
+    return {"params": total, "size_mb_fp32": size_mb_fp32(total)}
 
 
 def summary_table(model: ResNet) -> str:
     """Parameters per component, then torchinfo's layer table for one 32x32 image."""
-    summary = model_summary(model)
-    lines = [f"{component:<8}{count:>14,}" for component, count in summary["params"].items()]
-    lines.append(f"{'float32 size':<12}{summary['size_mb_fp32']:>7.2f} MiB")
+    counts = parameter_counts(model)
+    lines = [f"{component:<8}{count:>14,}" for component, count in counts.items()]
+    lines.append(f"{'float32 size':<12}{size_mb_fp32(counts['total']):>7.2f} MiB")
     stats = torchinfo.summary(model, input_size=(1, 3, 32, 32), depth=2, verbose=0, device="cpu",
                               col_names=("output_size", "num_params"), row_settings=("var_names",))
     return "\n".join(lines) + "\n\n" + str(stats) + "\n"
