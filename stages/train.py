@@ -1,7 +1,8 @@
 """Stage `train`: train model.arch on the train subset, keep the best (by validation accuracy) and last models.
 
 Per-epoch metrics go to metrics/train through DVCLive; the model summary to metrics/model.json and
-models/summary.txt.
+models/summary.txt. After each epoch the whole training state is saved to .resume/train.pt, so a killed
+`dvc repro` continues from the last completed epoch with exactly the same result; the file is removed on success.
 """
 import copy
 import sys
@@ -10,7 +11,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's package, also in exp workspaces
 
-import torch  # noqa: E402
 from dvclive import Live  # noqa: E402
 
 from resnet_cifar.atomic import write_json, write_text  # noqa: E402
@@ -22,59 +22,71 @@ from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
 from resnet_cifar.errors import report_user_errors  # noqa: E402
 from resnet_cifar.history import METRICS  # noqa: E402
 from resnet_cifar.models import build_model  # noqa: E402
+from resnet_cifar.resume import load_resume_state, save_resume_state, training_fingerprint  # noqa: E402
 from resnet_cifar.summary import model_metrics, summary_table  # noqa: E402
-from resnet_cifar.training import EpochResult, fit, seed_everything  # noqa: E402
+from resnet_cifar.training import EpochResult, Trainer, seed_everything  # noqa: E402
 
 SUBSETS = Path("data/subsets")
 MODELS = Path("models")
 LIVE_DIR = Path("metrics/train")
 MODEL_METRICS = Path("metrics/model.json")
+RESUME = Path(".resume/train.pt")
+
+
+def log_epoch(live: Live, r: EpochResult) -> None:
+    live.step = r.epoch
+    values = {"train/loss": r.train_loss, "train/acc": r.train_acc, "val/loss": r.val_loss,
+              "val/acc": r.val_acc, "lr": r.lr}
+    for name in METRICS:
+        live.log_metric(name, float(f"{values[name]:.6g}"))
+    live.next_step()
+    print(f"epoch {r.epoch}: train loss {r.train_loss:.4f} acc {r.train_acc:.4f} | "
+          f"val loss {r.val_loss:.4f} acc {r.val_acc:.4f} | lr {r.lr:.4g} | {r.images_per_sec:.0f} img/s")
 
 
 @report_user_errors
 def main() -> None:
     params = load_params()
+    data_files = [SUBSETS / "train.npz", SUBSETS / "val.npz"]
+    fingerprint = training_fingerprint(params, data_files, [Path(__file__)])
     generator = seed_everything(params.seed)
     device = resolve_device(params.train.device)
     precision = resolve_precision(params.train.precision, device)
-    train_split, val_split = load_split(SUBSETS / "train.npz"), load_split(SUBSETS / "val.npz")
+    train_split, val_split = (load_split(path) for path in data_files)
     classes = train_split.classes
-    model = build_model(params.model.arch, num_classes=len(classes))
+    model = build_model(params.model.arch, len(classes), params.model.zero_init_residual)
     write_json(MODEL_METRICS, model_metrics(model))
     write_text(MODELS / "summary.txt", summary_table(copy.deepcopy(model)))
-    model = model.to(device, memory_format=torch.channels_last)
-    train, val = DeviceSplit(train_split, device), DeviceSplit(val_split, device)
-    print(f"training {params.model.arch} on {len(train)} images ({len(val)} validation) "
+    trainer = Trainer(model, DeviceSplit(train_split, device), DeviceSplit(val_split, device), params.train,
+                      precision, generator, params.evaluate.batch_size)
+    if (state := load_resume_state(RESUME, fingerprint)) is not None:
+        trainer.load_state_dict(state)
+        print(f"resuming after epoch {trainer.epoch} from {RESUME}")
+    print(f"training {params.model.arch} on {len(train_split)} images ({len(val_split)} validation) "
           f"for {params.train.epochs} epochs on {device} with {precision}")
 
-    best = {"val_acc": -1.0, "epoch": 0}
     with Live(str(LIVE_DIR), report=None, dvcyaml=None, save_dvc_exp=False) as live:
-        def on_epoch(r: EpochResult) -> None:
-            live.step = r.epoch
-            values = {"train/loss": r.train_loss, "train/acc": r.train_acc, "val/loss": r.val_loss,
-                      "val/acc": r.val_acc, "lr": r.lr}
-            for name in METRICS:
-                live.log_metric(name, float(f"{values[name]:.6g}"))
-            if r.val_acc > best["val_acc"]:
-                best.update(val_acc=r.val_acc, epoch=r.epoch)
-                save_checkpoint(MODELS / "best.pt", model, params.model.arch, classes, epoch=r.epoch,
-                                val_acc=r.val_acc)
-            print(f"epoch {r.epoch}: train loss {r.train_loss:.4f} acc {r.train_acc:.4f} | "
-                  f"val loss {r.val_loss:.4f} acc {r.val_acc:.4f} | lr {r.lr:g} | {r.images_per_sec:.0f} img/s")
-            live.next_step()
-
-        start = time.perf_counter()
-        history = fit(model, train, val, params.train, precision, generator, params.evaluate.batch_size, on_epoch)
-        train_seconds = sum(r.seconds for r in history)
-        live.summary["best"] = best
+        for r in trainer.history:  # epochs done before an interruption: DVC removed their logs
+            log_epoch(live, r)
+        while trainer.epoch < params.train.epochs:
+            r = trainer.train_epoch()
+            save_resume_state(RESUME, trainer.state_dict(), fingerprint)
+            log_epoch(live, r)
+        train_seconds = sum(r.seconds for r in trainer.history)
+        live.summary["best"] = {"val_acc": trainer.best_val_acc, "epoch": trainer.best_epoch}
         live.summary["time"] = {
             "train_seconds": round(train_seconds, 2),
-            "total_seconds": round(time.perf_counter() - start, 2),
-            "images_per_sec": round(len(train) * len(history) / train_seconds, 1),
+            "images_per_sec": round(len(train_split) * trainer.epoch / train_seconds, 1),
         }
-        live.step = history[-1].epoch
-    save_checkpoint(MODELS / "last.pt", model, params.model.arch, classes, epoch=history[-1].epoch,
-                    val_acc=history[-1].val_acc)
+        live.step = trainer.epoch
+
+    last = trainer.history[-1]
+    save_checkpoint(MODELS / "last.pt", trainer.model, params.model.arch, classes, epoch=last.epoch,
+                    val_acc=last.val_acc)
+    trainer.model.load_state_dict(trainer.best_state)
+    save_checkpoint(MODELS / "best.pt", trainer.model, params.model.arch, classes, epoch=trainer.best_epoch,
+                    val_acc=trainer.best_val_acc)
+    RESUME.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

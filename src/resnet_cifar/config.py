@@ -19,6 +19,7 @@ CIFAR10_TRAIN_IMAGES = 50_000
 CIFAR10_TEST_IMAGES = 10_000
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SCHEDULERS = ("multistep", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -34,6 +35,7 @@ class DataParams:
 @dataclasses.dataclass(frozen=True)
 class ModelParams:
     arch: str = "resnet18"
+    zero_init_residual: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +48,11 @@ class TrainParams:
     nesterov: bool = True
     milestones: list[int] = dataclasses.field(default_factory=lambda: [60, 80])
     gamma: float = 0.1
+    scheduler: str = "multistep"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
     precision: str = "auto"
+    compile: bool = False
     device: str = "auto"
 
 
@@ -167,6 +173,12 @@ def _check_ranges(p: Params) -> None:
     require(all(m > 0 for m in t.milestones) and t.milestones == sorted(set(t.milestones)),
             f"train.milestones must be strictly increasing positive epochs, got {t.milestones}")
     require(not (t.nesterov and t.momentum == 0), "train.nesterov needs train.momentum > 0")
+    require(t.scheduler in SCHEDULERS, f"train.scheduler '{t.scheduler}' is not one of: {', '.join(SCHEDULERS)}")
+    require(0 <= t.warmup_epochs < t.epochs,
+            f"train.warmup_epochs must be in [0, train.epochs), got {t.warmup_epochs}")
+    require(t.scheduler != "onecycle" or t.warmup_epochs > 0,
+            "train.scheduler 'onecycle' needs train.warmup_epochs > 0 (the length of its rising phase)")
+    require(0 <= t.label_smoothing < 1, f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
     require(t.precision in PRECISIONS, f"train.precision '{t.precision}' is not one of: {', '.join(PRECISIONS)}")
     require(t.device in DEVICES, f"train.device '{t.device}' is not one of: {', '.join(DEVICES)}")
     require(p.evaluate.batch_size > 0, f"evaluate.batch_size must be > 0, got {p.evaluate.batch_size}")

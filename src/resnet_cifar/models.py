@@ -81,7 +81,8 @@ Block = Union[type[BasicBlock], type[Bottleneck]]
 class ResNet(nn.Module):
     """Stem, four stages (64, 128, 256, 512 planes; stride 1, 2, 2, 2), global average pool, linear head."""
 
-    def __init__(self, block: Block, layers: list[int], num_classes: int = NUM_CLASSES) -> None:
+    def __init__(self, block: Block, layers: list[int], num_classes: int = NUM_CLASSES,
+                 zero_init_residual: bool = False) -> None:
         super().__init__()
         self.in_planes = 64
         self.conv1 = conv3x3(3, 64)
@@ -94,7 +95,7 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.num_features = 512 * block.expansion
         self.fc = nn.Linear(self.num_features, num_classes)
-        self._init_weights()
+        self._init_weights(zero_init_residual)
 
     def _make_stage(self, block: Block, planes: int, blocks: int, stride: int) -> nn.Sequential:
         layers = []
@@ -103,13 +104,22 @@ class ResNet(nn.Module):
             self.in_planes = planes * block.expansion
         return nn.Sequential(*layers)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, zero_init_residual: bool) -> None:
+        """Kaiming (fan_out) convolutions, unit BatchNorm. With `zero_init_residual` the last BatchNorm of each
+        residual branch starts at zero, so every block starts as the identity (Goyal et al., 2017): faster early
+        training."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.zeros_(m.bn3.weight)
+                elif isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate features: the pooled output of `layer4`, shape (N, num_features)."""
@@ -121,27 +131,27 @@ class ResNet(nn.Module):
         return self.fc(self.features(x))
 
 
-def resnet18(num_classes: int = NUM_CLASSES) -> ResNet:
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes)
+def resnet18(num_classes: int = NUM_CLASSES, zero_init_residual: bool = False) -> ResNet:
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, zero_init_residual)
 
 
-def resnet34(num_classes: int = NUM_CLASSES) -> ResNet:
-    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes)
+def resnet34(num_classes: int = NUM_CLASSES, zero_init_residual: bool = False) -> ResNet:
+    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes, zero_init_residual)
 
 
-def resnet50(num_classes: int = NUM_CLASSES) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes)
+def resnet50(num_classes: int = NUM_CLASSES, zero_init_residual: bool = False) -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, zero_init_residual)
 
 
-def resnet101(num_classes: int = NUM_CLASSES) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes)
+def resnet101(num_classes: int = NUM_CLASSES, zero_init_residual: bool = False) -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes, zero_init_residual)
 
 
-def resnet152(num_classes: int = NUM_CLASSES) -> ResNet:
-    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes)
+def resnet152(num_classes: int = NUM_CLASSES, zero_init_residual: bool = False) -> ResNet:
+    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes, zero_init_residual)
 
 
-BUILDERS: dict[str, Callable[[int], ResNet]] = {
+BUILDERS: dict[str, Callable[..., ResNet]] = {
     "resnet18": resnet18,
     "resnet34": resnet34,
     "resnet50": resnet50,
@@ -150,9 +160,9 @@ BUILDERS: dict[str, Callable[[int], ResNet]] = {
 }
 
 
-def build_model(arch: str, num_classes: int = NUM_CLASSES) -> ResNet:
+def build_model(arch: str, num_classes: int = NUM_CLASSES, zero_init_residual: bool = False) -> ResNet:
     try:
         builder = BUILDERS[arch]
     except KeyError:
         raise ValueError(f"unknown architecture '{arch}'; choose one of: {', '.join(BUILDERS)}") from None
-    return builder(num_classes)
+    return builder(num_classes, zero_init_residual)

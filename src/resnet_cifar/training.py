@@ -1,9 +1,15 @@
-"""The training loop: SGD with a step schedule over device-resident batches, best model by validation accuracy."""
+"""The training engine: channels_last, autocast, device-resident batches, per-step LR schedule, best-model tracking.
+
+Loss and accuracy accumulate on the device; the host reads them only every `SYNC_EVERY` steps (to show progress and
+catch a diverging loss early) and at the end of the epoch.
+"""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,75 +18,140 @@ from tqdm import tqdm
 from .batches import DeviceSplit, train_batches
 from .config import TrainParams
 from .device import autocast
+from .errors import UserError
 from .evaluation import loss_and_accuracy, predict_logits
+from .schedules import lr_schedule
+
+SYNC_EVERY = 20
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""
 
 
 @dataclass(frozen=True)
 class EpochResult:
     epoch: int  # 1-based
-    lr: float
+    lr: float  # learning rate of the epoch's last step
     train_loss: float
     train_acc: float
     val_loss: float
     val_acc: float
-    seconds: float
+    seconds: float  # training only, validation excluded
     images_per_sec: float
 
 
-def build_optimizer(model: nn.Module, tp: TrainParams) -> torch.optim.Optimizer:
-    return torch.optim.SGD(model.parameters(), lr=tp.lr, momentum=tp.momentum,
-                           weight_decay=tp.weight_decay, nesterov=tp.nesterov)
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, tp: TrainParams) -> torch.optim.lr_scheduler.LRScheduler:
-    """Stepped once per epoch."""
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=tp.milestones, gamma=tp.gamma)
-
-
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed torch's global RNG (weights) and return the generator that drives shuffling and augmentation."""
+    """Seed torch's global RNG (weight init) and return the generator that drives shuffling and augmentation."""
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 
-def train_one_epoch(model: nn.Module, data: DeviceSplit, optimizer: torch.optim.Optimizer, tp: TrainParams,
-                    precision: str, generator: torch.Generator, desc: str) -> tuple[float, float]:
-    """One pass over `data`; returns mean training loss and accuracy (read from the device once, at the end)."""
-    model.train()
-    scaler = torch.amp.GradScaler(data.device.type, enabled=precision == "fp16")
-    loss_sum = torch.zeros((), device=data.device)
-    correct = torch.zeros((), device=data.device, dtype=torch.long)
-    with tqdm(total=len(data), desc=desc, unit="img", disable=None, leave=False) as bar:
-        for images, labels in train_batches(data, tp.batch_size, generator):
-            with autocast(data.device, precision):
-                logits = model(images)
-                loss = nn.functional.cross_entropy(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.detach() * len(labels)
-            correct += (logits.detach().argmax(1) == labels).sum()
-            bar.update(len(labels))
-    return loss_sum.item() / len(data), correct.item() / len(data)
+class Trainer:
+    """Owns the model, optimiser, schedule and RNG for one training run; `state_dict` captures all of it."""
 
+    def __init__(self, model: nn.Module, train: DeviceSplit, val: DeviceSplit, tp: TrainParams, precision: str,
+                 generator: torch.Generator, eval_batch_size: int) -> None:
+        self.model = model.to(train.device, memory_format=torch.channels_last)
+        # torch.compile wraps the module; checkpoints keep using the plain one so their keys stay unprefixed.
+        self.forward_model = torch.compile(self.model) if tp.compile else self.model
+        self.train_data, self.val_data = train, val
+        self.tp, self.precision, self.generator = tp, precision, generator
+        self.eval_batch_size = eval_batch_size
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=tp.lr, momentum=tp.momentum,
+                                         weight_decay=tp.weight_decay, nesterov=tp.nesterov)
+        self.steps_per_epoch = -(-len(train) // tp.batch_size)
+        self.scheduler = lr_schedule(self.optimizer, tp, self.steps_per_epoch)
+        self.scaler = torch.amp.GradScaler(train.device.type, enabled=precision == "fp16")
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=tp.label_smoothing)
+        self.history: list[EpochResult] = []
+        self.best_epoch, self.best_val_acc = 0, -1.0
+        self.best_state: dict[str, torch.Tensor] | None = None
 
-def fit(model: nn.Module, train: DeviceSplit, val: DeviceSplit, tp: TrainParams, precision: str,
-        generator: torch.Generator, eval_batch_size: int,
-        on_epoch: Callable[[EpochResult], None]) -> list[EpochResult]:
-    """Train for `tp.epochs`, calling `on_epoch` after each epoch's validation."""
-    optimizer = build_optimizer(model, tp)
-    scheduler = build_scheduler(optimizer, tp)
-    history = []
-    for epoch in range(1, tp.epochs + 1):
-        lr = optimizer.param_groups[0]["lr"]
+    @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return len(self.history)
+
+    def train_epoch(self) -> EpochResult:
+        """One pass over the training data, then validation; tracks the best model by validation accuracy."""
+        epoch = self.epoch + 1
+        device = self.train_data.device
+        self.model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
         start = time.perf_counter()
-        train_loss, train_acc = train_one_epoch(model, train, optimizer, tp, precision, generator,
-                                                desc=f"epoch {epoch}/{tp.epochs}")
+        with tqdm(total=len(self.train_data), desc=f"epoch {epoch}/{self.tp.epochs}", unit="img", disable=None,
+                  leave=False) as bar:
+            for step, (images, labels) in enumerate(train_batches(self.train_data, self.tp.batch_size,
+                                                                  self.generator), 1):
+                with autocast(device, self.precision):
+                    logits = self.forward_model(images)
+                    loss = self.loss_fn(logits.float(), labels)
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.scheduler.step()
+                loss_sum += loss.detach() * len(labels)
+                correct += (logits.detach().argmax(1) == labels).sum()
+                seen += len(labels)
+                bar.update(len(labels))
+                if step % SYNC_EVERY == 0:
+                    self._check_finite(loss_sum, epoch, step)
+                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        scheduler.step()
-        val_loss, val_acc = loss_and_accuracy(predict_logits(model, val, eval_batch_size, precision), val.labels)
-        result = EpochResult(epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds, len(train) / seconds)
-        history.append(result)
-        on_epoch(result)
-    return history
+        self._check_finite(loss_sum, epoch, self.steps_per_epoch)
+        val_loss, val_acc = self.validate()
+        result = EpochResult(epoch, lr, loss_sum.item() / seen, correct.item() / seen, val_loss, val_acc,
+                             seconds, seen / seconds)
+        self.history.append(result)
+        if val_acc > self.best_val_acc:
+            self.best_epoch, self.best_val_acc = epoch, val_acc
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        return result
+
+    def validate(self) -> tuple[float, float]:
+        logits = predict_logits(self.forward_model, self.val_data, self.eval_batch_size, self.precision)
+        return loss_and_accuracy(logits, self.val_data.labels)
+
+    def _check_finite(self, loss_sum: torch.Tensor, epoch: int, step: int) -> None:
+        if not torch.isfinite(loss_sum):
+            raise TrainingDiverged(
+                f"training diverged: the loss became {loss_sum.item()} in epoch {epoch} by step {step} "
+                f"(learning rate {self.optimizer.param_groups[0]['lr']:.4g}); lower train.lr, add "
+                f"train.warmup_epochs, or try train.precision=fp32. Nothing was saved for this epoch.")
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": [dataclasses.asdict(r) for r in self.history],
+            "best_epoch": self.best_epoch,
+            "best_val_acc": self.best_val_acc,
+            "best_model": self.best_state,
+        }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.history = [EpochResult(**r) for r in state["history"]]
+        self.best_epoch, self.best_val_acc = state["best_epoch"], state["best_val_acc"]
+        self.best_state = state["best_model"]

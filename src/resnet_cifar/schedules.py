@@ -1,0 +1,31 @@
+"""Learning-rate schedules, all stepped once per optimisation step (so warmup can last a fraction of an epoch)."""
+from __future__ import annotations
+
+import bisect
+import math
+
+import torch
+
+from .config import TrainParams
+
+
+def lr_schedule(optimizer: torch.optim.Optimizer, tp: TrainParams,
+                steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """`multistep`: the seed recipe, lr x gamma at each milestone epoch. `cosine`: cosine decay to zero.
+    Both start with a linear warmup over `warmup_epochs` when it is set. `onecycle`: PyTorch's OneCycleLR rising to
+    `lr` over `warmup_epochs`, then annealing (with momentum cycling)."""
+    total = tp.epochs * steps_per_epoch
+    warmup = round(tp.warmup_epochs * steps_per_epoch)
+    if tp.scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=tp.lr, total_steps=total,
+                                                   pct_start=max(warmup, 1) / total)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if tp.scheduler == "multistep":
+            return tp.gamma ** bisect.bisect_right(tp.milestones, step // steps_per_epoch)
+        progress = (step - warmup) / max(total - warmup, 1)
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -1,0 +1,100 @@
+"""A `dvc repro` killed during `train` resumes from the last completed epoch with exactly the same result."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from cifar_archive import write_archive
+from conftest import command_env, make_project, run
+from test_pipeline import ran_stages, set_params
+
+EPOCHS = 4
+
+
+def tiny_project(path, archive_url, md5, **train):
+    project = make_project(path)
+    set_params(project, data={"url": archive_url, "md5": md5, "train_size": 48, "val_size": 16, "test_size": 16},
+               train={"epochs": EPOCHS, "batch_size": 16, "lr": 0.02, **train}, evaluate={"batch_size": 16})
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "tiny")
+    return project
+
+
+def kill_during_train(project, sig) -> int:
+    """Start `dvc repro`, send `sig` to its whole process group once an epoch is saved; return that epoch."""
+    resume = project / ".resume/train.pt"
+    proc = subprocess.Popen(["dvc", "repro"], cwd=project, env=command_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not resume.exists():
+            assert proc.poll() is None, "dvc repro ended before the first epoch was saved"
+            assert time.monotonic() < deadline, "no epoch was saved in time"
+            time.sleep(0.02)
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    epochs_done = len(torch.load(resume, weights_only=True)["trainer"]["history"])
+    assert 1 <= epochs_done < EPOCHS, "the kill came too late to test resuming"
+    return epochs_done
+
+
+def outcome(project) -> dict:
+    states = {name: torch.load(project / f"models/{name}.pt", weights_only=True) for name in ("best", "last")}
+    curves = {name: pd.read_csv(project / f"metrics/train/plots/metrics/{name}.tsv", sep="\t")[["step", name.split("/")[-1]]]
+              for name in ("train/loss", "val/acc", "lr")}
+    return {"states": states, "curves": curves,
+            "evaluate": json.loads((project / "metrics/evaluate.json").read_text())}
+
+
+def assert_same_outcome(a: dict, b: dict) -> None:
+    for name in ("best", "last"):
+        sa, sb = a["states"][name], b["states"][name]
+        assert sa["epoch"] == sb["epoch"] and sa["val_acc"] == sb["val_acc"]
+        for key in sa["model"]:
+            assert torch.equal(sa["model"][key], sb["model"][key]), f"{name}.pt {key}"
+    for name in a["curves"]:
+        pd.testing.assert_frame_equal(a["curves"][name], b["curves"][name])
+    assert a["evaluate"] == b["evaluate"]
+
+
+@pytest.fixture(scope="module")
+def served_archive(http_server):
+    folder, base_url = http_server
+    md5 = write_archive(folder / "cifar-resume.tar.gz", per_batch=20, test=20, seed=3)
+    return f"{base_url}/cifar-resume.tar.gz", md5
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, served_archive):
+    project = tiny_project(tmp_path_factory.mktemp("straight") / "p", *served_archive)
+    run(project, "dvc", "repro")
+    assert not (project / ".resume").exists() or not any((project / ".resume").iterdir())
+    return outcome(project)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_killed_repro_resumes_to_the_identical_result(tmp_path, served_archive, reference, sig):
+    project = tiny_project(tmp_path / "p", *served_archive)
+    kill_during_train(project, sig)
+    again = run(project, "dvc", "repro")
+    assert "resuming after epoch" in again.stdout
+    assert ran_stages(again.stdout)[0] in ("subset", "train")
+    assert_same_outcome(reference, outcome(project))
+    assert not (project / ".resume/train.pt").exists()
+
+
+def test_resume_state_from_other_params_is_never_used(tmp_path, served_archive):
+    project = tiny_project(tmp_path / "p", *served_archive)
+    kill_during_train(project, signal.SIGKILL)
+    set_params(project, train={"lr": 0.03})
+    again = run(project, "dvc", "repro")
+    assert "resuming" not in again.stdout and "ignoring .resume/train.pt" in again.stdout
+    assert pd.read_csv(project / "metrics/train/plots/metrics/lr.tsv", sep="\t")["lr"].iloc[0] == pytest.approx(0.03)

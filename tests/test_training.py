@@ -1,0 +1,120 @@
+import dataclasses
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from resnet_cifar.batches import DeviceSplit
+from resnet_cifar.config import TrainParams
+from resnet_cifar.dataset import Split
+from resnet_cifar.models import build_model
+from resnet_cifar.schedules import lr_schedule
+from resnet_cifar.training import Trainer, TrainingDiverged, seed_everything
+
+from cifar_archive import class_images
+
+CPU = torch.device("cpu")
+
+
+def tiny_split(n: int, seed: int) -> Split:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n)
+    return Split(class_images(labels, rng).reshape(n, 3, 32, 32), labels, np.arange(n), tuple("abcdefghij"))
+
+
+def make_trainer(tp: TrainParams, precision: str = "fp32", seed: int = 0) -> Trainer:
+    generator = seed_everything(seed)
+    model = build_model("resnet18", zero_init_residual=True)
+    return Trainer(model, DeviceSplit(tiny_split(40, 1), CPU), DeviceSplit(tiny_split(20, 2), CPU), tp,
+                   precision, generator, eval_batch_size=20)
+
+
+def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0.5)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_same_seed_gives_identical_weights_and_metrics(precision):
+    a, b = make_trainer(TP, precision), make_trainer(TP, precision)
+    ra = [a.train_epoch() for _ in range(2)]
+    rb = [b.train_epoch() for _ in range(2)]
+    assert_same_weights(weights(a), weights(b))
+    strip = lambda r: dataclasses.replace(r, seconds=0, images_per_sec=0)  # noqa: E731
+    assert [strip(r) for r in ra] == [strip(r) for r in rb]
+    c = make_trainer(TP, precision, seed=1)
+    c.train_epoch()
+    c.train_epoch()
+    assert not torch.equal(weights(a)["fc.weight"], weights(c)["fc.weight"])
+
+
+def test_resumed_training_matches_uninterrupted_training_exactly():
+    straight = make_trainer(TP)
+    straight.train_epoch()
+    straight.train_epoch()
+
+    first = make_trainer(TP)
+    first.train_epoch()
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)  # through bytes, loaded as the stage loads it
+    buffer.seek(0)
+    resumed = make_trainer(TP, seed=123)  # different init and RNG: everything must come from the state
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    resumed.train_epoch()
+
+    assert_same_weights(weights(straight), weights(resumed))
+    assert [r.val_acc for r in straight.history] == [r.val_acc for r in resumed.history]
+    assert straight.best_epoch == resumed.best_epoch
+    assert_same_weights(straight.best_state, resumed.best_state)
+
+
+def test_diverging_loss_stops_with_the_learning_rate():
+    trainer = make_trainer(dataclasses.replace(TP, lr=1e30, scheduler="multistep", warmup_epochs=0))
+    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf).*learning rate 1e\+30"):
+        trainer.train_epoch()
+    assert trainer.history == [] and trainer.best_state is None
+
+
+def test_label_smoothing_changes_the_loss():
+    plain = make_trainer(TP).train_epoch()
+    smooth = make_trainer(dataclasses.replace(TP, label_smoothing=0.2)).train_epoch()
+    assert plain.train_loss != pytest.approx(smooth.train_loss)
+
+
+def lrs(tp: TrainParams, steps_per_epoch: int) -> list[float]:
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=tp.lr, momentum=0.9)
+    schedule = lr_schedule(optimizer, tp, steps_per_epoch)
+    values = []
+    for _ in range(tp.epochs * steps_per_epoch):
+        values.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    return values
+
+
+def test_multistep_is_the_seed_schedule():
+    values = lrs(TrainParams(epochs=5, lr=0.1, milestones=[2, 4], gamma=0.1), steps_per_epoch=3)
+    assert values == pytest.approx([0.1] * 6 + [0.01] * 6 + [0.001] * 3)
+
+
+def test_warmup_then_cosine_decay():
+    values = lrs(TrainParams(epochs=4, lr=0.2, scheduler="cosine", warmup_epochs=1), steps_per_epoch=4)
+    assert values[:4] == pytest.approx([0.05, 0.1, 0.15, 0.2])
+    assert values[4] == pytest.approx(0.2) and values[-1] < 0.01
+    assert all(x >= y for x, y in zip(values[4:], values[5:]))
+
+
+def test_onecycle_peaks_at_lr_after_warmup():
+    values = lrs(TrainParams(epochs=4, lr=0.4, scheduler="onecycle", warmup_epochs=1), steps_per_epoch=10)
+    peak = int(np.argmax(values))
+    assert values[peak] == pytest.approx(0.4) and 8 <= peak <= 10
+    assert values[0] < 0.05 and values[-1] < 1e-3
