@@ -86,7 +86,12 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise UserError(f"{path} not found: run from the repository root") from None
     except yaml.YAMLError as err:
         raise UserError(f"{path} is not valid YAML: {err}") from None
-    params = _build(Params, raw if raw is not None else {}, prefix="")
+    return parse_params(raw if raw is not None else {})
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate a params tree (as parsed from YAML)."""
+    params = _build(Params, raw, prefix="")
     _check_ranges(params)
     return params
 

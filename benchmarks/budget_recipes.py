@@ -1,0 +1,74 @@
+"""Accuracy and wall time of training recipes at a fixed budget, through the same code as the `train` stage.
+
+For each recipe (recipes/*.yaml, or `seed` for params.yaml unchanged) it trains on the subsets that `dvc repro`
+made (data/subsets), picks the best epoch by validation accuracy, and reports test accuracy and the training
+wall time (epochs plus per-epoch validation). Run from the repository root after `dvc repro subset`:
+
+    python benchmarks/budget_recipes.py seed recipes/fast.yaml recipes/ten-minutes.yaml
+    python benchmarks/budget_recipes.py recipes/fast.yaml --set train.lr=0.3   # explore around a recipe
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from resnet_cifar.batches import DeviceSplit  # noqa: E402
+from resnet_cifar.config import load_params  # noqa: E402
+from resnet_cifar.dataset import load_split  # noqa: E402
+from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
+from resnet_cifar.evaluation import loss_and_accuracy, predict_logits  # noqa: E402
+from resnet_cifar.models import build_model  # noqa: E402
+from resnet_cifar.recipes import apply_overrides, read_recipe  # noqa: E402
+from resnet_cifar.training import Trainer, seed_everything  # noqa: E402
+
+SUBSETS = Path("data/subsets")
+
+
+def run_recipe(overrides: dict) -> dict:
+    params = apply_overrides(load_params(), overrides)
+    generator = seed_everything(params.seed)
+    device = resolve_device(params.train.device)
+    precision = resolve_precision(params.train.precision, device)
+    splits = {name: DeviceSplit(load_split(SUBSETS / f"{name}.npz"), device) for name in ("train", "val", "test")}
+    model = build_model(params.model.arch, 10, params.model.zero_init_residual)
+    trainer = Trainer(model, splits["train"], splits["val"], params.train, precision, generator,
+                      params.evaluate.batch_size)
+    start = time.perf_counter()
+    while trainer.epoch < params.train.epochs:
+        r = trainer.train_epoch()
+        print(f"  epoch {r.epoch}: val acc {r.val_acc:.3f}, {r.images_per_sec:.0f} img/s", flush=True)
+    seconds = time.perf_counter() - start
+    trainer.model.load_state_dict(trainer.best_state)
+    loss, accuracy = loss_and_accuracy(predict_logits(trainer.model, splits["test"], 500), splits["test"].labels)
+    return {"test_acc": accuracy, "test_loss": loss, "seconds": seconds, "epochs": params.train.epochs,
+            "train_images": len(splits["train"]), "precision": precision}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("recipes", nargs="+", help="recipe YAML files, or `seed` for params.yaml as it is")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, YAML value")
+    args = ap.parse_args()
+    extra = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    torch.set_num_threads(torch.get_num_threads())
+    rows = []
+    for name in args.recipes:
+        overrides = ({} if name == "seed" else read_recipe(name)) | extra
+        print(f"{name} {overrides}", flush=True)
+        rows.append((name, run_recipe(overrides)))
+    print(f"\n| recipe | epochs | train images | precision | test accuracy | test loss | wall time (s) |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
+    for name, r in rows:
+        print(f"| {name} | {r['epochs']} | {r['train_images']} | {r['precision']} | {100 * r['test_acc']:.1f}% | "
+              f"{r['test_loss']:.3f} | {r['seconds']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

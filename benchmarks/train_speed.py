@@ -1,0 +1,162 @@
+"""Training throughput: the plain PyTorch way against this project's engine, same model, data and steps, one run.
+
+plain   : fp32, NCHW, torchvision PIL transforms (random crop + flip, ToTensor, Normalize) in DataLoader workers,
+          loss read every step - the way most example repositories train.
+project : resnet_cifar.training.Trainer - uint8 data on the device, batched crop/flip, channels_last,
+          autocast at the precision `auto` picks, no per-step host sync.
+
+Both include data loading and augmentation. It prints images/s for each, their ratio, and the achieved FLOP/s
+(FLOPs of one training step counted by torch's FlopCounterMode) as a fraction of a matmul peak measured here.
+
+    python benchmarks/train_speed.py                     # ResNet-18, batch 128, 12 timed steps
+    python benchmarks/train_speed.py --arch resnet50 --steps 6
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torchvision.transforms as T  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from resnet_cifar.batches import CIFAR10_MEAN, CIFAR10_STD, DeviceSplit  # noqa: E402
+from resnet_cifar.config import TrainParams  # noqa: E402
+from resnet_cifar.dataset import Split  # noqa: E402
+from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
+from resnet_cifar.models import build_model  # noqa: E402
+from resnet_cifar.training import Trainer, seed_everything  # noqa: E402
+
+
+def synthetic_split(n: int) -> Split:
+    rng = np.random.default_rng(0)
+    return Split(rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, n), np.arange(n),
+                 tuple(str(i) for i in range(10)))
+
+
+class PilDataset(torch.utils.data.Dataset):
+    def __init__(self, split: Split) -> None:
+        self.split = split
+        self.transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+                                    T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int):
+        image = Image.fromarray(self.split.images[i].transpose(1, 2, 0))
+        return self.transform(image), int(self.split.labels[i])
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def plain_images_per_sec(split: Split, arch: str, batch: int, warmup: int, steps: int, device: torch.device,
+                         workers: int) -> float:
+    torch.manual_seed(0)
+    model = build_model(arch).to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    loader = torch.utils.data.DataLoader(PilDataset(split), batch_size=batch, shuffle=True, num_workers=workers,
+                                         drop_last=True, persistent_workers=workers > 0)
+    criterion = nn.CrossEntropyLoss()
+    done, start = 0, None
+    while done < warmup + steps:
+        for images, labels in loader:
+            if done == warmup:
+                sync(device)
+                start = time.perf_counter()
+            images, labels = images.to(device), labels.to(device)
+            loss = criterion(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss.item()  # the usual per-step logging read
+            done += 1
+            if done == warmup + steps:
+                break
+    sync(device)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def project_images_per_sec(split: Split, arch: str, batch: int, warmup: int, steps: int,
+                           device: torch.device, precision: str) -> float:
+    """Trainer.train_epoch over exactly `steps` batches (warmup epoch first), validation excluded."""
+    tp = TrainParams(epochs=2, batch_size=batch, lr=0.01)
+    data = DeviceSplit(dataclasses.replace(split, images=split.images[:steps * batch],
+                                           labels=split.labels[:steps * batch]), device)
+    warm = DeviceSplit(dataclasses.replace(split, images=split.images[:warmup * batch],
+                                           labels=split.labels[:warmup * batch]), device)
+    tiny_val = DeviceSplit(dataclasses.replace(split, images=split.images[:1], labels=split.labels[:1]), device)
+    trainer = Trainer(build_model(arch), warm, tiny_val, tp, precision, seed_everything(0), 1)
+    trainer.train_epoch()
+    trainer.train_data = data
+    result = trainer.train_epoch()
+    return result.images_per_sec
+
+
+def train_step_flops(arch: str, batch: int) -> float:
+    model = build_model(arch)
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    with FlopCounterMode(display=False) as counter:
+        nn.functional.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops()
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=12, help="timed steps per engine")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for the plain way")
+    ap.add_argument("--precision", default="auto")
+    args = ap.parse_args()
+    device = resolve_device("auto")
+    precision = resolve_precision(args.precision, device)
+    split = synthetic_split((args.warmup + args.steps) * args.batch)
+
+    print(f"{args.arch}, batch {args.batch}, {args.steps} timed steps on {device} "
+          f"({torch.get_num_threads()} threads)", flush=True)
+    plain = plain_images_per_sec(split, args.arch, args.batch, args.warmup, args.steps, device, args.workers)
+    print(f"plain   (fp32, NCHW, PIL transforms, {args.workers} workers): {plain:7.1f} images/s", flush=True)
+    ours = project_images_per_sec(split, args.arch, args.batch, args.warmup, args.steps, device, precision)
+    print(f"project ({precision}, channels_last, device batches):     {ours:7.1f} images/s", flush=True)
+    print(f"speed-up: {ours / plain:.2f}x")
+
+    flops_per_image = train_step_flops(args.arch, args.batch) / args.batch
+    peak_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    peak = matmul_peak(device, peak_dtype)
+    peak_fp32 = matmul_peak(device, torch.float32)
+    print(f"training FLOPs per image (counted): {flops_per_image / 1e9:.2f} GFLOP")
+    print(f"matmul peak 2048^2: {peak / 1e9:.0f} GFLOP/s ({precision}), {peak_fp32 / 1e9:.0f} GFLOP/s (fp32)")
+    for name, rate, ref in (("plain", plain, peak_fp32), ("project", ours, peak)):
+        achieved = rate * flops_per_image
+        print(f"{name:8s} achieves {achieved / 1e9:6.0f} GFLOP/s = {achieved / ref:.0%} of the "
+              f"{'fp32' if ref is peak_fp32 else precision} matmul peak")
+
+
+if __name__ == "__main__":
+    main()
