@@ -6,9 +6,16 @@ import os
 import sys
 from typing import Callable
 
+DEBUG_ENV = "RESNET_CIFAR_DEBUG"
+
 
 class UserError(Exception):
     """A problem with the user's input or environment: reported as one line, never as a traceback."""
+
+
+def one_line(message: str) -> str:
+    """`message` on a single line: messages quoted from libraries (YAML, torch) may span several."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def report_user_errors(main: Callable[[], None]) -> Callable[[], None]:
@@ -22,9 +29,9 @@ def report_user_errors(main: Callable[[], None]) -> Callable[[], None]:
         try:
             main()
         except UserError as err:
-            if os.environ.get("RESNET_CIFAR_DEBUG"):
+            if os.environ.get(DEBUG_ENV):
                 raise
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {one_line(str(err))}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper
