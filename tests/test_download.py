@@ -124,9 +124,9 @@ def test_a_disk_error_is_reported_as_such_and_not_retried(tmp_path, serve):
     flaky = Flaky(drops=0)
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder should be")
-    with pytest.raises(UserError, match=r"cannot write .*file/raw: .*check that its folder is writable"):
+    with pytest.raises(UserError, match=r"cannot write .*file/raw: .*/file is a file, not a folder"):
         download_cifar10(serve(flaky), "0" * 32, blocker / "raw")
-    with pytest.raises(UserError, match=r"cannot write .*file/sub/raw: .*writable"):
+    with pytest.raises(UserError, match=r"cannot write .*file/sub/raw: .*/file is a file, not a folder"):
         fetch(serve(flaky), blocker / "sub" / "raw", retries=3, backoff=10)  # a retry would sleep 10 s
     assert flaky.ranges == [None]
 

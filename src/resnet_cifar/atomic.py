@@ -16,7 +16,11 @@ from .errors import UserError
 
 def write_error(target: str | Path, err: OSError) -> UserError:
     """The user-facing error for a failed write: which file, why, and what to check."""
-    reason = err.strerror or str(err)
+    nearest = next((p for p in Path(target).parents if p.exists()), None)
+    if nearest is not None and not nearest.is_dir():  # mkdir and open report this as "File exists", "Not a directory"
+        reason = f"{nearest} is a file, not a folder"
+    else:
+        reason = err.strerror or str(err)
     return UserError(f"cannot write {target}: {reason}; check that its folder is writable and the disk has space")
 
 

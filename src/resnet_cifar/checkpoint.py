@@ -14,10 +14,12 @@ from .models import ResNet, build_model
 
 def save_checkpoint(path: str | Path, model: ResNet, arch: str, classes: tuple[str, ...], **extra: Any) -> None:
     state = {"arch": arch, "classes": list(classes), "model": model.state_dict(), **extra}
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         try:
-            torch.save(state, tmp)
+            torch.save(state, f)  # to a Python file, so that a failed write leaves its OSError as the context
         except RuntimeError as err:  # torch reports a failed write (disk full, quota) as RuntimeError
+            if isinstance(err.__context__, OSError):
+                raise err.__context__ from err
             raise OSError(f"torch.save failed ({one_line(str(err))})") from err
 
 
@@ -26,13 +28,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"checkpoint {path} not found; run `dvc repro train`") from None
-    except pickle.UnpicklingError as err:  # weights_only met a reference to code; torch's advice is to trust it
-        lines = [line for line in str(err).splitlines() if line.strip()]
-        detail = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "")
-        raise UserError(f"refusing to load checkpoint {path}: it holds more than weights ({detail.strip()}); "
-                        f"checkpoints are never allowed to run code") from err
+    except pickle.UnpicklingError as err:  # weights_only refused it; torch's own advice (trust the file) is not ours
+        named = next((line.strip() for line in str(err).splitlines() if "GLOBAL" in line), None)
+        what = f"it refers to code ({named})" if named else "it is not a file of tensors and plain data"
+        raise UserError(f"refusing to load checkpoint {path}: {what}; checkpoints are loaded as weights only, "
+                        f"never running code") from err
     except Exception as err:  # a torn or foreign file fails to unzip
-        raise UserError(f"cannot load checkpoint {path} (truncated or not a checkpoint?): {err}") from err
+        raise UserError(f"cannot load checkpoint {path} (truncated or not a checkpoint?): "
+                        f"{type(err).__name__}: {one_line(str(err))}") from err
 
 
 def _weights_mismatch(expected: dict[str, torch.Tensor], found: dict[str, Any]) -> str | None:

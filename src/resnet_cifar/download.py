@@ -54,9 +54,14 @@ def fetch(url: str, dest: Path, retries: int = 4, timeout: float = 30.0, backoff
         if not source.is_file():
             raise UserError(f"data.url points to {source}, which is not a file")
         try:
-            shutil.copyfile(source, dest)
+            reader = open(source, "rb")
         except OSError as err:
-            raise UserError(f"cannot copy {source} to {dest}: {err.strerror or err}") from err
+            raise UserError(f"cannot read {source}: {err.strerror or err}") from err
+        try:
+            with reader, open(dest, "wb") as out:
+                shutil.copyfileobj(reader, out, CHUNK)
+        except OSError as err:
+            raise write_error(dest, err) from err
         return
     failures = 0
     while True:
