@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import UserError
+from .errors import WRITE_HINT, UserError
 
 
 def write_error(target: str | Path, err: OSError) -> UserError:
@@ -21,7 +21,7 @@ def write_error(target: str | Path, err: OSError) -> UserError:
         reason = f"{nearest} is a file, not a folder"
     else:
         reason = err.strerror or str(err)
-    return UserError(f"cannot write {target}: {reason}; check that its folder is writable and the disk has space")
+    return UserError(f"cannot write {target}: {reason}; {WRITE_HINT}")
 
 
 def _plain_file_mode() -> int:
