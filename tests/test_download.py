@@ -106,6 +106,7 @@ def test_an_unresolvable_host_fails_at_once(tmp_path, monkeypatch):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setenv("no_proxy", "*")  # resolve the host itself, not a proxy the environment may name
     with pytest.raises(UserError, match=r"host cifar\.example\.invalid not found \(Name or service not known\)\. "
                                         r"Offline\? .*data\.url=file://"):
         fetch("https://cifar.example.invalid/cifar.tar.gz", tmp_path / "a", retries=3, backoff=0.001)
