@@ -54,6 +54,15 @@ def test_repository_params_list_every_key():
     ("data: {md5: abc}", "32 hexadecimal"),
     ("bogus: 1", "unknown parameter 'bogus'"),
     ("train: [1, 2]", "train must be a mapping"),
+    ("model: {arch: 18}", "model.arch must be of type str"),
+    ("data: {val_size: -1}", "data.val_size must be > 0"),
+    ("data: {test_size: 0}", "data.test_size must be > 0"),
+    ("evaluate: {batch_size: 0}", "evaluate.batch_size must be > 0"),
+    ("train: {lr: .inf}", "train.lr must be a finite number, got inf"),
+    ("train: {weight_decay: .nan}", "train.weight_decay must be a finite number"),
+    ("train: {lr: 1e-3}", "got the text '1e-3'"),  # YAML 1.1 reads it as text: the message says why
+    ("data: {url: 's3://bucket/cifar.tar.gz'}", "data.url must be an http(s):// or file:// URL or a local path"),
+    ("data: {url: ''}", "data.url must be"),
 ])
 def test_invalid_params_are_rejected_with_a_named_key(tmp_path, text, message):
     with pytest.raises(UserError, match=re.escape(message)):
@@ -64,3 +73,10 @@ def test_missing_keys_take_defaults_and_ints_are_accepted_for_floats(tmp_path):
     p = load_params(write(tmp_path, "train: {lr: 1}\n"))
     assert p.train.lr == 1.0 and isinstance(p.train.lr, float)
     assert p.train.epochs == Params().train.epochs
+
+
+def test_a_yaml_syntax_error_is_one_line_with_its_position(tmp_path):
+    with pytest.raises(UserError) as caught:
+        load_params(write(tmp_path, "train:\n  lr: [0.1\n  epochs: 3\n"))
+    message = str(caught.value)
+    assert "\n" not in message and "is not valid YAML" in message and "line 3, column" in message

@@ -50,7 +50,12 @@ def test_archive_members_that_escape_are_rejected(tmp_path, extra, message):
     assert not (tmp_path / "raw").exists() and not (tmp_path / "evil.txt").exists()
 
 
-def test_links_in_archive_are_rejected(tmp_path):
+@pytest.mark.parametrize("kind, target", [
+    ("symlink", "/etc/passwd"),
+    ("symlink", "data_batch_1"),  # even one that stays inside the folder
+    ("hardlink", "cifar-10-batches-py/data_batch_1"),
+])
+def test_links_in_archive_are_rejected(tmp_path, kind, target):
     import tarfile
     src = tmp_path / "link.tar.gz"
     write_archive(src)
@@ -59,7 +64,7 @@ def test_links_in_archive_are_rejected(tmp_path):
         for m in tin.getmembers():
             tout.addfile(m, tin.extractfile(m))
         link = tarfile.TarInfo("cifar-10-batches-py/passwd")
-        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        link.type, link.linkname = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}[kind], target
         tout.addfile(link)
     md5 = hashlib.md5(plain.read_bytes()).hexdigest()
     with pytest.raises(UserError, match="links"):
@@ -81,7 +86,7 @@ def test_truncated_archive_gives_a_clear_error(tmp_path, archive):
         download_cifar10(str(cut), hashlib.md5(cut.read_bytes()).hexdigest(), tmp_path / "raw")
 
 
-def test_http_download_and_unreachable_host(tmp_path, archive):
+def test_http_download_and_missing_file(tmp_path, archive):
     path, md5 = archive
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
     handler.log_message = lambda *a: None
@@ -94,8 +99,6 @@ def test_http_download_and_unreachable_host(tmp_path, archive):
             fetch(url + ".missing", tmp_path / "x", retries=0)
     finally:
         server.shutdown()
-    with pytest.raises(UserError, match=r"cannot download http://127\.0\.0\.1:9/x.*data\.url=file://"):
-        fetch("http://127.0.0.1:9/x", tmp_path / "y", retries=1, timeout=2)
 
 
 def test_subsets_are_seeded_disjoint_and_round_trip(tmp_path, archive):

@@ -11,28 +11,52 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import UserError
+from .errors import WRITE_HINT, UserError
+
+
+def write_error(target: str | Path, err: OSError) -> UserError:
+    """The user-facing error for a failed write: which file, why, and what to check."""
+    nearest = next((p for p in Path(target).parents if p.exists()), None)
+    if nearest is not None and not nearest.is_dir():  # mkdir and open report this as "File exists", "Not a directory"
+        reason = f"{nearest} is a file, not a folder"
+    else:
+        reason = err.strerror or str(err)
+    return UserError(f"cannot write {target}: {reason}; {WRITE_HINT}")
+
+
+def _plain_file_mode() -> int:
+    """The permissions a plain `open(path, "w")` gives: mkstemp's 0600 would hide outputs from other users."""
+    umask = os.umask(0)  # the only way to read the umask is to set it; done once, at import, before any threads
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _plain_file_mode()
 
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write to; on success it replaces `target`, on failure it is removed."""
+    """Yield a temporary path to write to; on success it replaces `target`, on failure it is removed.
+
+    Any `OSError` (disk full, read-only or missing folder) becomes a `UserError` naming `target`.
+    """
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as err:
-        raise UserError(f"cannot write {target}: {err.strerror or err}") from err
+        raise write_error(target, err) from err
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, FILE_MODE)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, target)
     except OSError as err:
         tmp_path.unlink(missing_ok=True)
-        raise UserError(f"cannot write {target}: {err.strerror or err}") from err
+        raise write_error(target, err) from err
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
+URL_SCHEMES = ("http", "https", "file", "")  # "": a plain path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +88,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except FileNotFoundError:
         raise UserError(f"{path} not found: run from the repository root") from None
     except yaml.YAMLError as err:
-        raise UserError(f"{path} is not valid YAML: {err}") from None
+        raise UserError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
     return parse_params(raw if raw is not None else {})
 
 
@@ -94,6 +97,13 @@ def parse_params(raw: Any) -> Params:
     params = _build(Params, raw, prefix="")
     _check_ranges(params)
     return params
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """The YAML parser's complaint and where, on one line (its own message spans several)."""
+    problem = getattr(err, "problem", None) or str(err)
+    mark = getattr(err, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -140,6 +150,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif hint is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise UserError(f"{key} must be a finite number, got {value}")
+        if isinstance(value, str) and _is_number(value):
+            raise UserError(f"{key} must be a number, got the text {value!r}: YAML reads exponent notation as a "
+                            f"number only with a dot and a signed exponent (1.0e-3, not 1e-3)")
         value = float(value) if ok else value
     elif hint is str:
         ok = isinstance(value, str)
@@ -148,6 +163,14 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     if not ok:
         raise UserError(f"{key} must be of type {hint.__name__}, got {value!r}")
     return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_ranges(p: Params) -> None:
@@ -166,6 +189,9 @@ def _check_ranges(p: Params) -> None:
             f"{CIFAR10_TRAIN_IMAGES} CIFAR-10 training images they are drawn from")
     require(d.test_size <= CIFAR10_TEST_IMAGES,
             f"data.test_size {d.test_size} exceeds the {CIFAR10_TEST_IMAGES} CIFAR-10 test images")
+    scheme = urllib.parse.urlparse(d.url).scheme
+    require(bool(d.url) and (scheme in URL_SCHEMES or len(scheme) == 1),  # one letter: a Windows drive
+            f"data.url must be an http(s):// or file:// URL or a local path, got {d.url!r}")
     require(len(d.md5) == 32 and all(c in "0123456789abcdef" for c in d.md5.lower()),
             f"data.md5 must be 32 hexadecimal digits, got {d.md5!r}")
     t = p.train

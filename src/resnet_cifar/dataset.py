@@ -29,12 +29,47 @@ class Split:
         return len(self.labels)
 
 
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    """How Python 3 spells bytes in a protocol-2 pickle (`_codecs.encode(text, "latin1")`), and nothing more."""
+    if encoding != "latin1":
+        raise pickle.UnpicklingError(f"unexpected text encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+# What a CIFAR-10 batch pickle may refer to: numpy's array and scalar rebuilders (wherever this numpy version keeps
+# them: numpy.core became numpy._core), ndarray, dtype, and bytes as Python 3 writes them in protocol 2.
+# Nothing else is ever called while loading.
+_NUMPY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
+_PICKLE_GLOBALS = {
+    ("_codecs", "encode"): _latin1_bytes,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    **{(m, "_reconstruct"): np.empty(0).__reduce__()[0] for m in _NUMPY_MODULES},
+    **{(m, "scalar"): np.float64(0).__reduce__()[0] for m in _NUMPY_MODULES},
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: a pickle can name any callable, and loading it would
+    call it, running code from the archive."""
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return _PICKLE_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, and CIFAR-10 batches hold only lists, "
+                                         f"dicts and numpy arrays; refusing to load code from a data file") from None
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as err:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
         raise UserError(f"cannot read CIFAR-10 batch {path}: {err}") from err
+    if not isinstance(batch, dict):
+        raise UserError(f"{path} holds a {type(batch).__name__}, not a dict: not a CIFAR-10 batch")
+    return batch
 
 
 def _key(batch: dict, name: str, path: Path):
@@ -46,10 +81,15 @@ def _key(batch: dict, name: str, path: Path):
 
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(path)
-    data = np.asarray(_key(batch, "data", path))
-    labels = np.asarray(_key(batch, "labels", path), dtype=np.int64)
+    try:
+        data, labels = np.asarray(_key(batch, "data", path)), np.asarray(_key(batch, "labels", path))
+    except ValueError as err:  # ragged nested lists
+        raise UserError(f"{path}: 'data' and 'labels' must be arrays or flat lists: {err}") from err
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != int(np.prod(IMAGE_SHAPE)):
         raise UserError(f"{path}: images must be uint8 rows of 3072 values, got {data.dtype} {data.shape}")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{path}: labels must be a flat list of integers, got {labels.dtype} {labels.shape}")
+    labels = labels.astype(np.int64)
     if len(labels) != len(data):
         raise UserError(f"{path}: {len(data)} images but {len(labels)} labels")
     if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):

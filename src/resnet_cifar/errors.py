@@ -1,20 +1,38 @@
 """Errors that a user can fix, and the one place that turns them into a short message and exit code."""
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
+
+DEBUG_ENV = "RESNET_CIFAR_DEBUG"
+# A full or read-only disk is the environment's fault whoever hit it: the package's own writers say so
+# (resnet_cifar.atomic), but libraries that write for a stage (DVCLive's metrics, for one) raise a bare OSError.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+WRITE_HINT = "check that its folder is writable and the disk has space"
 
 
 class UserError(Exception):
     """A problem with the user's input or environment: reported as one line, never as a traceback."""
 
 
-def report_user_errors(main: Callable[[], None]) -> Callable[[], None]:
-    """Wrap a stage's `main` so a `UserError` prints `error: ...` on stderr and exits with status 2.
+def one_line(message: str) -> str:
+    """`message` on a single line: messages quoted from libraries (YAML, torch) may span several."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
-    Set RESNET_CIFAR_DEBUG=1 to get the full traceback as well.
+
+def _exit_with(message: str) -> NoReturn:
+    print(f"error: {one_line(message)}", file=sys.stderr)
+    sys.exit(2)
+
+
+def report_user_errors(main: Callable[[], None]) -> Callable[[], None]:
+    """Wrap a stage's `main` so a `UserError`, or a full or read-only disk, prints `error: ...` on stderr and
+    exits with status 2.
+
+    Set RESNET_CIFAR_DEBUG=1 to get the full traceback instead.
     """
 
     @functools.wraps(main)
@@ -22,9 +40,12 @@ def report_user_errors(main: Callable[[], None]) -> Callable[[], None]:
         try:
             main()
         except UserError as err:
-            if os.environ.get("RESNET_CIFAR_DEBUG"):
+            if os.environ.get(DEBUG_ENV):
                 raise
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+            _exit_with(str(err))
+        except OSError as err:
+            if err.errno not in DISK_ERRNOS or os.environ.get(DEBUG_ENV):
+                raise
+            _exit_with(f"cannot write {err.filename or 'an output file'}: {err.strerror}; {WRITE_HINT}")
 
     return wrapper

@@ -1,0 +1,121 @@
+"""Output files are replaced whole or not at all: on errors, kills, full disks and unwritable folders."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cifar_archive import write_archive
+from resnet_cifar.atomic import atomic_path, write_json, write_text
+from resnet_cifar.errors import UserError
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def python(code: str, *args: str, **popen) -> subprocess.Popen:
+    """Run `code` in a fresh interpreter that imports this checkout's package."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+
+
+def test_an_error_while_writing_leaves_the_old_file_and_no_debris(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_text(target, "old")
+    with pytest.raises(ZeroDivisionError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half of the new")
+            1 / 0
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_a_kill_while_writing_leaves_the_old_file(tmp_path):
+    target = tmp_path / "best.pt"
+    write_text(target, "old")
+    writer = python("""
+        import sys, time
+        from resnet_cifar.atomic import atomic_path
+        with atomic_path(sys.argv[1]) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half of the new")
+            print("half written", flush=True)
+            time.sleep(60)
+    """, str(target))
+    try:
+        assert writer.stdout.readline() == "half written\n", writer.stderr.read()
+    finally:
+        writer.kill()
+        writer.wait()
+    assert target.read_text() == "old"
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    write_text(tmp_path / "atomic.txt", "x")
+    (tmp_path / "plain.txt").write_text("x")
+    assert (tmp_path / "atomic.txt").stat().st_mode == (tmp_path / "plain.txt").stat().st_mode
+
+
+def test_an_unwritable_folder_gives_a_clear_error(tmp_path):
+    blocker = tmp_path / "metrics"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(UserError, match=r"cannot write .*metrics/evaluate\.json: .*/metrics is a file, not a "
+                                        r"folder; check that its folder is writable and the disk has space"):
+        write_json(blocker / "evaluate.json", {"accuracy": 1.0})
+
+
+def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_server):
+    """A file size limit (RLIMIT_FSIZE) makes writes fail as a full disk does; each writer must say so, keep the
+    file it was replacing, and leave no temporary file behind."""
+    folder, base_url = http_server
+    md5 = write_archive(folder / "cifar-full-disk.tar.gz")
+    work = tmp_path / "work"
+    work.mkdir()
+    writer = python("""
+        import json, resource, signal, sys
+        from pathlib import Path
+        import numpy as np
+        from resnet_cifar.atomic import write_json
+        from resnet_cifar.checkpoint import save_checkpoint
+        from resnet_cifar.dataset import Split, save_split
+        from resnet_cifar.download import download_cifar10
+        from resnet_cifar.errors import UserError
+        from resnet_cifar.models import build_model
+
+        work, url, local, md5 = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+        for name in ("metrics.json", "best.pt", "train.npz"):
+            (work / name).write_text("old")
+        model = build_model("resnet18")
+        split = Split(np.zeros((100, 3, 32, 32), np.uint8), np.zeros(100, np.int64), np.arange(100), ("a",) * 10)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write() instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65536, resource.RLIM_INFINITY))
+        writes = {
+            "metrics.json": lambda: write_json(work / "metrics.json", list(range(100_000))),
+            "best.pt": lambda: save_checkpoint(work / "best.pt", model, "resnet18", ("a",) * 10),
+            "train.npz": lambda: save_split(split, work / "train.npz"),
+            "local download": lambda: download_cifar10(local, md5, work / "raw1"),
+            "http download": lambda: download_cifar10(url, md5, work / "raw2"),
+        }
+        errors = {}
+        for name, write in writes.items():
+            try:
+                write()
+                errors[name] = None
+            except UserError as err:
+                errors[name] = str(err)
+        print(json.dumps(errors))
+    """, str(work), f"{base_url}/cifar-full-disk.tar.gz",
+                    str(folder / "cifar-full-disk.tar.gz"), md5)
+    out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
+    errors = json.loads(out)
+    for name, message in errors.items():
+        assert message is not None and "cannot write" in message and "File too large" in message, (name, message)
+        assert "disk has space" in message
+    # The downloads fail on the disk, not the network: no "cannot download ... attempts" retry message.
+    assert all("attempts" not in message for message in errors.values())
+    assert sorted(p.name for p in work.iterdir()) == ["best.pt", "metrics.json", "train.npz"]
+    assert all((work / name).read_text() == "old" for name in ("best.pt", "metrics.json", "train.npz"))
