@@ -1,5 +1,7 @@
 """End to end: real `dvc` commands in a temporary git repository, on a tiny archive served over HTTP."""
 import json
+import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -8,8 +10,10 @@ import torch
 import yaml
 from PIL import Image
 
+from browser import chromium_path, render
 from cifar_archive import CLASSES, write_archive
-from conftest import make_project, run
+from conftest import REPO, make_project, run
+from resnet_cifar.offline_plots import install as install_offline_template
 
 TINY = {"train_size": 64, "val_size": 32, "test_size": 40}
 
@@ -170,3 +174,30 @@ def test_tta_adds_tta_metrics_and_keeps_the_plain_ones(project):
     assert 0 <= evaluation["tta"]["accuracy"] <= 1 and evaluation["tta"]["loss"] > 0
     # The plain metrics keep their keys and values: TTA only adds to them.
     assert {k: evaluation[k] for k in plain} == plain
+
+
+def test_plots_pages_render_offline_in_chromium(project):
+    """`dvc plots show` and `dvc plots diff` pages draw every declared plot in a browser without internet."""
+    project, _ = project
+    browser = chromium_path()
+    node_modules = REPO / "node_modules"
+    for missing, reason in ((browser is None, "chromium is not installed (apt-get install chromium)"),
+                            (not node_modules.is_dir(), "node_modules is missing (run `npm ci`)")):
+        if missing:
+            if os.environ.get("CI"):
+                pytest.fail(f"{reason}: .ci/run must install it")
+            pytest.skip(reason)
+    install_offline_template(project, node_modules)
+    declared = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
+    charts = {re.sub("[^a-zA-Z0-9]", "_", next(iter(p))) for p in declared if isinstance(p, dict)}
+    images = {p for p in declared if isinstance(p, str)}
+    for command in (("show",), ("diff", "HEAD")):
+        out = project / f"plots_{command[0]}"
+        run(project, "dvc", "plots", *command, "-o", str(out))
+        page = (out / "index.html").read_text()
+        assert "cdn.jsdelivr" not in page
+        report = render(out / "index.html", browser)
+        assert report.errors == [], command
+        assert {p.id for p in report.plots if p.kind == "vega"} == charts, command
+        assert {p.title for p in report.plots if p.kind == "image"} == images, command
+        assert [p.id for p in report.plots if not p.drawn] == [], command
