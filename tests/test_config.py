@@ -54,6 +54,9 @@ def test_repository_params_list_every_key():
     ("data: {md5: abc}", "32 hexadecimal"),
     ("bogus: 1", "unknown parameter 'bogus'"),
     ("train: [1, 2]", "train must be a mapping"),
+    ("evaluate: {tta: 1}", "evaluate.tta must be of type bool"),
+    ("evaluate: {calibration_bins: 0}", "evaluate.calibration_bins must be > 0"),
+    ("plot: {tsne_samples: 5}", "plot.tsne_samples must be >= 10"),
 ])
 def test_invalid_params_are_rejected_with_a_named_key(tmp_path, text, message):
     with pytest.raises(UserError, match=re.escape(message)):
