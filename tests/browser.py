@@ -5,15 +5,19 @@ plot and every console error, uncaught exception and failed load the page logged
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 # What root in a container needs to run Chromium headless, offline and without background traffic.
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -40,6 +44,14 @@ document.readyState !== 'complete' ? null : [...document.querySelectorAll('body 
 
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def skip_unless_installed(present: bool, reason: str) -> None:
+    """Skip a test whose tool is missing, except in CI (CI set), where .ci/run installs it: there, fail."""
+    if not present:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: .ci/run must install it")
+        pytest.skip(reason)
 
 
 @dataclass
@@ -77,7 +89,8 @@ class DevTools:
 
         self.process = subprocess.Popen([executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, preexec_fn=attach_pipes, pass_fds=(3, 4))
+                                        stderr=subprocess.DEVNULL, preexec_fn=attach_pipes, pass_fds=(3, 4),
+                                        start_new_session=True)  # its own process group, to end it whole
         os.close(to_browser_r)
         os.close(from_browser_w)
         self.buffer = b""
@@ -108,7 +121,13 @@ class DevTools:
             self.events.append(message)
 
     def close(self) -> None:
-        self.process.kill()
+        try:
+            self.call("Browser.close")
+            self.process.wait(timeout=10)
+        except (OSError, RuntimeError, subprocess.TimeoutExpired):
+            pass
+        with contextlib.suppress(ProcessLookupError):  # renderers and helpers left behind, if any
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         os.close(self.to_browser)
         os.close(self.from_browser)

@@ -1,6 +1,5 @@
 """End to end: real `dvc` commands in a temporary git repository, on a tiny archive served over HTTP."""
 import json
-import os
 import re
 
 import numpy as np
@@ -10,7 +9,7 @@ import torch
 import yaml
 from PIL import Image
 
-from browser import chromium_path, render
+from browser import chromium_path, render, skip_unless_installed
 from cifar_archive import CLASSES, write_archive
 from conftest import REPO, make_project, run
 from resnet_cifar.offline_plots import install as install_offline_template
@@ -180,13 +179,9 @@ def test_plots_pages_render_offline_in_chromium(project):
     """`dvc plots show` and `dvc plots diff` pages draw every declared plot in a browser without internet."""
     project, _ = project
     browser = chromium_path()
+    skip_unless_installed(browser is not None, "chromium is not installed (apt-get install chromium)")
     node_modules = REPO / "node_modules"
-    for missing, reason in ((browser is None, "chromium is not installed (apt-get install chromium)"),
-                            (not node_modules.is_dir(), "node_modules is missing (run `npm ci`)")):
-        if missing:
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason}: .ci/run must install it")
-            pytest.skip(reason)
+    skip_unless_installed(node_modules.is_dir(), "node_modules is missing (run `npm ci`)")
     install_offline_template(project, node_modules)
     declared = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
     charts = {re.sub("[^a-zA-Z0-9]", "_", next(iter(p))) for p in declared if isinstance(p, dict)}
