@@ -1,20 +1,28 @@
-"""Stage `plot`: training-history figure, grids of correct and misclassified test images, confusion heatmap."""
+"""Stage `plot`: training history, correct predictions and the most confident mistakes, confusion heatmap,
+per-class accuracy, reliability diagram and the t-SNE map of the penultimate features."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's package, also in exp workspaces
 
+import json  # noqa: E402
+
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from resnet_cifar.config import load_params  # noqa: E402
 from resnet_cifar.dataset import load_split  # noqa: E402
+from resnet_cifar.embedding import sample_indices, tsne_map  # noqa: E402
 from resnet_cifar.errors import report_user_errors  # noqa: E402
-from resnet_cifar.evaluation import confusion_counts  # noqa: E402
+from resnet_cifar.evaluation import confusion_counts, most_confident_mistakes, per_class_accuracy  # noqa: E402
 from resnet_cifar.history import read_history  # noqa: E402
-from resnet_cifar.plotting import confusion_figure, history_figure, prediction_grid, save_figure  # noqa: E402
+from resnet_cifar.plotting import (  # noqa: E402
+    confusion_figure, embedding_figure, history_figure, per_class_accuracy_figure, prediction_grid,
+    reliability_figure, save_figure)
 
 LIVE_DIR = Path("metrics/train")
-PREDICTIONS = Path("results/predictions.npz")
+RESULTS = Path("results")
+METRICS = Path("metrics/evaluate.json")
 TEST_SUBSET = Path("data/subsets/test.npz")
 OUT_DIR = Path("plots")
 
@@ -28,21 +36,39 @@ def spread(indices: np.ndarray, count: int) -> np.ndarray:
 
 @report_user_errors
 def main() -> None:
-    p = load_params().plot
+    params = load_params()
+    p = params.plot
     save_figure(history_figure(read_history(LIVE_DIR)), OUT_DIR / "history.png", p.dpi)
 
     test = load_split(TEST_SUBSET)
-    with np.load(PREDICTIONS) as f:
+    with np.load(RESULTS / "predictions.npz") as f:
         probs, labels, predicted = f["probs"], f["labels"], f["predicted"]
     confidence = probs.max(1)
-    for name, mask, title in (("correct", predicted == labels, "Correctly classified test images"),
-                              ("misclassified", predicted != labels, "Misclassified test images")):
-        pick = spread(np.flatnonzero(mask), p.grid_size)
-        fig = prediction_grid(test.images[pick], labels[pick], predicted[pick], confidence[pick], test.classes,
-                              f"{title} ({mask.sum()} of {len(labels)})")
+    correct, wrong = np.flatnonzero(predicted == labels), np.flatnonzero(predicted != labels)
+    galleries = {
+        "correct": (spread(correct, p.grid_size), f"Correctly classified test images ({len(correct)} of "
+                                                  f"{len(labels)})"),
+        "confident_mistakes": (most_confident_mistakes(labels, predicted, confidence, p.grid_size),
+                               f"Most confident mistakes ({len(wrong)} of {len(labels)} misclassified)"),
+    }
+    for name, (pick, title) in galleries.items():
+        fig = prediction_grid(test.images[pick], labels[pick], predicted[pick], confidence[pick], test.classes, title)
         save_figure(fig, OUT_DIR / f"{name}.png", p.dpi)
     counts = confusion_counts(labels, predicted, len(test.classes))
     save_figure(confusion_figure(counts, test.classes), OUT_DIR / "confusion.png", p.dpi)
+
+    metrics = json.loads(METRICS.read_text())
+    report = pd.read_csv(RESULTS / "classification_report.csv")
+    save_figure(per_class_accuracy_figure(per_class_accuracy(report), metrics["accuracy"]),
+                OUT_DIR / "per_class_accuracy.png", p.dpi)
+    calibration = pd.read_csv(RESULTS / "calibration.csv")
+    save_figure(reliability_figure(calibration, metrics["ece"]), OUT_DIR / "reliability.png", p.dpi)
+
+    with np.load(RESULTS / "features.npz") as f:
+        features = f["features"]
+    sample = sample_indices(len(features), p.tsne_samples, params.seed)
+    coords = tsne_map(features[sample], params.seed)
+    save_figure(embedding_figure(coords, labels[sample], predicted[sample], test.classes), OUT_DIR / "tsne.png", p.dpi)
 
 
 if __name__ == "__main__":

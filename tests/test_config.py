@@ -63,6 +63,9 @@ def test_repository_params_list_every_key():
     ("train: {lr: 1e-3}", "got the text '1e-3'"),  # YAML 1.1 reads it as text: the message says why
     ("data: {url: 's3://bucket/cifar.tar.gz'}", "data.url must be an http(s):// or file:// URL or a local path"),
     ("data: {url: ''}", "data.url must be"),
+    ("evaluate: {tta: 1}", "evaluate.tta must be of type bool"),
+    ("evaluate: {calibration_bins: 0}", "evaluate.calibration_bins must be > 0"),
+    ("plot: {tsne_samples: 5}", "plot.tsne_samples must be >= 10"),
 ])
 def test_invalid_params_are_rejected_with_a_named_key(tmp_path, text, message):
     with pytest.raises(UserError, match=re.escape(message)):

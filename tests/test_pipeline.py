@@ -1,5 +1,6 @@
 """End to end: real `dvc` commands in a temporary git repository, on a tiny archive served over HTTP."""
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -8,8 +9,10 @@ import torch
 import yaml
 from PIL import Image
 
+from browser import chromium_path, render, skip_unless_installed
 from cifar_archive import CLASSES, write_archive
-from conftest import make_project, run
+from conftest import REPO, make_project, run
+from resnet_cifar.offline_plots import install as install_offline_template
 
 TINY = {"train_size": 64, "val_size": 32, "test_size": 40}
 
@@ -72,14 +75,41 @@ def test_metrics_are_sane(project):
     assert model["size_mb_fp32"] == pytest.approx(11_173_962 * 4 / 2**20, abs=0.01)
     summary = (project / "models/summary.txt").read_text()
     assert "layer4" in summary and "11,173,962" in summary
-    per_class = pd.read_csv(project / "results/per_class.csv")
-    assert list(per_class["class"]) == CLASSES and per_class["support"].sum() == TINY["test_size"]
+    report = pd.read_csv(project / "results/classification_report.csv")
+    assert list(report["class"]) == CLASSES + ["macro avg", "weighted avg"]
+    assert report["support"].iloc[:-2].sum() == TINY["test_size"]
     confusion = pd.read_csv(project / "results/confusion.csv")
     assert len(confusion) == TINY["test_size"] and set(confusion["actual"]) <= set(CLASSES)
     # The accuracy in the metrics is the one the confusion data implies.
     assert (confusion["actual"] == confusion["predicted"]).mean() == pytest.approx(evaluation["accuracy"], abs=1e-6)
     shown = json.loads(run(project, "dvc", "metrics", "show", "--json").stdout)
     assert json.dumps(shown).count("accuracy") >= 1
+
+
+def test_per_class_calibration_and_feature_outputs(project):
+    project, _ = project
+    evaluation = json.loads((project / "metrics/evaluate.json").read_text())
+    assert "tta" not in evaluation  # evaluate.tta is off by default
+    confusion = pd.read_csv(project / "results/confusion.csv")
+    per_class = json.loads((project / "metrics/per_class.json").read_text())["accuracy"]
+    assert list(per_class) == CLASSES
+    for name, accuracy in per_class.items():
+        mine = confusion[confusion["actual"] == name]
+        assert accuracy == (None if mine.empty else pytest.approx((mine["predicted"] == name).mean(), abs=1e-6))
+    calibration = pd.read_csv(project / "results/calibration.csv")
+    assert calibration["count"].sum() == TINY["test_size"]
+    with np.load(project / "results/predictions.npz") as f:
+        confidence, correct = f["probs"].max(1), f["predicted"] == f["labels"]
+    # ECE as the definition says: bins of width 1/15, weighted by their share of the images.
+    bins = np.minimum((confidence * 15).astype(int), 14)
+    expected = sum(abs(correct[bins == b].mean() - confidence[bins == b].mean()) * (bins == b).mean()
+                   for b in np.unique(bins))
+    assert evaluation["ece"] == pytest.approx(expected, abs=1e-4)
+    with np.load(project / "results/features.npz") as f:
+        assert f["features"].shape == (TINY["test_size"], 512) and (f["features"] >= 0).all()  # pooled ReLUs
+    # `dvc exp show` can sort by a class's accuracy.
+    table = run(project, "dvc", "exp", "show", "--csv", "--sort-by", "metrics/per_class.json:accuracy.ship").stdout
+    assert "accuracy.ship" in table.splitlines()[0]
 
 
 def test_history_has_one_row_per_epoch(project):
@@ -101,14 +131,14 @@ def test_checkpoints_load_safely(project):
 
 def test_plots_are_png_images_and_dvc_renders_them(project):
     project, _ = project
-    for name in ("history", "correct", "misclassified", "confusion"):
+    for name in ("history", "correct", "confident_mistakes", "confusion", "per_class_accuracy", "reliability", "tsne"):
         with Image.open(project / f"plots/{name}.png") as image:
             assert image.format == "PNG" and min(image.size) > 100
     run(project, "dvc", "plots", "show", "-o", "plots_html")
     page = (project / "plots_html/index.html").read_text()
-    for title in ("Loss", "Accuracy", "Learning rate", "Confusion matrix"):
+    for title in ("Loss", "Accuracy", "Learning rate", "Confusion matrix", "Reliability"):
         assert title in page
-    assert page.count(".png") >= 4
+    assert page.count(".png") >= 7
 
 
 def test_second_repro_runs_nothing_and_plot_param_reruns_only_plot(project):
@@ -132,3 +162,37 @@ def test_exp_run_with_overrides(project):
     table = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
     assert "resnet34" in json.dumps(table)
     assert yaml.safe_load((project / "params.yaml").read_text())["model"]["arch"] == "resnet34"
+
+
+def test_tta_adds_tta_metrics_and_keeps_the_plain_ones(project):
+    project, _ = project
+    plain = json.loads((project / "metrics/evaluate.json").read_text())
+    set_params(project, evaluate={"tta": True})
+    assert ran_stages(run(project, "dvc", "repro", "evaluate").stdout) == ["evaluate"]
+    evaluation = json.loads((project / "metrics/evaluate.json").read_text())
+    assert 0 <= evaluation["tta"]["accuracy"] <= 1 and evaluation["tta"]["loss"] > 0
+    # The plain metrics keep their keys and values: TTA only adds to them.
+    assert {k: evaluation[k] for k in plain} == plain
+
+
+def test_plots_pages_render_offline_in_chromium(project):
+    """`dvc plots show` and `dvc plots diff` pages draw every declared plot in a browser without internet."""
+    project, _ = project
+    browser = chromium_path()
+    skip_unless_installed(browser is not None, "chromium is not installed (apt-get install chromium)")
+    node_modules = REPO / "node_modules"
+    skip_unless_installed(node_modules.is_dir(), "node_modules is missing (run `npm ci`)")
+    install_offline_template(project, node_modules)
+    declared = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
+    charts = {re.sub("[^a-zA-Z0-9]", "_", next(iter(p))) for p in declared if isinstance(p, dict)}
+    images = {p for p in declared if isinstance(p, str)}
+    for command in (("show",), ("diff", "HEAD")):
+        out = project / f"plots_{command[0]}"
+        run(project, "dvc", "plots", *command, "-o", str(out))
+        page = (out / "index.html").read_text()
+        assert "cdn.jsdelivr" not in page
+        report = render(out / "index.html", browser)
+        assert report.errors == [], command
+        assert {p.id for p in report.plots if p.kind == "vega"} == charts, command
+        assert {p.title for p in report.plots if p.kind == "image"} == images, command
+        assert [p.id for p in report.plots if not p.drawn] == [], command

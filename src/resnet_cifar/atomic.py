@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 from .errors import WRITE_HINT, UserError
 
 
@@ -70,3 +72,9 @@ def write_json(target: str | Path, data: Any) -> None:
 def write_text(target: str | Path, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text)
+
+
+def write_npz(target: str | Path, **arrays: Any) -> None:
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temporary name
+            np.savez(f, **arrays)

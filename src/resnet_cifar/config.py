@@ -24,6 +24,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 URL_SCHEMES = ("http", "https", "file", "")  # "": a plain path
+MIN_TSNE_SAMPLES = 10  # fewer points make no map worth drawing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,12 +63,15 @@ class TrainParams:
 @dataclasses.dataclass(frozen=True)
 class EvaluateParams:
     batch_size: int = 500
+    tta: bool = False
+    calibration_bins: int = 15
 
 
 @dataclasses.dataclass(frozen=True)
 class PlotParams:
     grid_size: int = 16
     dpi: int = 120
+    tsne_samples: int = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,3 +219,7 @@ def _check_ranges(p: Params) -> None:
     require(p.evaluate.batch_size > 0, f"evaluate.batch_size must be > 0, got {p.evaluate.batch_size}")
     require(p.plot.grid_size > 0, f"plot.grid_size must be > 0, got {p.plot.grid_size}")
     require(p.plot.dpi > 0, f"plot.dpi must be > 0, got {p.plot.dpi}")
+    require(p.evaluate.calibration_bins > 0,
+            f"evaluate.calibration_bins must be > 0, got {p.evaluate.calibration_bins}")
+    require(p.plot.tsne_samples >= MIN_TSNE_SAMPLES,
+            f"plot.tsne_samples must be >= {MIN_TSNE_SAMPLES}, got {p.plot.tsne_samples}")

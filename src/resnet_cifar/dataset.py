@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import write_npz
 from .config import DataParams
 from .errors import UserError
 
@@ -136,10 +136,8 @@ def make_subsets(train: Split, test: Split, data: DataParams, seed: int) -> dict
 
 
 def save_split(split: Split, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temporary name
-            np.savez(f, images=split.images, labels=split.labels, source_index=split.source_index,
-                     classes=np.array(split.classes))
+    write_npz(path, images=split.images, labels=split.labels, source_index=split.source_index,
+              classes=np.array(split.classes))
 
 
 def load_split(path: Path) -> Split:

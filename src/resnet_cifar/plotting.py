@@ -1,4 +1,5 @@
-"""Figures: training history, sample predictions, confusion heatmap (matplotlib, written as PNG)."""
+"""Figures: training history, sample predictions, confusion heatmap, per-class accuracy, reliability diagram and
+the feature map (matplotlib, written as PNG)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -83,4 +84,61 @@ def confusion_figure(counts: np.ndarray, classes: tuple[str, ...]) -> plt.Figure
             ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, label="fraction of true class")
+    return fig
+
+
+def embedding_figure(coords: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
+                     classes: tuple[str, ...]) -> plt.Figure:
+    """2-D map of test images coloured by true class; misclassified images ringed in black."""
+    fig, ax = plt.subplots(figsize=(8, 7), constrained_layout=True)
+    colours = plt.get_cmap("tab10")
+    for k, name in enumerate(classes):
+        here = labels == k
+        ax.scatter(coords[here, 0], coords[here, 1], s=14, color=colours(k % 10), label=name, linewidths=0)
+    wrong = labels != predicted
+    ax.scatter(coords[wrong, 0], coords[wrong, 1], s=40, facecolors="none", edgecolors="black", linewidths=0.8,
+               label="misclassified")
+    ax.set(title=f"t-SNE of penultimate features ({len(labels)} test images, {wrong.sum()} misclassified)",
+           xticks=[], yticks=[])
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, markerscale=1.5)
+    return fig
+
+
+def per_class_accuracy_figure(accuracy: dict[str, float | None], overall: float) -> plt.Figure:
+    """Horizontal bar per class (None: the class has no test images), with the overall accuracy dashed."""
+    names = list(accuracy)
+    values = [100 * accuracy[n] if accuracy[n] is not None else 0.0 for n in names]
+    fig, ax = plt.subplots(figsize=(7, 0.38 * len(names) + 1.2), constrained_layout=True)
+    bars = ax.barh(names, values, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{v:.1f}" if accuracy[n] is not None else "no test images"
+                               for n, v in zip(names, values)], padding=3, fontsize=8)
+    ax.axvline(100 * overall, color="black", linestyle="--", linewidth=1, label=f"overall {100 * overall:.1f}%")
+    ax.invert_yaxis()  # first class on top, in the order of the classification report
+    ax.set(xlim=(0, 105), xlabel="accuracy (%) = recall", title="Test accuracy per class")
+    ax.legend(loc="best")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def reliability_figure(table: pd.DataFrame, ece: float) -> plt.Figure:
+    """Reliability diagram: accuracy against confidence per bin (with the gap to the diagonal), and bin counts.
+
+    `table` is a `calibration.reliability_table`: columns lower, upper, count, confidence, accuracy.
+    """
+    fig, (ax, ax_count) = plt.subplots(2, 1, figsize=(6, 7.5), sharex=True, height_ratios=(3, 1),
+                                       constrained_layout=True)
+    width = table["upper"] - table["lower"]
+    ax.bar(table["lower"], table["accuracy"], width=width, align="edge", color="tab:blue", edgecolor="black",
+           linewidth=0.6, label="accuracy")
+    ax.bar(table["lower"], table["confidence"] - table["accuracy"], bottom=table["accuracy"], width=width,
+           align="edge", color="tab:red", alpha=0.3, hatch="//", edgecolor="tab:red", linewidth=0.6,
+           label="gap to mean confidence")
+    ax.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfect calibration")
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=f"Reliability diagram (ECE {100 * ece:.2f}%)")
+    ax.legend(loc="upper left")
+    ax_count.bar(table["lower"], table["count"], width=width, align="edge", color="tab:gray", edgecolor="black",
+                 linewidth=0.6)
+    ax_count.set(xlabel="confidence (top-class probability)", ylabel="images")
+    for a in (ax, ax_count):
+        a.grid(alpha=0.3)
     return fig

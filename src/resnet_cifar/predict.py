@@ -1,0 +1,76 @@
+"""`resnet-cifar-predict`: the top-k classes of image files, by a trained checkpoint.
+
+Images of any size and mode are converted to RGB, resized to 32x32 and normalised exactly as the test images are
+in evaluation (`batches.normalize`), then classified in fp32 and eval mode.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from .batches import normalize
+from .checkpoint import load_model
+from .dataset import IMAGE_SHAPE
+from .device import resolve_device
+from .errors import UserError, report_user_errors
+
+BATCH_SIZE = 256
+
+
+def load_image(path: Path) -> np.ndarray:
+    """uint8 (3, 32, 32) from an image file; Pillow's bilinear resize averages over the whole source on shrinking."""
+    try:
+        with Image.open(path) as image:
+            width_height = (IMAGE_SHAPE[2], IMAGE_SHAPE[1])
+            rgb = image.convert("RGB").resize(width_height, Image.Resampling.BILINEAR)
+    except FileNotFoundError:
+        raise UserError(f"image {path} not found") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise UserError(f"cannot read image {path}: {err}") from err
+    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+
+
+@torch.no_grad()
+def class_probabilities(model: torch.nn.Module, images: np.ndarray, device: torch.device) -> Tensor:
+    """Softmax probabilities (N, classes) of uint8 images (N, 3, 32, 32)."""
+    batches = torch.from_numpy(images).to(device).split(BATCH_SIZE)
+    return torch.cat([torch.softmax(model(normalize(batch)).float(), 1) for batch in batches]).cpu()
+
+
+def predict_files(checkpoint: Path, paths: list[Path], top_k: int) -> list[list[tuple[str, float]]]:
+    """For each image file, its `top_k` (class name, probability) pairs, most probable first."""
+    device = resolve_device("auto")
+    model, meta = load_model(checkpoint, device)
+    classes = meta["classes"]
+    if not 1 <= top_k <= len(classes):
+        raise UserError(f"--top-k must be between 1 and {len(classes)} (the model's classes), got {top_k}")
+    probs = class_probabilities(model, np.stack([load_image(p) for p in paths]), device)
+    values, indices = probs.topk(top_k, dim=1)
+    return [[(classes[i], float(v)) for v, i in zip(row_values, row_indices)]
+            for row_values, row_indices in zip(values.tolist(), indices.tolist())]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="resnet-cifar-predict", description="Print the top-k CIFAR-10 classes of image files, by a trained checkpoint.")
+    parser.add_argument("checkpoint", type=Path, help="a checkpoint written by the train stage, e.g. models/best.pt")
+    parser.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...) of any size")
+    parser.add_argument("-k", "--top-k", type=int, default=3, help="classes to print per image (default: 3)")
+    return parser.parse_args(argv)
+
+
+@report_user_errors
+def main() -> None:
+    args = parse_args()
+    for path, top in zip(args.images, predict_files(args.checkpoint, args.images, args.top_k)):
+        print(path)
+        for rank, (name, probability) in enumerate(top, 1):
+            print(f"  {rank}. {name:<12} {probability:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Unit tests of the analysis pieces: calibration, classification report, flip TTA, feature map, figures."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from resnet_cifar.batches import DeviceSplit, normalize
+from resnet_cifar.calibration import expected_calibration_error, reliability_table
+from resnet_cifar.dataset import Split
+from resnet_cifar.embedding import sample_indices, tsne_map
+from resnet_cifar.evaluation import (
+    classification_report_table, confusion_counts, flip_averaged_log_probs, loss_and_accuracy,
+    most_confident_mistakes, per_class_accuracy, predict_features_and_logits, predict_logits,
+    predict_mirrored_logits)
+from resnet_cifar.models import build_model
+from resnet_cifar.plotting import embedding_figure, per_class_accuracy_figure, reliability_figure
+
+CLASSES = ("a", "b", "c")
+
+
+def test_reliability_table_and_ece_by_hand():
+    # Bins of width 0.1: (0.8, 0.9] holds two images at 0.9 (one right), (0.5, 0.6] two at 0.6 (both right).
+    confidence = np.array([0.9, 0.9, 0.6, 0.6])
+    correct = np.array([True, False, True, True])
+    table = reliability_table(confidence, correct, bins=10)
+    assert list(table["count"]) == [2, 2]
+    assert table["lower"].tolist() == pytest.approx([0.5, 0.8])
+    assert table["upper"].tolist() == pytest.approx([0.6, 0.9])
+    assert table["accuracy"].tolist() == pytest.approx([1.0, 0.5])
+    assert table["confidence"].tolist() == pytest.approx([0.6, 0.9])
+    # |1 - 0.6| * 2/4 + |0.5 - 0.9| * 2/4
+    assert expected_calibration_error(table) == pytest.approx(0.4)
+
+
+def test_ece_is_near_zero_for_calibrated_and_large_for_overconfident_predictions():
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.1, 1.0, size=200_000)
+    calibrated = rng.uniform(size=confidence.size) < confidence  # right with probability = confidence
+    table = reliability_table(confidence, calibrated, bins=15)
+    assert table["count"].sum() == confidence.size
+    assert expected_calibration_error(table) < 0.01
+    always_sure = reliability_table(np.full(1000, 0.99), rng.uniform(size=1000) < 0.5, bins=15)
+    assert expected_calibration_error(always_sure) == pytest.approx(0.49, abs=0.05)
+
+
+def test_classification_report_and_per_class_accuracy():
+    labels = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
+    predicted = np.array([0, 0, 1, 2, 1, 0, 2, 2, 2, 2])
+    report = classification_report_table(labels, predicted, CLASSES)
+    assert list(report["class"]) == [*CLASSES, "macro avg", "weighted avg"]
+    assert list(report.columns) == ["class", "precision", "recall", "f1", "support"]
+    rows = report.set_index("class")
+    assert rows.loc["a", "precision"] == pytest.approx(2 / 3) and rows.loc["c", "precision"] == pytest.approx(0.8)
+    assert rows.loc["macro avg", "f1"] == pytest.approx(rows.loc[list(CLASSES), "f1"].mean())
+    assert rows.loc["weighted avg", "support"] == len(labels)
+    accuracy = per_class_accuracy(report)
+    counts = confusion_counts(labels, predicted, len(CLASSES))
+    assert list(accuracy.values()) == pytest.approx(list(counts.diagonal() / counts.sum(1)))
+    assert accuracy == pytest.approx({"a": 0.5, "b": 0.5, "c": 1.0})
+
+
+def test_per_class_accuracy_is_none_for_a_class_without_test_images():
+    report = classification_report_table(np.array([0, 0, 2]), np.array([0, 1, 2]), CLASSES)
+    assert per_class_accuracy(report) == {"a": 0.5, "b": None, "c": 1.0}
+
+
+def test_most_confident_mistakes_come_first():
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    predicted = np.array([1, 1, 0, 2, 0, 2])
+    confidence = np.array([0.5, 0.99, 0.9, 0.7, 0.9, 0.2])
+    assert most_confident_mistakes(labels, predicted, confidence, 3).tolist() == [2, 4, 3]
+    assert most_confident_mistakes(labels, predicted, confidence, 10).tolist() == [2, 4, 3, 0]
+    assert most_confident_mistakes(labels, labels, confidence, 3).tolist() == []
+
+
+@pytest.fixture(scope="module")
+def model_and_data():
+    torch.manual_seed(0)
+    model = build_model("resnet18").eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so eval mode is not the identity
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(6, 3, 32, 32), dtype=np.uint8)
+    split = Split(images, rng.integers(0, 10, size=6), np.arange(6), tuple("abcdefghij"))
+    return model, DeviceSplit(split, torch.device("cpu"))
+
+
+def test_features_and_logits_come_from_one_pass_and_match_the_model(model_and_data):
+    model, data = model_and_data
+    features, logits = predict_features_and_logits(model, data, batch_size=4)
+    assert features.shape == (6, 512)
+    assert torch.allclose(logits, predict_logits(model, data, batch_size=4), atol=1e-5)
+
+
+def test_flip_tta_averages_the_softmax_of_both_views(model_and_data):
+    model, data = model_and_data
+    logits = predict_logits(model, data, batch_size=4)
+    mirrored = predict_mirrored_logits(model, data, batch_size=4)
+    with torch.no_grad():
+        expected_mirrored = model(normalize(torch.flip(data.images, dims=[3])))
+    assert torch.allclose(mirrored, expected_mirrored, atol=1e-5)
+    assert not torch.allclose(mirrored, logits, atol=1e-3)  # random images are not mirror-symmetric
+    averaged = flip_averaged_log_probs(logits, mirrored)
+    expected = (torch.softmax(logits, 1) + torch.softmax(mirrored, 1)) / 2
+    assert torch.allclose(averaged.exp(), expected, atol=1e-6)
+    loss, accuracy = loss_and_accuracy(averaged, data.labels)
+    assert loss == pytest.approx(-expected[torch.arange(6), data.labels].log().mean().item(), rel=1e-5)
+    assert accuracy == pytest.approx((expected.argmax(1) == data.labels).sum().item() / 6)
+
+
+def test_sample_indices_are_seeded_distinct_and_sorted():
+    first = sample_indices(1000, 50, seed=3)
+    assert len(set(first.tolist())) == 50 and list(first) == sorted(first) and first.max() < 1000
+    assert np.array_equal(first, sample_indices(1000, 50, seed=3))
+    assert not np.array_equal(first, sample_indices(1000, 50, seed=4))
+    assert np.array_equal(sample_indices(20, 50, seed=3), np.arange(20))
+
+
+def test_tsne_map_keeps_separated_clusters_apart():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 64)) * 10
+    labels = np.repeat(np.arange(3), 20)
+    features = (centres[labels] + rng.normal(size=(60, 64))).astype(np.float16)
+    coords = tsne_map(features, seed=0)
+    assert coords.shape == (60, 2) and np.isfinite(coords).all()
+    distances = np.linalg.norm(coords[:, None] - coords[None], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    assert (labels[distances.argmin(1)] == labels).all()  # each point's nearest neighbour is in its cluster
+    assert np.allclose(coords, tsne_map(features, seed=0))
+    assert tsne_map(features[:12], seed=0).shape == (12, 2)  # a small sample lowers the perplexity
+
+
+def test_figures_show_what_they_claim():
+    coords = np.arange(12.0).reshape(6, 2)
+    labels, predicted = np.array([0, 1, 2, 0, 1, 2]), np.array([0, 1, 0, 0, 2, 2])
+    fig = embedding_figure(coords, labels, predicted, CLASSES)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [*CLASSES, "misclassified"]
+    rings = ax.collections[-1]
+    assert rings.get_offsets().tolist() == coords[labels != predicted].tolist()
+
+    fig = per_class_accuracy_figure({"a": 0.5, "b": None, "c": 1.0}, overall=0.75)
+    ax = fig.axes[0]
+    assert [round(p.get_width(), 6) for p in ax.patches] == [50.0, 0.0, 100.0]
+    assert [t.get_text() for t in ax.texts] == ["50.0", "no test images", "100.0"]
+
+    table = reliability_table(np.array([0.9, 0.9, 0.6]), np.array([True, False, True]), bins=10)
+    fig = reliability_figure(table, expected_calibration_error(table))
+    assert "ECE" in fig.axes[0].get_title()
+    assert [p.get_height() for p in fig.axes[1].patches] == [1, 2]  # images per bin
