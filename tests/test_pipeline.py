@@ -9,21 +9,9 @@ import yaml
 from PIL import Image
 
 from cifar_archive import CLASSES, write_archive
-from conftest import make_project, run
+from conftest import make_project, ran_stages, run, set_params
 
 TINY = {"train_size": 64, "val_size": 32, "test_size": 40}
-
-
-def ran_stages(output: str) -> list[str]:
-    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
-
-
-def set_params(project, **sections):
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for section, values in sections.items():
-        params[section].update(values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
