@@ -20,9 +20,18 @@ TINY = {"train_size": 64, "val_size": 32, "test_size": 40}
 
 
 @pytest.fixture(scope="module")
-def origin(tmp_path_factory) -> Path:
+def home(tmp_path_factory):
+    """A throwaway HOME for this module: the default remote in .dvc/config is ~/resnet-cifar-dvc-storage."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("home")
+        patch.setenv("HOME", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory, home) -> Path:
     """A project with committed baseline results, its git history pushed to a bare repository `origin.git` beside
-    it. Its DVC default remote is the one in .dvc/config: the folder `resnet-cifar-dvc-storage` beside it."""
+    it. Its DVC remote is the default one in .dvc/config."""
     root = tmp_path_factory.mktemp("team")
     archive = root / "cifar-tiny.tar.gz"
     md5 = write_archive(archive)
@@ -83,10 +92,20 @@ def assert_same_results(mate: Path, origin: Path) -> None:
     assert ran_stages(run(mate, "dvc", "repro").stdout) == []
 
 
-def test_teammate_pulls_byte_identical_results_from_the_default_remote(origin):
+def stored_file(storage: Path, md5: str) -> Path:
+    """Where a DVC 3 cache or local remote folder keeps the file with this MD5."""
+    return storage / "files/md5" / md5[:2] / md5[2:]
+
+
+def locked_md5(project: Path, path: str) -> str:
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    return next(out["md5"] for stage in lock["stages"].values() for out in stage["outs"] if out["path"] == path)
+
+
+def test_teammate_pulls_byte_identical_results_from_the_default_remote(origin, home):
     run(origin, "dvc", "push")
     assert dvc_status(origin, "--cloud") == {}  # everything in the cache is on the remote
-    assert any((origin.parent / "resnet-cifar-dvc-storage").rglob("*"))
+    assert stored_file(home / "resnet-cifar-dvc-storage", locked_md5(origin, "models/best.pt")).is_file()
     mate = clone(origin, "teammate")
     assert not (mate / "models/best.pt").exists()
     run(mate, "dvc", "pull")
@@ -115,12 +134,14 @@ def test_push_and_pull_through_an_ssh_server(origin, sshd, tmp_path, monkeypatch
     assert "Accepted publickey" in sshd.log.read_text()
 
 
-def test_experiment_is_saved_pushed_pulled_applied_and_branched(origin):
+def test_experiment_is_saved_pushed_pulled_applied_and_branched(origin, home):
     set_params(origin, plot={"dpi": 80})
     assert ran_stages(run(origin, "dvc", "repro").stdout) == ["plot"]
     run(origin, "dvc", "exp", "save", "-n", "dpi-80")
-    saved = output_files(origin)
+    saved, figure_md5 = output_files(origin), locked_md5(origin, "plots/history.png")
     run(origin, "dvc", "exp", "push", "origin", "dpi-80")  # git refs to origin.git, data to the DVC remote
+    # Into the default remote: DVC reads the remote from the experiment's commit, where it can misplace paths.
+    assert stored_file(home / "resnet-cifar-dvc-storage", figure_md5).is_file()
     run(origin, "git", "reset", "-q", "--hard")  # back to the baseline for the other tests
     run(origin, "dvc", "checkout", "--force")
 
@@ -170,12 +191,7 @@ def test_queued_sweep_runs_in_two_workers_each_with_its_own_outputs(origin):
         log = run(origin, "dvc", "queue", "logs", name).stdout
         assert "Running stage 'plot'" in log and "Running stage 'train'" not in log
         # Each experiment's figure, read back from the cache, was drawn with its own dpi.
-        figure = cached_file(origin, revs[name]["outs"]["plots/history.png"]["hash"])
+        figure = stored_file(origin / ".dvc/cache", revs[name]["outs"]["plots/history.png"]["hash"])
         with Image.open(figure) as image:
             assert image.info["dpi"][0] == pytest.approx(dpi, abs=1)
     assert {revs[name]["params"]["params.yaml"]["data"]["plot"]["dpi"] for name in names} == {50, 70}
-
-
-def cached_file(project: Path, md5: str) -> Path:
-    """Where DVC 3 keeps a file with this MD5 in the project's cache."""
-    return project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
