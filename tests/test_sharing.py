@@ -125,7 +125,7 @@ def test_push_and_pull_through_an_ssh_server(origin, sshd, tmp_path, monkeypatch
         run(origin, "dvc", "push")
         assert dvc_status(origin, "--cloud") == {}
     finally:
-        (origin / ".dvc/config.local").unlink()
+        (origin / ".dvc/config.local").unlink(missing_ok=True)
     assert any((tmp_path / "ssh-storage").rglob("*"))
     mate = clone(origin, "teammate-ssh")
     use_ssh_remote(mate)
