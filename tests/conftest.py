@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/cifar_archive.py
 
@@ -63,3 +64,17 @@ def make_project(dest: Path) -> Path:
             shutil.copy2(src, target)
     run(dest, "git", "init", "-q", "-b", "main")
     return dest
+
+
+def ran_stages(output: str) -> list[str]:
+    """The stages a `dvc repro` / `dvc exp run` output says it ran, in order."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+def set_params(project: Path, **sections: dict) -> None:
+    """Update params.yaml section by section, e.g. set_params(project, train={"epochs": 2})."""
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))

@@ -11,22 +11,10 @@ from PIL import Image
 
 from browser import chromium_path, render, skip_unless_installed
 from cifar_archive import CLASSES, write_archive
-from conftest import REPO, make_project, run
+from conftest import REPO, make_project, ran_stages, run, set_params
 from resnet_cifar.offline_plots import install as install_offline_template
 
 TINY = {"train_size": 64, "val_size": 32, "test_size": 40}
-
-
-def ran_stages(output: str) -> list[str]:
-    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
-
-
-def set_params(project, **sections):
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for section, values in sections.items():
-        params[section].update(values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.fixture(scope="module")

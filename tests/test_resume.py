@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from cifar_archive import write_archive
-from conftest import command_env, make_project, run
-from test_pipeline import ran_stages, set_params
+from conftest import command_env, make_project, ran_stages, run, set_params
 
 EPOCHS = 4
 

@@ -1,0 +1,197 @@
+"""Team workflows end to end with real `git`, `dvc` and `sshd`, no network: push results to the default remote
+(a local folder) or an SSH server, pull them into a teammate's clone; share experiments through a bare git
+repository; run a queued sweep in parallel workers."""
+import hashlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from cifar_archive import write_archive
+from conftest import command_env, make_project, ran_stages, run, set_params
+from ssh_server import find_sshd, ssh_server
+
+TINY = {"train_size": 64, "val_size": 32, "test_size": 40}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A throwaway HOME for this module: the default remote in .dvc/config is ~/resnet-cifar-dvc-storage."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("home")
+        patch.setenv("HOME", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory, home) -> Path:
+    """A project with committed baseline results, its git history pushed to a bare repository `origin.git` beside
+    it. Its DVC remote is the default one in .dvc/config."""
+    root = tmp_path_factory.mktemp("team")
+    archive = root / "cifar-tiny.tar.gz"
+    md5 = write_archive(archive)
+    project = make_project(root / "project")
+    set_params(project, data={"url": str(archive), "md5": md5, **TINY},
+               train={"epochs": 1, "batch_size": 16, "lr": 0.02}, evaluate={"batch_size": 16},
+               plot={"grid_size": 8})
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "tiny pipeline")
+    run(project, "dvc", "repro")
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "baseline results")
+    run(root, "git", "init", "-q", "--bare", "-b", "main", "origin.git")
+    run(project, "git", "remote", "add", "origin", str(root / "origin.git"))
+    run(project, "git", "push", "-q", "origin", "main")
+    return project
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if find_sshd() is None:
+        if os.environ.get("CI"):
+            pytest.fail("sshd is missing in CI: .ci/run installs Debian's openssh-server")
+        pytest.skip("sshd not installed (Debian: apt-get install openssh-server); CI installs it")
+    with ssh_server(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+def clone(origin: Path, name: str) -> Path:
+    """A teammate's `git clone` of the shared repository, beside the origin project."""
+    dest = origin.parent / name
+    run(origin.parent, "git", "clone", "-q", str(origin.parent / "origin.git"), str(dest))
+    return dest
+
+
+def output_files(project: Path) -> dict[str, str]:
+    """Every file of every output that dvc.lock records, by path relative to the project, with its SHA-256."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    files = {}
+    for stage in lock["stages"].values():
+        for out in stage["outs"]:
+            top = project / out["path"]
+            paths = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+            for path in paths:
+                files[path.relative_to(project).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def dvc_status(project: Path, *args: str) -> dict:
+    return json.loads(run(project, "dvc", "status", "--json", *args).stdout)
+
+
+def assert_same_results(mate: Path, origin: Path) -> None:
+    expected = output_files(origin)
+    assert {"models/best.pt", "data/subsets/train.npz", "metrics/evaluate.json", "plots/history.png"} <= set(expected)
+    assert output_files(mate) == expected
+    assert dvc_status(mate) == {}
+    assert ran_stages(run(mate, "dvc", "repro").stdout) == []
+
+
+def stored_file(storage: Path, md5: str) -> Path:
+    """Where a DVC 3 cache or local remote folder keeps the file with this MD5."""
+    return storage / "files/md5" / md5[:2] / md5[2:]
+
+
+def locked_md5(project: Path, path: str) -> str:
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    return next(out["md5"] for stage in lock["stages"].values() for out in stage["outs"] if out["path"] == path)
+
+
+def test_teammate_pulls_byte_identical_results_from_the_default_remote(origin, home):
+    run(origin, "dvc", "push")
+    assert dvc_status(origin, "--cloud") == {}  # everything in the cache is on the remote
+    assert stored_file(home / "resnet-cifar-dvc-storage", locked_md5(origin, "models/best.pt")).is_file()
+    mate = clone(origin, "teammate")
+    assert not (mate / "models/best.pt").exists()
+    run(mate, "dvc", "pull")
+    assert_same_results(mate, origin)
+
+
+def test_push_and_pull_through_an_ssh_server(origin, sshd, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(sshd.home))  # dvc-ssh checks the host key against ~/.ssh/known_hosts
+    url = sshd.url(tmp_path / "ssh-storage")
+
+    def use_ssh_remote(project: Path) -> None:  # per checkout (.dvc/config.local), as a teammate would
+        run(project, "dvc", "remote", "modify", "--local", "storage", "url", url)
+        run(project, "dvc", "remote", "modify", "--local", "storage", "keyfile", str(sshd.keyfile))
+
+    use_ssh_remote(origin)
+    try:
+        run(origin, "dvc", "push")
+        assert dvc_status(origin, "--cloud") == {}
+    finally:
+        (origin / ".dvc/config.local").unlink(missing_ok=True)
+    assert any((tmp_path / "ssh-storage").rglob("*"))
+    mate = clone(origin, "teammate-ssh")
+    use_ssh_remote(mate)
+    run(mate, "dvc", "pull")
+    assert_same_results(mate, origin)
+    assert "Accepted publickey" in sshd.log.read_text()
+
+
+def test_experiment_is_saved_pushed_pulled_applied_and_branched(origin, home):
+    set_params(origin, plot={"dpi": 80})
+    assert ran_stages(run(origin, "dvc", "repro").stdout) == ["plot"]
+    run(origin, "dvc", "exp", "save", "-n", "dpi-80")
+    saved, figure_md5 = output_files(origin), locked_md5(origin, "plots/history.png")
+    run(origin, "dvc", "exp", "push", "origin", "dpi-80")  # git refs to origin.git, data to the DVC remote
+    # Into the default remote: DVC reads the remote from the experiment's commit, where it can misplace paths.
+    assert stored_file(home / "resnet-cifar-dvc-storage", figure_md5).is_file()
+    run(origin, "git", "reset", "-q", "--hard")  # back to the baseline for the other tests
+    run(origin, "dvc", "checkout", "--force")
+
+    mate = clone(origin, "teammate-exp")
+    assert "dpi-80" not in run(mate, "dvc", "exp", "list", "--name-only").stdout
+    run(mate, "dvc", "exp", "pull", "origin", "dpi-80")
+    assert "dpi-80" in run(mate, "dvc", "exp", "list", "--name-only").stdout.split()
+    run(mate, "dvc", "exp", "apply", "dpi-80")
+    assert yaml.safe_load((mate / "params.yaml").read_text())["plot"]["dpi"] == 80
+    assert output_files(mate) == saved
+    assert dvc_status(mate) == {}
+    run(mate, "dvc", "exp", "branch", "dpi-80", "dpi-80-branch")
+    branch_params = yaml.safe_load(run(mate, "git", "show", "dpi-80-branch:params.yaml").stdout)
+    assert branch_params["plot"]["dpi"] == 80
+
+
+def wait_for_queue(project: Path, timeout: float = 300.0) -> str:
+    """Poll `dvc queue status` until no task is queued or running; return the last status table."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = run(project, "dvc", "queue", "status").stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        if time.monotonic() > deadline:
+            run(project, "dvc", "queue", "kill", "--all", check=False)
+            raise AssertionError(f"queue not done after {timeout:.0f} s:\n{status}")
+        time.sleep(2)
+
+
+def test_queued_sweep_runs_in_two_workers_each_with_its_own_outputs(origin):
+    # A plot-only sweep: the queue's machinery is the same for every stage, and this keeps the test fast.
+    queued = run(origin, "dvc", "exp", "run", "--queue", "-S", "plot.dpi=50,70").stdout
+    names = [line.split("'")[1] for line in queued.splitlines() if line.startswith("Queued experiment")]
+    assert len(names) == 2
+    # Workers are detached; they would hold captured output pipes open, so theirs goes nowhere.
+    subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=origin, env=command_env(), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    status = wait_for_queue(origin)
+    assert status.count("Success") == 2, status
+    celery = origin / ".dvc/tmp/exps/celery"
+    assert (celery / "dvc-exp-worker-1.out").exists() and (celery / "dvc-exp-worker-2.out").exists()
+
+    rows = json.loads(run(origin, "dvc", "exp", "show", "--json").stdout)
+    revs = {exp["name"]: exp["revs"][0]["data"] for row in rows for exp in row.get("experiments") or []}
+    for name in names:
+        dpi = revs[name]["params"]["params.yaml"]["data"]["plot"]["dpi"]
+        log = run(origin, "dvc", "queue", "logs", name).stdout
+        assert "Running stage 'plot'" in log and "Running stage 'train'" not in log
+        # Each experiment's figure, read back from the cache, was drawn with its own dpi.
+        figure = stored_file(origin / ".dvc/cache", revs[name]["outs"]["plots/history.png"]["hash"])
+        with Image.open(figure) as image:
+            assert image.info["dpi"][0] == pytest.approx(dpi, abs=1)
+    assert {revs[name]["params"]["params.yaml"]["data"]["plot"]["dpi"] for name in names} == {50, 70}
