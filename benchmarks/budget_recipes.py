@@ -1,8 +1,9 @@
 """Accuracy and wall time of training recipes at a fixed budget, through the same code as the `train` stage.
 
-For each recipe (recipes/*.yaml, or `seed` for params.yaml unchanged) it trains on the subsets that `dvc repro`
-made (data/subsets), picks the best epoch by validation accuracy, and reports test accuracy and the training
-wall time (epochs plus per-epoch validation). Run from the repository root after `dvc repro subset`:
+For each recipe (recipes/*.yaml, or `seed` for params.yaml unchanged) it draws the recipe's subsets from the
+archive that `dvc repro download` extracted (data/raw), trains, picks the best epoch by validation accuracy, and
+reports test accuracy and the training wall time (epochs plus per-epoch validation). Run from the repository root
+after `dvc repro download`:
 
     python benchmarks/budget_recipes.py seed recipes/fast.yaml recipes/ten-minutes.yaml
     python benchmarks/budget_recipes.py recipes/fast.yaml --set train.lr=0.3   # explore around a recipe
@@ -16,27 +17,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from resnet_cifar.batches import DeviceSplit  # noqa: E402
 from resnet_cifar.config import load_params  # noqa: E402
-from resnet_cifar.dataset import load_split  # noqa: E402
+from resnet_cifar.dataset import make_subsets, read_cifar10  # noqa: E402
 from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
 from resnet_cifar.evaluation import loss_and_accuracy, predict_logits  # noqa: E402
 from resnet_cifar.models import build_model  # noqa: E402
 from resnet_cifar.recipes import apply_overrides, read_recipe  # noqa: E402
 from resnet_cifar.training import Trainer, seed_everything  # noqa: E402
 
-SUBSETS = Path("data/subsets")
+RAW = Path("data/raw/cifar-10-batches-py")
 
 
-def run_recipe(overrides: dict) -> dict:
+def run_recipe(overrides: dict, full_train, full_test) -> dict:
     params = apply_overrides(load_params(), overrides)
+    subsets = make_subsets(full_train, full_test, params.data, params.seed)
     generator = seed_everything(params.seed)
     device = resolve_device(params.train.device)
     precision = resolve_precision(params.train.precision, device)
-    splits = {name: DeviceSplit(load_split(SUBSETS / f"{name}.npz"), device) for name in ("train", "val", "test")}
+    splits = {name: DeviceSplit(split, device) for name, split in subsets.items()}
     model = build_model(params.model.arch, 10, params.model.zero_init_residual)
     trainer = Trainer(model, splits["train"], splits["val"], params.train, precision, generator,
                       params.evaluate.batch_size)
@@ -57,12 +58,12 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, YAML value")
     args = ap.parse_args()
     extra = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
-    torch.set_num_threads(torch.get_num_threads())
+    full_train, full_test, _ = read_cifar10(RAW)
     rows = []
     for name in args.recipes:
         overrides = ({} if name == "seed" else read_recipe(name)) | extra
         print(f"{name} {overrides}", flush=True)
-        rows.append((name, run_recipe(overrides)))
+        rows.append((name, run_recipe(overrides, full_train, full_test)))
     print(f"\n| recipe | epochs | train images | precision | test accuracy | test loss | wall time (s) |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
     for name, r in rows:
