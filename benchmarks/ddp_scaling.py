@@ -3,7 +3,8 @@
 Each count runs in fresh processes, launched the way the train stage launches itself (torchrun, gloo on CPU with
 the cores split between processes, NCCL on CUDA with one GPU per process), and trains the real Trainer for two
 epochs on synthetic CIFAR-sized images at a fixed global batch; the second epoch is timed (the first warms up
-kernels and allocators). Validation is excluded from the time.
+kernels and allocators). Validation is excluded from the time. On CPU the processes share the same cores, so
+expect little gain on one machine; the ratio is meant for GPUs (one per process) and for several machines.
 
     python benchmarks/ddp_scaling.py                                  # ResNet-18, 1 and 2 processes
     python benchmarks/ddp_scaling.py --nproc 1 2 4 --images 4096 --device cuda
@@ -89,14 +90,12 @@ def main() -> None:
             measured = json.loads(result.read_text())
             rates[n] = measured["images_per_sec"]
             print(f"{n} process(es): {rates[n]:8.1f} images/s  ({measured['precision']}, "
-                  f"{measured['threads']} threads each)", flush=True)
+                  f"{measured['threads']} thread(s) each)", flush=True)
     if rates:
         base = min(rates)
         for n in sorted(rates):
             if n != base:
-                ratio = rates[n] / rates[base]
-                print(f"scaling ratio {n} vs {base} process(es): {ratio:.2f}x "
-                      f"({ratio / (n / base):.0%} of linear)")
+                print(f"scaling ratio {n} vs {base} process(es): {rates[n] / rates[base]:.2f}x")
 
 
 if __name__ == "__main__":
