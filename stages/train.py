@@ -3,7 +3,11 @@
 Per-epoch metrics go to metrics/train through DVCLive; the model summary to metrics/model.json and
 models/summary.txt. After each epoch the whole training state is saved to .resume/train.pt, so a killed
 `dvc repro` continues from the last completed epoch with exactly the same result; the file is removed on success.
+
+With train.nproc > 1 the script launches itself again under torchrun, as that many data-parallel processes; only
+rank 0 writes files.
 """
+import contextlib
 import copy
 import sys
 import time
@@ -11,14 +15,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's package, also in exp workspaces
 
+import torch  # noqa: E402
 from dvclive import Live  # noqa: E402
 
 from resnet_cifar.atomic import write_json, write_text  # noqa: E402
 from resnet_cifar.batches import DeviceSplit  # noqa: E402
 from resnet_cifar.checkpoint import save_checkpoint  # noqa: E402
-from resnet_cifar.config import load_params  # noqa: E402
+from resnet_cifar.config import Params, load_params  # noqa: E402
 from resnet_cifar.dataset import load_split  # noqa: E402
-from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
+from resnet_cifar.device import resolve_precision  # noqa: E402
+from resnet_cifar.distributed import World, launch, process_group, under_launcher  # noqa: E402
 from resnet_cifar.errors import report_user_errors  # noqa: E402
 from resnet_cifar.history import METRICS  # noqa: E402
 from resnet_cifar.models import build_model  # noqa: E402
@@ -33,7 +39,9 @@ MODEL_METRICS = Path("metrics/model.json")
 RESUME = Path(".resume/train.pt")
 
 
-def log_epoch(live: Live, r: EpochResult) -> None:
+def log_epoch(live: Live | None, r: EpochResult) -> None:
+    if live is None:  # not rank 0
+        return
     live.step = r.epoch
     values = {"train/loss": r.train_loss, "train/acc": r.train_acc, "val/loss": r.val_loss,
               "val/acc": r.val_acc, "lr": r.lr}
@@ -47,31 +55,46 @@ def log_epoch(live: Live, r: EpochResult) -> None:
 @report_user_errors
 def main() -> None:
     params = load_params()
+    if params.train.nproc > 1 and not under_launcher():
+        sys.exit(launch(Path(__file__), params.train.nproc))
+    with process_group(params.train.nproc, params.train.device) as (world, device):
+        train(params, world, device)
+
+
+def train(params: Params, world: World, device: torch.device) -> None:
     data_files = [SUBSETS / "train.npz", SUBSETS / "val.npz"]
     fingerprint = training_fingerprint(params, data_files, [Path(__file__)])
     generator = seed_everything(params.seed)
-    device = resolve_device(params.train.device)
     precision = resolve_precision(params.train.precision, device)
     train_split, val_split = (load_split(path) for path in data_files)
     classes = train_split.classes
     model = build_model(params.model.arch, len(classes), params.model.zero_init_residual)
-    write_json(MODEL_METRICS, model_metrics(model))
-    write_text(MODELS / "summary.txt", summary_table(copy.deepcopy(model)))
+    if world.is_main:
+        write_json(MODEL_METRICS, model_metrics(model))
+        write_text(MODELS / "summary.txt", summary_table(copy.deepcopy(model)))
     trainer = Trainer(model, DeviceSplit(train_split, device), DeviceSplit(val_split, device), params.train,
-                      precision, generator, params.evaluate.batch_size)
-    if (state := load_resume_state(RESUME, fingerprint)) is not None:
+                      precision, generator, params.evaluate.batch_size, world)
+    if (state := world.from_main(lambda: load_resume_state(RESUME, fingerprint))) is not None:
         trainer.load_state_dict(state)
-        print(f"resuming after epoch {trainer.epoch} from {RESUME}")
-    print(f"training {params.model.arch} on {len(train_split)} images ({len(val_split)} validation) "
-          f"for {params.train.epochs} epochs on {device} with {precision}")
+        if world.is_main:
+            print(f"resuming after epoch {trainer.epoch} from {RESUME}")
+    if world.is_main:
+        processes = f" in {world.size} processes" if world.size > 1 else ""
+        print(f"training {params.model.arch} on {len(train_split)} images ({len(val_split)} validation) "
+              f"for {params.train.epochs} epochs on {device.type}{processes} with {precision}")
 
-    with Live(str(LIVE_DIR), report=None, dvcyaml=None, save_dvc_exp=False) as live:
+    live = Live(str(LIVE_DIR), report=None, dvcyaml=None, save_dvc_exp=False) if world.is_main else None
+    with live or contextlib.nullcontext():
         for r in trainer.history:  # epochs done before an interruption: DVC removed their logs
             log_epoch(live, r)
         while trainer.epoch < params.train.epochs:
             r = trainer.train_epoch()
-            save_resume_state(RESUME, trainer.state_dict(), fingerprint)
+            if world.is_main:
+                save_resume_state(RESUME, trainer.state_dict(), fingerprint)
             log_epoch(live, r)
+        world.check_identical(trainer.model)
+        if live is None:
+            return
         train_seconds = sum(r.seconds for r in trainer.history)
         live.summary["best"] = {"val_acc": trainer.best_val_acc, "epoch": trainer.best_epoch}
         live.summary["time"] = {

@@ -145,7 +145,7 @@ def test_batches_cover_each_image_once_and_normalise():
     split = Split(rng.integers(0, 256, (50, 3, 32, 32), dtype=np.uint8), np.arange(50) % 10, np.arange(50),
                   tuple("abcdefghij"))
     data = DeviceSplit(split, torch.device("cpu"))
-    labels = torch.cat([y for _, y in train_batches(data, 16, torch.Generator().manual_seed(0))])
+    labels = torch.cat([b.labels for b in train_batches(data, 16, torch.Generator().manual_seed(0))])
     assert sorted(labels.tolist()) == sorted(split.labels.tolist())
     x, _ = next(eval_batches(data, 50))
     assert x.is_contiguous(memory_format=torch.channels_last) and x.dtype == torch.float32

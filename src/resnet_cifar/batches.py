@@ -5,7 +5,8 @@ normalisation run on whole batches there, so no worker processes compete with th
 """
 from __future__ import annotations
 
-from typing import Iterator
+import copy
+from typing import Iterator, NamedTuple
 
 import torch
 from torch import Tensor
@@ -28,6 +29,19 @@ class DeviceSplit:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def shard(self, rank: int, world_size: int) -> DeviceSplit:
+        """Part `rank` of `world_size` contiguous parts (their sizes differ by at most one image)."""
+        part = copy.copy(self)
+        part.images = self.images.tensor_split(world_size)[rank]
+        part.labels = self.labels.tensor_split(world_size)[rank]
+        return part
+
+
+class Batch(NamedTuple):
+    images: Tensor  # normalised float32, channels_last
+    labels: Tensor
+    global_size: int  # images in the whole batch, over all ranks
 
 
 def normalize(images: Tensor) -> Tensor:
@@ -54,12 +68,19 @@ def random_crop_flip(images: Tensor, generator: torch.Generator) -> Tensor:
     return padded[batch_index, channel_index, rows, cols]
 
 
-def train_batches(data: DeviceSplit, batch_size: int, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
-    """One epoch of shuffled, augmented, normalised batches."""
+def train_batches(data: DeviceSplit, batch_size: int, generator: torch.Generator, rank: int = 0,
+                  world_size: int = 1) -> Iterator[Batch]:
+    """One epoch of shuffled, augmented, normalised batches of `batch_size`; with several ranks, this rank's share.
+
+    Every rank draws the same permutation and augmentation for the whole batch (the generators are seeded alike)
+    and keeps images rank, rank + world_size, ...: together the ranks see exactly the batches of one process.
+    """
     order = torch.randperm(len(data), generator=generator).to(data.device)
+    mine = slice(rank, None, world_size)
     for start in range(0, len(data), batch_size):
         index = order[start:start + batch_size]
-        yield normalize(random_crop_flip(data.images[index], generator)), data.labels[index]
+        images = random_crop_flip(data.images[index], generator)[mine]  # a cheap gather: no need to split the draws
+        yield Batch(normalize(images), data.labels[index[mine]], len(index))
 
 
 def eval_batches(data: DeviceSplit, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:

@@ -58,6 +58,7 @@ class TrainParams:
     precision: str = "auto"
     compile: bool = False
     device: str = "auto"
+    nproc: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +217,8 @@ def _check_ranges(p: Params) -> None:
     require(0 <= t.label_smoothing < 1, f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
     require(t.precision in PRECISIONS, f"train.precision '{t.precision}' is not one of: {', '.join(PRECISIONS)}")
     require(t.device in DEVICES, f"train.device '{t.device}' is not one of: {', '.join(DEVICES)}")
+    require(1 <= t.nproc <= t.batch_size,
+            f"train.nproc must be in [1, train.batch_size] (each process takes a share of every batch), got {t.nproc}")
     require(p.evaluate.batch_size > 0, f"evaluate.batch_size must be > 0, got {p.evaluate.batch_size}")
     require(p.plot.grid_size > 0, f"plot.grid_size must be > 0, got {p.plot.grid_size}")
     require(p.plot.dpi > 0, f"plot.dpi must be > 0, got {p.plot.dpi}")

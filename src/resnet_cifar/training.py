@@ -1,12 +1,15 @@
 """The training engine: channels_last, autocast, device-resident batches, per-step LR schedule, best-model tracking.
 
 Loss and accuracy accumulate on the device; the host reads them only every `SYNC_EVERY` steps (to show progress and
-catch a diverging loss early) and at the end of the epoch.
+catch a diverging loss early) and at the end of the epoch. With several processes (a `World` larger than one) each
+rank trains on its share of every batch through DistributedDataParallel and validates on its shard of the
+validation set; the sums behind every reported number are added up over ranks, so all ranks report the same.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +21,9 @@ from tqdm import tqdm
 from .batches import DeviceSplit, train_batches
 from .config import TrainParams
 from .device import autocast
+from .distributed import World, data_parallel
 from .errors import UserError
-from .evaluation import loss_and_accuracy, predict_logits
+from .evaluation import predict_logits
 from .schedules import lr_schedule
 
 SYNC_EVERY = 20
@@ -51,19 +55,24 @@ class Trainer:
     """Owns the model, optimiser, schedule and RNG for one training run; `state_dict` captures all of it."""
 
     def __init__(self, model: nn.Module, train: DeviceSplit, val: DeviceSplit, tp: TrainParams, precision: str,
-                 generator: torch.Generator, eval_batch_size: int) -> None:
-        self.model = model.to(train.device, memory_format=torch.channels_last)
-        # torch.compile wraps the module; checkpoints keep using the plain one so their keys stay unprefixed.
-        self.forward_model = torch.compile(self.model) if tp.compile else self.model
+                 generator: torch.Generator, eval_batch_size: int, world: World = World()) -> None:
+        self.world = world
+        self.model, train_module = data_parallel(model.to(train.device, memory_format=torch.channels_last),
+                                                 train.device, world)
+        # torch.compile and DDP wrap the module; checkpoints keep using the plain one so their keys stay unprefixed.
+        maybe_compile = torch.compile if tp.compile else (lambda module: module)
+        self.eval_forward = maybe_compile(self.model)
+        self.train_forward = self.eval_forward if train_module is self.model else maybe_compile(train_module)
         self.train_data, self.val_data = train, val
+        self.val_shard = val.shard(world.rank, world.size)
         self.tp, self.precision, self.generator = tp, precision, generator
         self.eval_batch_size = eval_batch_size
-        self.optimizer = torch.optim.SGD(model.parameters(), lr=tp.lr, momentum=tp.momentum,
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=tp.lr, momentum=tp.momentum,
                                          weight_decay=tp.weight_decay, nesterov=tp.nesterov)
         self.steps_per_epoch = -(-len(train) // tp.batch_size)
         self.scheduler = lr_schedule(self.optimizer, tp, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler(train.device.type, enabled=precision == "fp16")
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=tp.label_smoothing)
+        self.loss_fn = nn.CrossEntropyLoss(reduction="sum", label_smoothing=tp.label_smoothing)
         self.history: list[EpochResult] = []
         self.best_epoch, self.best_val_acc = 0, -1.0
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -78,37 +87,43 @@ class Trainer:
         epoch = self.epoch + 1
         device = self.train_data.device
         self.model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
+        # This rank's summed loss and correct count: added up over ranks when the host reads them.
+        sums = torch.zeros(2, device=device, dtype=torch.float64)
         seen = 0
         start = time.perf_counter()
-        with tqdm(total=len(self.train_data), desc=f"epoch {epoch}/{self.tp.epochs}", unit="img", disable=None,
-                  leave=False) as bar:
-            for step, (images, labels) in enumerate(train_batches(self.train_data, self.tp.batch_size,
-                                                                  self.generator), 1):
+        batches = train_batches(self.train_data, self.tp.batch_size, self.generator, self.world.rank, self.world.size)
+        with tqdm(total=len(self.train_data), desc=f"epoch {epoch}/{self.tp.epochs}", unit="img",
+                  disable=None if self.world.is_main else True, leave=False) as bar:
+            for step, (images, labels, global_size) in enumerate(batches, 1):
                 with autocast(device, self.precision):
-                    logits = self.forward_model(images)
-                    loss = self.loss_fn(logits.float(), labels)
+                    logits = self.train_forward(images)
+                    loss_sum = self.loss_fn(logits.float(), labels)
+                # DDP averages gradients over ranks, so scaling by size / global_size makes the update that of the
+                # mean loss over the whole batch, however unevenly it splits.
+                loss = loss_sum * (self.world.size / global_size)
                 lr = self.optimizer.param_groups[0]["lr"]
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.scheduler.step()
-                loss_sum += loss.detach() * len(labels)
-                correct += (logits.detach().argmax(1) == labels).sum()
-                seen += len(labels)
-                bar.update(len(labels))
+                sums[0] += loss_sum.detach()
+                sums[1] += (logits.detach().argmax(1) == labels).sum()
+                seen += global_size
+                bar.update(global_size)
                 if step % SYNC_EVERY == 0:
-                    self._check_finite(loss_sum, epoch, step)
-                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
+                    loss_total, correct = self.world.sum(sums.clone()).tolist()
+                    self._check_finite(loss_total, epoch, step)
+                    bar.set_postfix(loss=f"{loss_total / seen:.3f}", acc=f"{correct / seen:.3f}")
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        self._check_finite(loss_sum, epoch, self.steps_per_epoch)
+        loss_total, correct = self.world.sum(sums).tolist()
+        self._check_finite(loss_total, epoch, self.steps_per_epoch)
+        self.world.share_buffers(self.model)
         val_loss, val_acc = self.validate()
-        result = EpochResult(epoch, lr, loss_sum.item() / seen, correct.item() / seen, val_loss, val_acc,
-                             seconds, seen / seconds)
+        result = EpochResult(epoch, lr, loss_total / seen, correct / seen, val_loss, val_acc, seconds,
+                             seen / seconds)
         self.history.append(result)
         if val_acc > self.best_val_acc:
             self.best_epoch, self.best_val_acc = epoch, val_acc
@@ -116,13 +131,20 @@ class Trainer:
         return result
 
     def validate(self) -> tuple[float, float]:
-        logits = predict_logits(self.forward_model, self.val_data, self.eval_batch_size, self.precision)
-        return loss_and_accuracy(logits, self.val_data.labels)
+        """Mean loss and accuracy over the validation set, each rank predicting its own shard."""
+        sums = torch.zeros(2, device=self.val_data.device, dtype=torch.float64)
+        if len(self.val_shard):
+            logits = predict_logits(self.eval_forward, self.val_shard, self.eval_batch_size, self.precision)
+            labels = self.val_shard.labels
+            sums[0] += nn.functional.cross_entropy(logits, labels, reduction="sum")
+            sums[1] += (logits.argmax(1) == labels).sum()
+        loss_total, correct = self.world.sum(sums).tolist()
+        return loss_total / len(self.val_data), correct / len(self.val_data)
 
-    def _check_finite(self, loss_sum: torch.Tensor, epoch: int, step: int) -> None:
-        if not torch.isfinite(loss_sum):
+    def _check_finite(self, loss_sum: float, epoch: int, step: int) -> None:
+        if not math.isfinite(loss_sum):
             raise TrainingDiverged(
-                f"training diverged: the loss became {loss_sum.item()} in epoch {epoch} by step {step} "
+                f"training diverged: the loss became {loss_sum} in epoch {epoch} by step {step} "
                 f"(learning rate {self.optimizer.param_groups[0]['lr']:.4g}); lower train.lr, add "
                 f"train.warmup_epochs, or try train.precision=fp32. Nothing was saved for this epoch.")
 

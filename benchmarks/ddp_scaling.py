@@ -1,0 +1,102 @@
+"""Data-parallel scaling: training images per second with 1 and 2 processes (or the counts given), and the ratio.
+
+Each count runs in fresh processes, launched the way the train stage launches itself (torchrun, gloo on CPU with
+the cores split between processes, NCCL on CUDA with one GPU per process), and trains the real Trainer for two
+epochs on synthetic CIFAR-sized images at a fixed global batch; the second epoch is timed (the first warms up
+kernels and allocators). Validation is excluded from the time. On CPU the processes share the same cores, so
+expect little gain on one machine; the ratio is meant for GPUs (one per process) and for several machines.
+
+    python benchmarks/ddp_scaling.py                                  # ResNet-18, 1 and 2 processes
+    python benchmarks/ddp_scaling.py --nproc 1 2 4 --images 4096 --device cuda
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from resnet_cifar.batches import DeviceSplit  # noqa: E402
+from resnet_cifar.config import TrainParams  # noqa: E402
+from resnet_cifar.dataset import Split  # noqa: E402
+from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
+from resnet_cifar.distributed import launch, process_group, under_launcher  # noqa: E402
+from resnet_cifar.models import build_model  # noqa: E402
+from resnet_cifar.training import Trainer, seed_everything  # noqa: E402
+
+
+def random_images(n: int, seed: int) -> Split:
+    rng = np.random.default_rng(seed)
+    return Split(rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, n), np.arange(n),
+                 tuple(str(c) for c in range(10)))
+
+
+def measure(args: argparse.Namespace) -> None:
+    """One process count: every rank trains; rank 0 writes the timed epoch's throughput to args.result."""
+    with process_group(args.processes, args.device) as (world, device):
+        precision = resolve_precision(args.precision, device)
+        tp = TrainParams(epochs=2, batch_size=args.batch_size, lr=0.01, nproc=args.processes)
+        trainer = Trainer(build_model(args.arch), DeviceSplit(random_images(args.images, 0), device),
+                          DeviceSplit(random_images(world.size, 1), device), tp, precision, seed_everything(0),
+                          eval_batch_size=args.batch_size, world=world)
+        trainer.train_epoch()
+        timed = trainer.train_epoch()
+        if world.is_main:
+            args.result.write_text(json.dumps({"images_per_sec": timed.images_per_sec, "precision": precision,
+                                               "threads": torch.get_num_threads()}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--images", type=int, default=1024, help="training images per epoch")
+    ap.add_argument("--batch-size", type=int, default=128, help="global batch, split between the processes")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--nproc", type=int, nargs="+", default=[1, 2], help="process counts to compare")
+    ap.add_argument("--processes", type=int, help=argparse.SUPPRESS)  # set for the measuring runs
+    ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.processes is not None:
+        if args.processes > 1 and not under_launcher():
+            sys.exit(launch(Path(__file__), args.processes, sys.argv[1:]))
+        measure(args)
+        return
+
+    device = resolve_device(args.device)
+    if device.type == "cuda":
+        usable = [n for n in args.nproc if n <= torch.cuda.device_count()]
+        if usable != args.nproc:
+            print(f"{torch.cuda.device_count()} GPU(s): one process per GPU, so only {usable} can be measured")
+        args.nproc = usable
+    where = (f"{torch.cuda.device_count()} x {torch.cuda.get_device_name()}" if device.type == "cuda"
+             else f"CPU, {len(os.sched_getaffinity(0))} cores")
+    print(f"{args.arch}, global batch {args.batch_size}, {args.images} images per epoch, on {where}", flush=True)
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.nproc:
+            result = Path(tmp) / f"{n}.json"
+            command = [sys.executable, __file__, *sys.argv[1:], "--processes", str(n), "--result", str(result)]
+            if subprocess.run(command).returncode != 0:
+                sys.exit(f"the run with {n} processes failed")
+            measured = json.loads(result.read_text())
+            rates[n] = measured["images_per_sec"]
+            print(f"{n} process(es): {rates[n]:8.1f} images/s  ({measured['precision']}, "
+                  f"{measured['threads']} thread(s) each)", flush=True)
+    if rates:
+        base = min(rates)
+        for n in sorted(rates):
+            if n != base:
+                print(f"scaling ratio {n} vs {base} process(es): {rates[n] / rates[base]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

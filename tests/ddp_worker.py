@@ -1,0 +1,62 @@
+"""A data-parallel training run for tests/test_distributed.py, launched like the train stage launches itself.
+
+`python tests/ddp_worker.py OUT --nproc N` runs the real Trainer in N torchrun processes on a BatchNorm-free network
+(so that one process and N processes compute the same updates up to float rounding) and has every rank save its
+final weights and history to OUT/rank<r>.pt. `--fail-rank R` makes rank R crash at the start of the second epoch,
+while the others go on into it. `--idle` makes every rank write its pid to OUT/pid<r> and wait instead of training.
+"""
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from resnet_cifar.batches import DeviceSplit  # noqa: E402
+from resnet_cifar.config import TrainParams  # noqa: E402
+from resnet_cifar.distributed import World, launch, process_group, under_launcher  # noqa: E402
+from resnet_cifar.training import Trainer, seed_everything  # noqa: E402
+from test_training import tiny_split  # noqa: E402
+
+# 37 images in batches of 16: the last batch (5 images) splits unevenly over two ranks.
+TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", nproc=1)
+
+
+def make_trainer(world: World, nproc: int) -> Trainer:
+    generator = seed_everything(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(8, 10))
+    cpu = torch.device("cpu")
+    return Trainer(model, DeviceSplit(tiny_split(37, 1), cpu), DeviceSplit(tiny_split(21, 2), cpu),
+                   dataclasses.replace(TP, nproc=nproc), "fp32", generator, eval_batch_size=8, world=world)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--nproc", type=int, required=True)
+    parser.add_argument("--fail-rank", type=int)
+    parser.add_argument("--idle", action="store_true")
+    args = parser.parse_args()
+    if not under_launcher():
+        sys.exit(launch(Path(__file__), args.nproc, sys.argv[1:]))
+    with process_group(args.nproc, "cpu") as (world, _):
+        if args.idle:
+            (args.out / f"pid{world.rank}").write_text(str(os.getpid()))
+            time.sleep(300)
+        trainer = make_trainer(world, args.nproc)
+        while trainer.epoch < TP.epochs:
+            if trainer.epoch == 1 and world.rank == args.fail_rank:
+                raise RuntimeError(f"injected failure on rank {world.rank}")
+            trainer.train_epoch()
+        torch.save({"weights": trainer.model.state_dict(), "history": [dataclasses.asdict(r) for r in trainer.history]},
+                   args.out / f"rank{world.rank}.pt")
+
+
+if __name__ == "__main__":
+    main()
