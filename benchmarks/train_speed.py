@@ -89,9 +89,10 @@ def plain_images_per_sec(split: Split, arch: str, batch: int, warmup: int, steps
 
 
 def project_images_per_sec(split: Split, arch: str, batch: int, warmup: int, steps: int,
-                           device: torch.device, precision: str) -> float:
-    """Trainer.train_epoch over exactly `steps` batches (warmup epoch first), validation excluded."""
-    tp = TrainParams(epochs=2, batch_size=batch, lr=0.01)
+                           device: torch.device, precision: str, compile_model: bool) -> float:
+    """Trainer.train_epoch over exactly `steps` batches (warmup epoch first, which also compiles), validation
+    excluded."""
+    tp = TrainParams(epochs=2, batch_size=batch, lr=0.01, compile=compile_model)
     data = DeviceSplit(dataclasses.replace(split, images=split.images[:steps * batch],
                                            labels=split.labels[:steps * batch]), device)
     warm = DeviceSplit(dataclasses.replace(split, images=split.images[:warmup * batch],
@@ -133,6 +134,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for the plain way")
     ap.add_argument("--precision", default="auto")
+    ap.add_argument("--compile", action="store_true", help="also time the project's engine with torch.compile")
     args = ap.parse_args()
     device = resolve_device("auto")
     precision = resolve_precision(args.precision, device)
@@ -142,9 +144,14 @@ def main() -> None:
           f"({torch.get_num_threads()} threads)", flush=True)
     plain = plain_images_per_sec(split, args.arch, args.batch, args.warmup, args.steps, device, args.workers)
     print(f"plain   (fp32, NCHW, PIL transforms, {args.workers} workers): {plain:7.1f} images/s", flush=True)
-    ours = project_images_per_sec(split, args.arch, args.batch, args.warmup, args.steps, device, precision)
+    ours = project_images_per_sec(split, args.arch, args.batch, args.warmup, args.steps, device, precision, False)
     print(f"project ({precision}, channels_last, device batches):     {ours:7.1f} images/s", flush=True)
-    print(f"speed-up: {ours / plain:.2f}x")
+    print(f"speed-up: {ours / plain:.2f}x", flush=True)
+    if args.compile:
+        compiled = project_images_per_sec(split, args.arch, args.batch, args.warmup, args.steps, device, precision,
+                                          True)
+        print(f"project + torch.compile:                              {compiled:7.1f} images/s "
+              f"({compiled / plain:.2f}x plain, {compiled / ours:.2f}x eager)", flush=True)
 
     flops_per_image = train_step_flops(args.arch, args.batch) / args.batch
     peak_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
