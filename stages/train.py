@@ -16,7 +16,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's package, also in exp workspaces
 
 import torch  # noqa: E402
-from dvclive import Live  # noqa: E402
 
 from resnet_cifar.atomic import write_json, write_text  # noqa: E402
 from resnet_cifar.batches import DeviceSplit  # noqa: E402
@@ -26,7 +25,7 @@ from resnet_cifar.dataset import load_split  # noqa: E402
 from resnet_cifar.device import resolve_precision  # noqa: E402
 from resnet_cifar.distributed import World, launch, process_group, under_launcher  # noqa: E402
 from resnet_cifar.errors import report_user_errors  # noqa: E402
-from resnet_cifar.history import METRICS  # noqa: E402
+from resnet_cifar.history import METRICS, AtomicLive  # noqa: E402
 from resnet_cifar.models import build_model  # noqa: E402
 from resnet_cifar.resume import load_resume_state, save_resume_state, training_fingerprint  # noqa: E402
 from resnet_cifar.summary import model_metrics, summary_table  # noqa: E402
@@ -39,7 +38,7 @@ MODEL_METRICS = Path("metrics/model.json")
 RESUME = Path(".resume/train.pt")
 
 
-def log_epoch(live: Live | None, r: EpochResult) -> None:
+def log_epoch(live: AtomicLive | None, r: EpochResult) -> None:
     if live is None:  # not rank 0
         return
     live.step = r.epoch
@@ -83,7 +82,7 @@ def train(params: Params, world: World, device: torch.device) -> None:
         print(f"training {params.model.arch} on {len(train_split)} images ({len(val_split)} validation) "
               f"for {params.train.epochs} epochs on {device.type}{processes} with {precision}")
 
-    live = Live(str(LIVE_DIR), report=None, dvcyaml=None, save_dvc_exp=False) if world.is_main else None
+    live = AtomicLive(str(LIVE_DIR), report=None, dvcyaml=None, save_dvc_exp=False) if world.is_main else None
     with live or contextlib.nullcontext():
         for r in trainer.history:  # epochs done before an interruption: DVC removed their logs
             log_epoch(live, r)

@@ -119,3 +119,25 @@ def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_s
     assert all("attempts" not in message for message in errors.values())
     assert sorted(p.name for p in work.iterdir()) == ["best.pt", "metrics.json", "train.npz"]
     assert all((work / name).read_text() == "old" for name in ("best.pt", "metrics.json", "train.npz"))
+
+
+def test_training_summary_is_written_atomically(tmp_path, monkeypatch):
+    """DVCLive writes metrics.json in place; AtomicLive replaces it whole, so a failed write keeps the old one."""
+    from resnet_cifar import atomic
+    from resnet_cifar.history import AtomicLive
+
+    live = AtomicLive(str(tmp_path / "train"), report=None, dvcyaml=None, save_dvc_exp=False)
+    live.log_metric("val/acc", 0.25)
+    live.next_step()
+    summary = tmp_path / "train" / "metrics.json"
+    before = summary.read_text()
+    assert json.loads(before)["val"]["acc"] == 0.25
+
+    def failing_replace(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", failing_replace)
+    live.log_metric("val/acc", 0.5)
+    with pytest.raises(UserError, match="No space left on device"):
+        live.make_summary()
+    assert summary.read_text() == before

@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from dvclive import Live
 
+from .atomic import write_json
 from .errors import UserError
 
 # DVCLive metric name -> history column. DVCLive writes each to <live dir>/plots/metrics/<name>.tsv.
@@ -29,3 +31,12 @@ def read_history(live_dir: str | Path) -> pd.DataFrame:
         frame = frame[["step", frame.columns[-1]]].rename(columns={"step": "epoch", frame.columns[-1]: column})
         table = frame if table is None else table.merge(frame, on="epoch")
     return table
+
+
+class AtomicLive(Live):
+    """DVCLive whose summary (`metrics.json`, the file `dvc metrics` and `dvc exp show` read) is written atomically,
+    so a kill mid-write leaves the previous summary rather than a torn file."""
+
+    def make_summary(self) -> None:
+        self.summary["step"] = self.step
+        write_json(self.metrics_file, self.summary)
