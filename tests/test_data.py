@@ -151,3 +151,16 @@ def test_batches_cover_each_image_once_and_normalise():
     assert x.is_contiguous(memory_format=torch.channels_last) and x.dtype == torch.float32
     assert torch.allclose(x, normalize(data.images))
     assert abs(x.mean().item()) < 0.5
+
+
+def test_augment_off_gives_the_plain_images_in_shuffled_order():
+    rng = np.random.default_rng(1)
+    from resnet_cifar.dataset import Split
+    split = Split(rng.integers(0, 256, (20, 3, 32, 32), dtype=np.uint8), np.arange(20) % 10, np.arange(20),
+                  tuple("abcdefghij"))
+    data = DeviceSplit(split, torch.device("cpu"))
+    plain = list(train_batches(data, 8, torch.Generator().manual_seed(0), augment=False))
+    augmented = list(train_batches(data, 8, torch.Generator().manual_seed(0)))
+    order = torch.randperm(20, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.cat([b.images for b in plain]), normalize(data.images[order]))
+    assert not torch.equal(torch.cat([b.images for b in augmented]), normalize(data.images[order]))

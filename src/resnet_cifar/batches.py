@@ -69,8 +69,9 @@ def random_crop_flip(images: Tensor, generator: torch.Generator) -> Tensor:
 
 
 def train_batches(data: DeviceSplit, batch_size: int, generator: torch.Generator, rank: int = 0,
-                  world_size: int = 1) -> Iterator[Batch]:
-    """One epoch of shuffled, augmented, normalised batches of `batch_size`; with several ranks, this rank's share.
+                  world_size: int = 1, augment: bool = True) -> Iterator[Batch]:
+    """One epoch of shuffled, normalised batches of `batch_size` (random crop and flip with `augment`); with several
+    ranks, this rank's share.
 
     Every rank draws the same permutation and augmentation for the whole batch (the generators are seeded alike)
     and keeps images rank, rank + world_size, ...: together the ranks see exactly the batches of one process.
@@ -79,7 +80,10 @@ def train_batches(data: DeviceSplit, batch_size: int, generator: torch.Generator
     mine = slice(rank, None, world_size)
     for start in range(0, len(data), batch_size):
         index = order[start:start + batch_size]
-        images = random_crop_flip(data.images[index], generator)[mine]  # a cheap gather: no need to split the draws
+        images = data.images[index]
+        if augment:
+            images = random_crop_flip(images, generator)
+        images = images[mine]  # a cheap gather: no need to split the draws
         yield Batch(normalize(images), data.labels[index[mine]], len(index))
 
 

@@ -55,6 +55,7 @@ class TrainParams:
     scheduler: str = "multistep"
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
+    augment: bool = True
     precision: str = "auto"
     compile: bool = False
     device: str = "auto"

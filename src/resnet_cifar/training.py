@@ -91,7 +91,8 @@ class Trainer:
         sums = torch.zeros(2, device=device, dtype=torch.float64)
         seen = 0
         start = time.perf_counter()
-        batches = train_batches(self.train_data, self.tp.batch_size, self.generator, self.world.rank, self.world.size)
+        batches = train_batches(self.train_data, self.tp.batch_size, self.generator, self.world.rank, self.world.size,
+                                self.tp.augment)
         with tqdm(total=len(self.train_data), desc=f"epoch {epoch}/{self.tp.epochs}", unit="img",
                   disable=None if self.world.is_main else True, leave=False) as bar:
             for step, (images, labels, global_size) in enumerate(batches, 1):
