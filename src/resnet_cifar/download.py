@@ -115,11 +115,8 @@ def _fetch_http(url: str, dest: Path, timeout: float) -> None:
 
 
 def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def verify_md5(path: Path, expected: str, url: str) -> None:

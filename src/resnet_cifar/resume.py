@@ -20,11 +20,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def training_fingerprint(params: Params, data_files: list[Path], code_files: list[Path]) -> str:
