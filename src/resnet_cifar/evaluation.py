@@ -58,11 +58,16 @@ def flip_averaged_log_probs(logits: Tensor, mirrored_logits: Tensor) -> Tensor:
     return torch.logsumexp(views, 0) - math.log(2)
 
 
+def loss_and_correct_sums(logits: Tensor, labels: Tensor) -> Tensor:
+    """float64 [summed cross-entropy, number classified correctly]: sums, so shards of a set can be added up."""
+    return torch.stack([nn.functional.cross_entropy(logits, labels, reduction="sum").double(),
+                        (logits.argmax(1) == labels).sum().double()])
+
+
 def loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[float, float]:
     """Mean cross-entropy and the fraction classified correctly."""
-    loss = nn.functional.cross_entropy(logits, labels).item()
-    accuracy = (logits.argmax(1) == labels).sum().item() / len(labels)
-    return loss, accuracy
+    loss_sum, correct = loss_and_correct_sums(logits, labels).tolist()
+    return loss_sum / len(labels), correct / len(labels)
 
 
 def classification_report_table(labels: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...]) -> pd.DataFrame:

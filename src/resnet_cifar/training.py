@@ -23,7 +23,7 @@ from .config import TrainParams
 from .device import autocast
 from .distributed import World, data_parallel
 from .errors import UserError
-from .evaluation import predict_logits
+from .evaluation import loss_and_correct_sums, predict_logits
 from .schedules import lr_schedule
 
 SYNC_EVERY = 20
@@ -136,9 +136,7 @@ class Trainer:
         sums = torch.zeros(2, device=self.val_data.device, dtype=torch.float64)
         if len(self.val_shard):
             logits = predict_logits(self.eval_forward, self.val_shard, self.eval_batch_size, self.precision)
-            labels = self.val_shard.labels
-            sums[0] += nn.functional.cross_entropy(logits, labels, reduction="sum")
-            sums[1] += (logits.argmax(1) == labels).sum()
+            sums += loss_and_correct_sums(logits, self.val_shard.labels)
         loss_total, correct = self.world.sum(sums).tolist()
         return loss_total / len(self.val_data), correct / len(self.val_data)
 
