@@ -48,8 +48,7 @@ def main() -> None:
     calibration = reliability_table(confidence, predicted == labels, p.calibration_bins)
 
     metrics = {"accuracy": round(accuracy, 6), "loss": round(loss, 6),
-               "ece": round(expected_calibration_error(calibration), 6),
-               "images": len(test), "checkpoint_epoch": meta.get("epoch")}
+               "ece": round(expected_calibration_error(calibration), 6)}
     if p.tta:
         mirrored = predict_mirrored_logits(model, test, p.batch_size, precision="fp32")
         tta_loss, tta_accuracy = loss_and_accuracy(flip_averaged_log_probs(logits, mirrored), test.labels)

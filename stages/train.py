@@ -95,10 +95,12 @@ def train(params: Params, world: World, device: torch.device) -> None:
         if live is None:
             return
         train_seconds = sum(r.seconds for r in trainer.history)
-        live.summary["best"] = {"val_acc": trainer.best_val_acc, "epoch": trainer.best_epoch}
-        live.summary["time"] = {
-            "train_seconds": round(train_seconds, 2),
-            "images_per_sec": round(len(train_split) * trainer.epoch / train_seconds, 1),
+        # The run's outcome before the last epoch's numbers: `dvc exp show` orders its columns as the file does.
+        live.summary = {
+            "best": {"val_acc": trainer.best_val_acc, "epoch": trainer.best_epoch},
+            "time": {"train_seconds": round(train_seconds, 2),
+                     "images_per_sec": round(len(train_split) * trainer.epoch / train_seconds, 1)},
+            **live.summary,
         }
         live.step = trainer.epoch
 

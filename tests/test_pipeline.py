@@ -52,10 +52,10 @@ def test_subsets_have_the_requested_sizes(project):
 def test_metrics_are_sane(project):
     project, _ = project
     evaluation = json.loads((project / "metrics/evaluate.json").read_text())
+    assert set(evaluation) == {"accuracy", "loss", "ece"}
     assert 0 <= evaluation["accuracy"] <= 1 and evaluation["loss"] > 0
-    assert evaluation["images"] == TINY["test_size"]
     training = json.loads((project / "metrics/train/metrics.json").read_text())
-    assert training["step"] == 2
+    assert training["step"] == 2 and "lr" not in training  # the lr is plotted per epoch, not a column
     assert 0 <= training["val"]["acc"] <= 1 and training["train"]["loss"] > 0
     assert 1 <= training["best"]["epoch"] <= 2 and training["time"]["images_per_sec"] > 0
     model = json.loads((project / "metrics/model.json").read_text())
@@ -98,6 +98,20 @@ def test_per_class_calibration_and_feature_outputs(project):
     # `dvc exp show` can sort by a class's accuracy.
     table = run(project, "dvc", "exp", "show", "--csv", "--sort-by", "metrics/per_class.json:accuracy.ship").stdout
     assert "accuracy.ship" in table.splitlines()[0]
+
+
+def test_exp_show_leads_with_the_columns_people_compare(project):
+    project, _ = project
+    header = run(project, "dvc", "exp", "show", "--csv").stdout.splitlines()[0].split(",")
+    metrics = header[header.index("Created") + 2:header.index("model.arch")]  # after "Created" and "parent"
+    assert metrics[:5] == ["accuracy", "loss", "ece", "best.val_acc", "best.epoch"]
+    assert metrics[5:7] == ["time.train_seconds", "time.images_per_sec"]
+    per_class = [name for name in metrics if name.startswith("accuracy.")]  # a class without test images has none
+    assert len(per_class) >= 5 and metrics[-len(per_class):] == per_class  # per-class accuracy comes last
+    params = header[header.index("model.arch"):]
+    assert params[:5] == ["model.arch", "model.zero_init_residual", "train.epochs", "train.batch_size", "train.lr"]
+    sizes = [params.index(f"data.{name}") for name in ("train_size", "val_size", "test_size", "url", "md5")]
+    assert sizes == sorted(sizes)  # the subset sizes before the long URL and hash
 
 
 def test_history_has_one_row_per_epoch(project):

@@ -35,8 +35,10 @@ def read_history(live_dir: str | Path) -> pd.DataFrame:
 
 class AtomicLive(Live):
     """DVCLive whose summary (`metrics.json`, the file `dvc metrics` and `dvc exp show` read) is written atomically,
-    so a kill mid-write leaves the previous summary rather than a torn file."""
+    so a kill mid-write leaves the previous summary rather than a torn file. The last learning rate stays out of the
+    summary (it is plotted per epoch, and as a function of the params it would only widen `dvc exp show`)."""
 
     def make_summary(self) -> None:
+        self.summary.pop("lr", None)
         self.summary["step"] = self.step
         write_json(self.metrics_file, self.summary)
