@@ -23,12 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torchvision.transforms as T  # noqa: E402
-from PIL import Image  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from resnet_cifar.batches import CIFAR10_MEAN, CIFAR10_STD, DeviceSplit  # noqa: E402
+from plain_way import PilDataset  # noqa: E402
+from resnet_cifar.batches import DeviceSplit  # noqa: E402
 from resnet_cifar.config import TrainParams  # noqa: E402
 from resnet_cifar.dataset import Split  # noqa: E402
 from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
@@ -40,20 +39,6 @@ def synthetic_split(n: int) -> Split:
     rng = np.random.default_rng(0)
     return Split(rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, n), np.arange(n),
                  tuple(str(i) for i in range(10)))
-
-
-class PilDataset(torch.utils.data.Dataset):
-    def __init__(self, split: Split) -> None:
-        self.split = split
-        self.transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                                    T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, i: int):
-        image = Image.fromarray(self.split.images[i].transpose(1, 2, 0))
-        return self.transform(image), int(self.split.labels[i])
 
 
 def sync(device: torch.device) -> None:

@@ -1,0 +1,66 @@
+"""The plain way most example repositories train, as the benchmarks' baseline: fp32, NCHW, torchvision PIL
+transforms (random crop + flip, ToTensor, Normalize) in DataLoader worker processes."""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torchvision.transforms as T
+from PIL import Image
+from torch import nn
+from tqdm import tqdm
+
+from resnet_cifar.batches import CIFAR10_MEAN, CIFAR10_STD, CROP_PADDING, DeviceSplit
+from resnet_cifar.config import Params
+from resnet_cifar.dataset import Split
+from resnet_cifar.evaluation import loss_and_accuracy, predict_logits
+from resnet_cifar.models import build_model
+from resnet_cifar.schedules import lr_schedule
+
+
+class PilDataset(torch.utils.data.Dataset):
+    """One PIL image at a time through torchvision transforms, with or without the crop/flip augmentation."""
+
+    def __init__(self, split: Split, augment: bool = True) -> None:
+        self.split = split
+        steps = [T.RandomCrop(32, padding=CROP_PADDING), T.RandomHorizontalFlip()] if augment else []
+        self.transform = T.Compose(steps + [T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int):
+        image = Image.fromarray(self.split.images[i].transpose(1, 2, 0))
+        return self.transform(image), int(self.split.labels[i])
+
+
+def train_plain(params: Params, subsets: dict[str, Split], workers: int) -> nn.Module:
+    """Train params.model the plain way with params.train's optimiser, schedule and epochs; return the model of the
+    epoch with the best validation accuracy (the project's rule), as its weights after that epoch."""
+    tp = params.train
+    torch.manual_seed(params.seed)
+    model = build_model(params.model.arch, 10, params.model.zero_init_residual)
+    optimizer = torch.optim.SGD(model.parameters(), lr=tp.lr, momentum=tp.momentum, weight_decay=tp.weight_decay,
+                                nesterov=tp.nesterov)
+    loader = torch.utils.data.DataLoader(PilDataset(subsets["train"], tp.augment), batch_size=tp.batch_size,
+                                         shuffle=True, num_workers=workers, persistent_workers=workers > 0,
+                                         generator=torch.Generator().manual_seed(params.seed))
+    scheduler = lr_schedule(optimizer, tp, len(loader))
+    criterion = nn.CrossEntropyLoss(label_smoothing=tp.label_smoothing)
+    val = DeviceSplit(subsets["val"], torch.device("cpu"))
+    best_acc, best_state = -1.0, None
+    for epoch in range(tp.epochs):
+        model.train()
+        for images, labels in tqdm(loader, desc=f"plain epoch {epoch + 1}/{tp.epochs}", leave=False, disable=None):
+            loss = criterion(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss.item()  # the usual per-step logging read
+        _, val_acc = loss_and_accuracy(predict_logits(model, val, params.evaluate.batch_size), val.labels)
+        print(f"  plain epoch {epoch + 1}: val acc {val_acc:.3f}", flush=True)
+        if val_acc > best_acc:
+            best_acc, best_state = val_acc, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    return model
