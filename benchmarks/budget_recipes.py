@@ -38,7 +38,7 @@ def run_recipe(overrides: dict, full_train, full_test) -> dict:
     device = resolve_device(params.train.device)
     precision = resolve_precision(params.train.precision, device)
     splits = {name: DeviceSplit(split, device) for name, split in subsets.items()}
-    model = build_model(params.model.arch, 10, params.model.zero_init_residual)
+    model = build_model(params.model.arch, 10, params.model.zero_init_residual, params.model.image_size)
     trainer = Trainer(model, splits["train"], splits["val"], params.train, precision, generator,
                       params.evaluate.batch_size)
     start = time.perf_counter()

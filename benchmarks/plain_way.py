@@ -39,7 +39,7 @@ def train_plain(params: Params, subsets: dict[str, Split], workers: int) -> nn.M
     epoch with the best validation accuracy (the project's rule), as its weights after that epoch."""
     tp = params.train
     torch.manual_seed(params.seed)
-    model = build_model(params.model.arch, 10, params.model.zero_init_residual)
+    model = build_model(params.model.arch, 10, params.model.zero_init_residual, params.model.image_size)
     optimizer = torch.optim.SGD(model.parameters(), lr=tp.lr, momentum=tp.momentum, weight_decay=tp.weight_decay,
                                 nesterov=tp.nesterov)
     loader = torch.utils.data.DataLoader(PilDataset(subsets["train"], tp.augment), batch_size=tp.batch_size,

@@ -67,7 +67,7 @@ def train(params: Params, world: World, device: torch.device) -> None:
     precision = resolve_precision(params.train.precision, device)
     train_split, val_split = (load_split(path) for path in data_files)
     classes = train_split.classes
-    model = build_model(params.model.arch, len(classes), params.model.zero_init_residual)
+    model = build_model(params.model.arch, len(classes), params.model.zero_init_residual, params.model.image_size)
     if world.is_main:
         write_json(MODEL_METRICS, model_metrics(model))
         write_text(MODELS / "summary.txt", summary_table(copy.deepcopy(model)))

@@ -19,10 +19,19 @@ def resnet18():
 def test_a_checkpoint_round_trips(tmp_path, resnet18):
     save_checkpoint(tmp_path / "best.pt", resnet18, "resnet18", tuple(CLASSES), epoch=3)
     model, meta = load_model(tmp_path / "best.pt")
-    assert meta == {"arch": "resnet18", "classes": CLASSES, "epoch": 3}
+    assert meta == {"arch": "resnet18", "classes": CLASSES, "image_size": 32, "epoch": 3}
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(model(x), resnet18(x))
+
+
+def test_a_checkpoint_keeps_the_image_size_its_model_was_trained_at(tmp_path):
+    small = build_model("resnet18", image_size=16).eval()
+    save_checkpoint(tmp_path / "best.pt", small, "resnet18", tuple(CLASSES))
+    model, _ = load_model(tmp_path / "best.pt")
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert model.image_size == 16 and torch.equal(model(x), small(x))
 
 
 class TouchesAFile:

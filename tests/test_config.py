@@ -66,6 +66,8 @@ def test_repository_params_list_every_key():
     ("evaluate: {tta: 1}", "evaluate.tta must be of type bool"),
     ("evaluate: {calibration_bins: 0}", "evaluate.calibration_bins must be > 0"),
     ("plot: {tsne_samples: 5}", "plot.tsne_samples must be >= 10"),
+    ("model: {image_size: 7}", "model.image_size must be in [8, 32]"),
+    ("model: {image_size: 33}", "model.image_size must be in [8, 32]"),
 ])
 def test_invalid_params_are_rejected_with_a_named_key(tmp_path, text, message):
     with pytest.raises(UserError, match=re.escape(message)):

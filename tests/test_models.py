@@ -46,6 +46,23 @@ def test_cifar_stem_keeps_resolution_and_has_no_maxpool():
     assert shapes["layer1"][-2:] == (32, 32) and shapes["layer4"][-2:] == (4, 4)
 
 
+def test_a_smaller_image_size_downsamples_inside_the_model():
+    torch.manual_seed(0)
+    small = build_model("resnet18", image_size=16).eval()
+    full = build_model("resnet18").eval()
+    full.load_state_dict(small.state_dict())  # same weights: image_size adds no parameters
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    seen = {}
+    small.layer1.register_forward_hook(lambda m, i, o: seen.__setitem__("layer1", o))
+    with torch.no_grad():
+        logits = small(x)
+        downsampled = nn.functional.interpolate(x, size=(16, 16), mode="bilinear", antialias=True)
+        assert torch.allclose(logits, full(downsampled), atol=1e-5)
+        assert torch.equal(small(downsampled), logits)  # input already at 16x16 passes through unchanged
+    assert seen["layer1"].shape[-2:] == (16, 16)
+    assert seen["layer1"].is_contiguous(memory_format=torch.channels_last)  # the caller's fast layout is kept
+
+
 def test_kaiming_fan_out_init():
     torch.manual_seed(0)
     conv = build_model("resnet18").layer3[0].conv1  # 128 -> 256 channels, 3x3

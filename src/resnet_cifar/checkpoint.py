@@ -9,11 +9,12 @@ import torch
 
 from .atomic import atomic_path
 from .errors import UserError, one_line
-from .models import ResNet, build_model
+from .models import CIFAR_IMAGE_SIZE, ResNet, build_model
 
 
 def save_checkpoint(path: str | Path, model: ResNet, arch: str, classes: tuple[str, ...], **extra: Any) -> None:
-    state = {"arch": arch, "classes": list(classes), "model": model.state_dict(), **extra}
+    state = {"arch": arch, "classes": list(classes), "image_size": model.image_size, "model": model.state_dict(),
+             **extra}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         try:
             torch.save(state, f)  # to a Python file, so that a failed write leaves its OSError as the context
@@ -68,7 +69,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Re
                         f"entries); run `dvc repro train`")
     arch, classes = state["arch"], state["classes"]
     try:
-        model = build_model(arch, num_classes=len(classes))
+        model = build_model(arch, num_classes=len(classes), image_size=state.get("image_size", CIFAR_IMAGE_SIZE))
     except (ValueError, TypeError) as err:
         raise UserError(f"checkpoint {path}: {err}") from err
     mismatch = _weights_mismatch(model.state_dict(), state["model"])

@@ -24,6 +24,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 URL_SCHEMES = ("http", "https", "file", "")  # "": a plain path
+MIN_IMAGE_SIZE = 8
 MIN_TSNE_SAMPLES = 10  # fewer points make no map worth drawing
 
 
@@ -40,6 +41,7 @@ class DataParams:
 class ModelParams:
     arch: str = "resnet18"
     zero_init_residual: bool = False
+    image_size: int = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +188,9 @@ def _check_ranges(p: Params) -> None:
 
     require(p.model.arch in ARCHITECTURES,
             f"model.arch '{p.model.arch}' is not one of: {', '.join(ARCHITECTURES)}")
+    require(MIN_IMAGE_SIZE <= p.model.image_size <= 32,
+            f"model.image_size must be in [{MIN_IMAGE_SIZE}, 32] (CIFAR images are 32x32, and the network halves "
+            f"the side three times), got {p.model.image_size}")
     require(p.seed >= 0, f"seed must be >= 0, got {p.seed}")
     d = p.data
     for key in ("train_size", "val_size", "test_size"):
