@@ -49,7 +49,7 @@ def run_recipe(overrides: dict, full_train, full_test) -> dict:
     trainer.model.load_state_dict(trainer.best_state)
     loss, accuracy = loss_and_accuracy(predict_logits(trainer.model, splits["test"], 500), splits["test"].labels)
     return {"test_acc": accuracy, "test_loss": loss, "seconds": seconds, "epochs": params.train.epochs,
-            "train_images": len(splits["train"]), "precision": precision}
+            "train_images": len(splits["train"]), "image_size": params.model.image_size, "precision": precision}
 
 
 def main() -> None:
@@ -64,11 +64,11 @@ def main() -> None:
         overrides = ({} if name == "seed" else read_recipe(name)) | extra
         print(f"{name} {overrides}", flush=True)
         rows.append((name, run_recipe(overrides, full_train, full_test)))
-    print(f"\n| recipe | epochs | train images | precision | test accuracy | test loss | wall time (s) |")
-    print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
+    print("\n| recipe | epochs | train images | image size | precision | test accuracy | test loss | wall time (s) |")
+    print("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
     for name, r in rows:
-        print(f"| {name} | {r['epochs']} | {r['train_images']} | {r['precision']} | {100 * r['test_acc']:.1f}% | "
-              f"{r['test_loss']:.3f} | {r['seconds']:.1f} |")
+        print(f"| {name} | {r['epochs']} | {r['train_images']} | {r['image_size']} | {r['precision']} | "
+              f"{100 * r['test_acc']:.1f}% | {r['test_loss']:.3f} | {r['seconds']:.1f} |")
 
 
 if __name__ == "__main__":

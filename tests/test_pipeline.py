@@ -1,6 +1,7 @@
 """End to end: real `dvc` commands in a temporary git repository, on a tiny archive served over HTTP."""
 import json
 import re
+import shlex
 
 import numpy as np
 import pandas as pd
@@ -112,6 +113,14 @@ def test_exp_show_leads_with_the_columns_people_compare(project):
     assert params[:5] == ["model.arch", "model.zero_init_residual", "train.epochs", "train.batch_size", "train.lr"]
     sizes = [params.index(f"data.{name}") for name in ("train_size", "val_size", "test_size", "url", "md5")]
     assert sizes == sorted(sizes)  # the subset sizes before the long URL and hash
+    # The README's one-screen comparison keeps exactly the columns it promises.
+    command = next(line for line in (REPO / "README.md").read_text().splitlines()
+                   if line.startswith("dvc exp show --drop '.*' --keep"))
+    kept = run(project, *shlex.split(command), "--csv").stdout.splitlines()[0].split(",")
+    assert [c for c in kept if c not in ("rev", "typ", "parent")] == [
+        "Experiment", "Created", "accuracy", "loss", "best.val_acc", "time.train_seconds", "time.images_per_sec",
+        "model.arch", "train.epochs", "train.batch_size", "train.lr", "data.train_size", "data.val_size",
+        "data.test_size"]
 
 
 def test_history_has_one_row_per_epoch(project):
