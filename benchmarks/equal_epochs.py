@@ -6,7 +6,8 @@ what is learned; this checks that it costs no accuracy beyond seed-to-seed noise
 validation accuracy and are tested in fp32, as the `evaluate` stage does. Run from the repository root after
 `dvc repro download` (the plain way takes about 2.3 times as long as the project's):
 
-    python benchmarks/equal_epochs.py recipes/ten-minutes.yaml --set data.train_size=5000 --set train.epochs=3
+    python benchmarks/equal_epochs.py recipes/ten-minutes.yaml --set data.train_size=5000 --set data.test_size=2000 \
+        --set train.epochs=3 --set train.warmup_epochs=1 --set train.lr=0.2 --set model.image_size=32
 """
 from __future__ import annotations
 

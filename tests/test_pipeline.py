@@ -110,7 +110,8 @@ def test_exp_show_leads_with_the_columns_people_compare(project):
     per_class = [name for name in metrics if name.startswith("accuracy.")]  # a class without test images has none
     assert len(per_class) >= 5 and metrics[-len(per_class):] == per_class  # per-class accuracy comes last
     params = header[header.index("model.arch"):]
-    assert params[:5] == ["model.arch", "model.zero_init_residual", "train.epochs", "train.batch_size", "train.lr"]
+    assert params[:6] == ["model.arch", "model.zero_init_residual", "model.image_size", "train.epochs",
+                          "train.batch_size", "train.lr"]
     sizes = [params.index(f"data.{name}") for name in ("train_size", "val_size", "test_size", "url", "md5")]
     assert sizes == sorted(sizes)  # the subset sizes before the long URL and hash
     # The README's one-screen comparison keeps exactly the columns it promises.
@@ -118,7 +119,7 @@ def test_exp_show_leads_with_the_columns_people_compare(project):
                    if line.startswith("dvc exp show --drop '.*' --keep"))
     kept = run(project, *shlex.split(command), "--csv").stdout.splitlines()[0].split(",")
     assert [c for c in kept if c not in ("rev", "typ", "parent")] == [
-        "Experiment", "Created", "accuracy", "loss", "best.val_acc", "time.train_seconds", "time.images_per_sec",
+        "Experiment", "Created", "State", "accuracy", "loss", "best.val_acc", "time.train_seconds", "time.images_per_sec",
         "model.arch", "train.epochs", "train.batch_size", "train.lr", "data.train_size", "data.val_size",
         "data.test_size"]
 
