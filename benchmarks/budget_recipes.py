@@ -52,16 +52,21 @@ def run_recipe(overrides: dict, full_train, full_test) -> dict:
             "train_images": len(splits["train"]), "image_size": params.model.image_size, "precision": precision}
 
 
+def recipe_overrides(name: str, settings: list[str]) -> dict:
+    """The overrides of recipe file `name` (`seed`: none), then the KEY=VALUE `settings` (YAML values) on top."""
+    recipe = {} if name == "seed" else read_recipe(name)
+    return recipe | {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in settings)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("recipes", nargs="+", help="recipe YAML files, or `seed` for params.yaml as it is")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, YAML value")
     args = ap.parse_args()
-    extra = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     full_train, full_test, _ = read_cifar10(RAW)
     rows = []
     for name in args.recipes:
-        overrides = ({} if name == "seed" else read_recipe(name)) | extra
+        overrides = recipe_overrides(name, args.set)
         print(f"{name} {overrides}", flush=True)
         rows.append((name, run_recipe(overrides, full_train, full_test)))
     print("\n| recipe | epochs | train images | image size | precision | test accuracy | test loss | wall time (s) |")

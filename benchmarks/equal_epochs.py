@@ -19,15 +19,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
-from budget_recipes import RAW, run_recipe  # noqa: E402
+from budget_recipes import RAW, recipe_overrides, run_recipe  # noqa: E402
 from plain_way import train_plain  # noqa: E402
 from resnet_cifar.batches import DeviceSplit  # noqa: E402
 from resnet_cifar.config import load_params  # noqa: E402
 from resnet_cifar.dataset import make_subsets, read_cifar10  # noqa: E402
 from resnet_cifar.evaluation import loss_and_accuracy, predict_logits  # noqa: E402
-from resnet_cifar.recipes import apply_overrides, read_recipe  # noqa: E402
+from resnet_cifar.recipes import apply_overrides  # noqa: E402
 
 
 def mean_and_spread(values: list[float]) -> str:
@@ -42,8 +41,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for the plain way")
     args = ap.parse_args()
-    overrides = ({} if args.recipe == "seed" else read_recipe(args.recipe)) | {
-        k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = recipe_overrides(args.recipe, args.set)
     full_train, full_test, _ = read_cifar10(RAW)
     rows = []
     for seed in args.seeds:
