@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import yaml  # noqa: E402
 
 from resnet_cifar.batches import DeviceSplit  # noqa: E402
-from resnet_cifar.config import load_params  # noqa: E402
-from resnet_cifar.dataset import make_subsets, read_cifar10  # noqa: E402
+from resnet_cifar.config import Params, load_params  # noqa: E402
+from resnet_cifar.dataset import Split, make_subsets, read_cifar10  # noqa: E402
 from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
 from resnet_cifar.evaluation import loss_and_accuracy, predict_logits  # noqa: E402
-from resnet_cifar.models import build_model  # noqa: E402
+from resnet_cifar.models import model_from_params  # noqa: E402
 from resnet_cifar.recipes import apply_overrides, read_recipe  # noqa: E402
 from resnet_cifar.training import Trainer, seed_everything  # noqa: E402
 
@@ -33,12 +33,16 @@ RAW = Path("data/raw/cifar-10-batches-py")
 
 def run_recipe(overrides: dict, full_train, full_test) -> dict:
     params = apply_overrides(load_params(), overrides)
-    subsets = make_subsets(full_train, full_test, params.data, params.seed)
+    return train_recipe(params, make_subsets(full_train, full_test, params.data, params.seed))
+
+
+def train_recipe(params: Params, subsets: dict[str, Split]) -> dict:
+    """Train as the `train` stage does, keep the best epoch by validation accuracy, and test it."""
     generator = seed_everything(params.seed)
     device = resolve_device(params.train.device)
     precision = resolve_precision(params.train.precision, device)
     splits = {name: DeviceSplit(split, device) for name, split in subsets.items()}
-    model = build_model(params.model.arch, 10, params.model.zero_init_residual, params.model.image_size)
+    model = model_from_params(params.model)
     trainer = Trainer(model, splits["train"], splits["val"], params.train, precision, generator,
                       params.evaluate.batch_size)
     start = time.perf_counter()

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
 
-from budget_recipes import RAW, recipe_overrides, run_recipe  # noqa: E402
+from budget_recipes import RAW, recipe_overrides, train_recipe  # noqa: E402
 from plain_way import train_plain  # noqa: E402
 from resnet_cifar.batches import DeviceSplit  # noqa: E402
 from resnet_cifar.config import load_params  # noqa: E402
@@ -52,7 +52,7 @@ def main() -> None:
         test = DeviceSplit(subsets["test"], torch.device("cpu"))
         model = train_plain(params, subsets, args.workers)
         _, plain_acc = loss_and_accuracy(predict_logits(model, test, params.evaluate.batch_size), test.labels)
-        project_acc = run_recipe(overrides | {"seed": seed}, full_train, full_test)["test_acc"]
+        project_acc = train_recipe(params, subsets)["test_acc"]
         print(f"seed {seed}: plain {100 * plain_acc:.1f}%, project {100 * project_acc:.1f}%", flush=True)
         rows.append((seed, plain_acc, project_acc))
     print("\n| seed | plain (fp32, NCHW, PIL workers) | project | difference |")

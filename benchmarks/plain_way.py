@@ -14,7 +14,7 @@ from resnet_cifar.batches import CIFAR10_MEAN, CIFAR10_STD, CROP_PADDING, Device
 from resnet_cifar.config import Params
 from resnet_cifar.dataset import Split
 from resnet_cifar.evaluation import loss_and_accuracy, predict_logits
-from resnet_cifar.models import build_model
+from resnet_cifar.models import model_from_params
 from resnet_cifar.schedules import lr_schedule
 
 
@@ -34,12 +34,22 @@ class PilDataset(torch.utils.data.Dataset):
         return self.transform(image), int(self.split.labels[i])
 
 
+def plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, images: torch.Tensor,
+               labels: torch.Tensor) -> None:
+    """One optimisation step as example repositories write it, the loss read back every step for logging."""
+    loss = criterion(model(images), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    loss.item()
+
+
 def train_plain(params: Params, subsets: dict[str, Split], workers: int) -> nn.Module:
     """Train params.model the plain way with params.train's optimiser, schedule and epochs; return the model of the
     epoch with the best validation accuracy (the project's rule), as its weights after that epoch."""
     tp = params.train
     torch.manual_seed(params.seed)
-    model = build_model(params.model.arch, 10, params.model.zero_init_residual, params.model.image_size)
+    model = model_from_params(params.model)
     optimizer = torch.optim.SGD(model.parameters(), lr=tp.lr, momentum=tp.momentum, weight_decay=tp.weight_decay,
                                 nesterov=tp.nesterov)
     loader = torch.utils.data.DataLoader(PilDataset(subsets["train"], tp.augment), batch_size=tp.batch_size,
@@ -52,12 +62,8 @@ def train_plain(params: Params, subsets: dict[str, Split], workers: int) -> nn.M
     for epoch in range(tp.epochs):
         model.train()
         for images, labels in tqdm(loader, desc=f"plain epoch {epoch + 1}/{tp.epochs}", leave=False, disable=None):
-            loss = criterion(model(images), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            plain_step(model, optimizer, criterion, images, labels)
             scheduler.step()
-            loss.item()  # the usual per-step logging read
         _, val_acc = loss_and_accuracy(predict_logits(model, val, params.evaluate.batch_size), val.labels)
         print(f"  plain epoch {epoch + 1}: val acc {val_acc:.3f}", flush=True)
         if val_acc > best_acc:

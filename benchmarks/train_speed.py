@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from plain_way import PilDataset  # noqa: E402
+from plain_way import PilDataset, plain_step  # noqa: E402
 from resnet_cifar.batches import DeviceSplit  # noqa: E402
 from resnet_cifar.config import TrainParams  # noqa: E402
 from resnet_cifar.dataset import Split  # noqa: E402
@@ -60,12 +60,7 @@ def plain_images_per_sec(split: Split, arch: str, batch: int, warmup: int, steps
             if done == warmup:
                 sync(device)
                 start = time.perf_counter()
-            images, labels = images.to(device), labels.to(device)
-            loss = criterion(model(images), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss.item()  # the usual per-step logging read
+            plain_step(model, optimizer, criterion, images.to(device), labels.to(device))
             done += 1
             if done == warmup + steps:
                 break

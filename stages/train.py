@@ -26,7 +26,7 @@ from resnet_cifar.device import resolve_precision  # noqa: E402
 from resnet_cifar.distributed import World, launch, process_group, under_launcher  # noqa: E402
 from resnet_cifar.errors import report_user_errors  # noqa: E402
 from resnet_cifar.history import METRICS, AtomicLive  # noqa: E402
-from resnet_cifar.models import build_model  # noqa: E402
+from resnet_cifar.models import model_from_params  # noqa: E402
 from resnet_cifar.resume import load_resume_state, save_resume_state, training_fingerprint  # noqa: E402
 from resnet_cifar.summary import model_metrics, summary_table  # noqa: E402
 from resnet_cifar.training import EpochResult, Trainer, seed_everything  # noqa: E402
@@ -67,7 +67,7 @@ def train(params: Params, world: World, device: torch.device) -> None:
     precision = resolve_precision(params.train.precision, device)
     train_split, val_split = (load_split(path) for path in data_files)
     classes = train_split.classes
-    model = build_model(params.model.arch, len(classes), params.model.zero_init_residual, params.model.image_size)
+    model = model_from_params(params.model, len(classes))
     if world.is_main:
         write_json(MODEL_METRICS, model_metrics(model))
         write_text(MODELS / "summary.txt", summary_table(copy.deepcopy(model)))

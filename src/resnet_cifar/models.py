@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import ModelParams
+
 NUM_CLASSES = 10
 CIFAR_IMAGE_SIZE = 32
 
@@ -179,3 +181,8 @@ def build_model(arch: str, num_classes: int = NUM_CLASSES, zero_init_residual: b
     except KeyError:
         raise ValueError(f"unknown architecture '{arch}'; choose one of: {', '.join(BUILDERS)}") from None
     return builder(num_classes, zero_init_residual=zero_init_residual, image_size=image_size)
+
+
+def model_from_params(params: ModelParams, num_classes: int = NUM_CLASSES) -> ResNet:
+    """The network that the `model` section of params.yaml describes."""
+    return build_model(params.arch, num_classes, params.zero_init_residual, params.image_size)
