@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 from resnet_cifar.config import load_params  # noqa: E402
 from resnet_cifar.dataset import load_split  # noqa: E402
 from resnet_cifar.embedding import sample_indices, tsne_map  # noqa: E402
-from resnet_cifar.errors import report_user_errors  # noqa: E402
+from resnet_cifar.errors import report_user_errors, require_inputs  # noqa: E402
 from resnet_cifar.evaluation import confusion_counts, most_confident_mistakes, per_class_accuracy  # noqa: E402
 from resnet_cifar.history import read_history  # noqa: E402
 from resnet_cifar.plotting import (  # noqa: E402
@@ -22,6 +22,10 @@ from resnet_cifar.plotting import (  # noqa: E402
 
 LIVE_DIR = Path("metrics/train")
 RESULTS = Path("results")
+PREDICTIONS = RESULTS / "predictions.npz"
+REPORT = RESULTS / "classification_report.csv"
+CALIBRATION = RESULTS / "calibration.csv"
+FEATURES = RESULTS / "features.npz"
 METRICS = Path("metrics/evaluate.json")
 TEST_SUBSET = Path("data/subsets/test.npz")
 OUT_DIR = Path("plots")
@@ -38,10 +42,11 @@ def spread(indices: np.ndarray, count: int) -> np.ndarray:
 def main() -> None:
     params = load_params()
     p = params.plot
+    require_inputs([TEST_SUBSET, METRICS, PREDICTIONS, REPORT, CALIBRATION, FEATURES], "evaluate")
     save_figure(history_figure(read_history(LIVE_DIR)), OUT_DIR / "history.png", p.dpi)
 
     test = load_split(TEST_SUBSET)
-    with np.load(RESULTS / "predictions.npz") as f:
+    with np.load(PREDICTIONS) as f:
         probs, labels, predicted = f["probs"], f["labels"], f["predicted"]
     confidence = probs.max(1)
     correct, wrong = np.flatnonzero(predicted == labels), np.flatnonzero(predicted != labels)
@@ -58,13 +63,13 @@ def main() -> None:
     save_figure(confusion_figure(counts, test.classes), OUT_DIR / "confusion.png", p.dpi)
 
     metrics = json.loads(METRICS.read_text())
-    report = pd.read_csv(RESULTS / "classification_report.csv")
+    report = pd.read_csv(REPORT)
     save_figure(per_class_accuracy_figure(per_class_accuracy(report), metrics["accuracy"]),
                 OUT_DIR / "per_class_accuracy.png", p.dpi)
-    calibration = pd.read_csv(RESULTS / "calibration.csv")
+    calibration = pd.read_csv(CALIBRATION)
     save_figure(reliability_figure(calibration, metrics["ece"]), OUT_DIR / "reliability.png", p.dpi)
 
-    with np.load(RESULTS / "features.npz") as f:
+    with np.load(FEATURES) as f:
         features = f["features"]
     sample = sample_indices(len(features), p.tsne_samples, params.seed)
     coords = tsne_map(features[sample], params.seed)

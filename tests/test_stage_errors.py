@@ -92,3 +92,16 @@ def test_a_full_disk_met_by_a_library_is_reported_in_one_line(capsys, monkeypatc
 
     with pytest.raises(FileNotFoundError):  # other OSErrors may be bugs: they keep their traceback
         buggy()
+
+
+@pytest.mark.parametrize("stage", STAGES[1:])
+def test_a_stage_run_by_hand_before_the_one_it_needs_says_what_to_run(tmp_path, stage, monkeypatch):
+    """`python stages/X.py` in a fresh clone, without the earlier stages' outputs: one line naming the command."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    project = make_project(tmp_path / "project")
+    before = files(project)
+    result = run(project, sys.executable, f"stages/{stage}.py", check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "run `dvc repro" in result.stderr, result.stderr
+    assert files(project) == before

@@ -100,6 +100,8 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def read_cifar10(batches_dir: Path) -> tuple[Split, Split, tuple[str, ...]]:
     """The full official train and test sets from an extracted `cifar-10-batches-py` folder."""
     batches_dir = Path(batches_dir)
+    if not batches_dir.is_dir():
+        raise UserError(f"no extracted CIFAR-10 folder at {batches_dir}; run `dvc repro download` first")
     meta = _unpickle(batches_dir / "batches.meta")
     classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in _key(meta, "label_names", batches_dir))
     if len(classes) != NUM_CLASSES:

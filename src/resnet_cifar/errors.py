@@ -5,7 +5,8 @@ import errno
 import functools
 import os
 import sys
-from typing import Callable, NoReturn
+from pathlib import Path
+from typing import Callable, Iterable, NoReturn
 
 DEBUG_ENV = "RESNET_CIFAR_DEBUG"
 # A full or read-only disk is the environment's fault whoever hit it: the package's own writers say so
@@ -16,6 +17,14 @@ WRITE_HINT = "check that its folder is writable and the disk has space"
 
 class UserError(Exception):
     """A problem with the user's input or environment: reported as one line, never as a traceback."""
+
+
+def require_inputs(paths: Iterable[str | Path], stage: str) -> None:
+    """Raise `UserError` naming every one of `paths` that is missing, before a stage run by hand (not by
+    `dvc repro`, which runs what is missing first) writes anything."""
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise UserError(f"missing {', '.join(missing)}; run `dvc repro {stage}` first")
 
 
 def one_line(message: str) -> str:
