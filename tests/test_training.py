@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from resnet_cifar import training
 from resnet_cifar.batches import DeviceSplit
 from resnet_cifar.config import TrainParams
 from resnet_cifar.dataset import Split
@@ -118,3 +119,37 @@ def test_onecycle_peaks_at_lr_after_warmup():
     peak = int(np.argmax(values))
     assert values[peak] == pytest.approx(0.4) and 8 <= peak <= 10
     assert values[0] < 0.05 and values[-1] < 1e-3
+
+
+def test_given_the_same_batches_the_engine_takes_the_textbook_steps(monkeypatch):
+    """In fp32 the Trainer (fused SGD, summed loss rescaled per batch, channels_last) updates the weights as the plain
+    loop of mean loss, default SGD and a per-step schedule does, batch for batch: any accuracy difference between
+    the two ways can only come from the data they draw."""
+    tp = TrainParams(epochs=2, batch_size=16, lr=0.2, weight_decay=5e-4, nesterov=True, scheduler="onecycle",
+                     warmup_epochs=0.5, label_smoothing=0.1)
+    data = DeviceSplit(tiny_split(40, 1), CPU)  # 16 + 16 + 8: the last batch is partial
+    epochs = [list(training.train_batches(data, tp.batch_size, torch.Generator().manual_seed(e))) for e in range(2)]
+    feed = iter(epochs)
+    monkeypatch.setattr(training, "train_batches", lambda *args, **kwargs: iter(next(feed)))
+    trainer = make_trainer(tp)
+    plain = build_model("resnet18", zero_init_residual=True)
+    plain.load_state_dict(trainer.model.state_dict())
+    start = [p.detach().clone() for p in plain.parameters()]
+    optimizer = torch.optim.SGD(plain.parameters(), lr=tp.lr, momentum=tp.momentum, weight_decay=tp.weight_decay,
+                                nesterov=True)
+    scheduler = lr_schedule(optimizer, tp, trainer.steps_per_epoch)
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=tp.label_smoothing)
+    for batches in epochs:
+        plain.train()
+        for images, labels, _ in batches:
+            loss = criterion(plain(images.contiguous()), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+        trainer.train_epoch()
+    moved = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), start))
+    gap = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), trainer.model.parameters()))
+    assert gap < 5e-3 * moved, (gap, moved)  # float rounding (fused kernel, NHWC convolutions) only
+    for a, b in zip(plain.buffers(), trainer.model.buffers()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
