@@ -24,7 +24,7 @@ from resnet_cifar.config import Params, load_params  # noqa: E402
 from resnet_cifar.dataset import load_split  # noqa: E402
 from resnet_cifar.device import resolve_precision  # noqa: E402
 from resnet_cifar.distributed import World, launch, process_group, under_launcher  # noqa: E402
-from resnet_cifar.errors import report_user_errors, require_inputs  # noqa: E402
+from resnet_cifar.errors import report_user_errors  # noqa: E402
 from resnet_cifar.history import METRICS, AtomicLive  # noqa: E402
 from resnet_cifar.models import model_from_params  # noqa: E402
 from resnet_cifar.resume import load_resume_state, save_resume_state, training_fingerprint  # noqa: E402
@@ -62,11 +62,11 @@ def main() -> None:
 
 def train(params: Params, world: World, device: torch.device) -> None:
     data_files = [SUBSETS / "train.npz", SUBSETS / "val.npz"]
-    require_inputs(data_files, "subset")
+    # Loaded before they are hashed: load_split turns a missing or unreadable subset into a one-line error.
+    train_split, val_split = (load_split(path) for path in data_files)
     fingerprint = training_fingerprint(params, data_files, [Path(__file__)])
     generator = seed_everything(params.seed)
     precision = resolve_precision(params.train.precision, device)
-    train_split, val_split = (load_split(path) for path in data_files)
     classes = train_split.classes
     model = model_from_params(params.model, len(classes))
     if world.is_main:
