@@ -58,6 +58,15 @@ def test_same_seed_gives_identical_weights_and_metrics(precision):
     assert not torch.equal(weights(a)["fc.weight"], weights(c)["fc.weight"])
 
 
+def test_the_data_stream_does_not_replay_the_weight_init_stream():
+    for seed in (0, 1, 42):
+        generator = seed_everything(seed)
+        init_draws = torch.randint(2**31, (64,))
+        data_draws = torch.randint(2**31, (64,), generator=generator)
+        assert not torch.equal(init_draws, data_draws)
+        assert seed_everything(seed).initial_seed() == generator.initial_seed()  # still a function of the seed
+
+
 def test_resumed_training_matches_uninterrupted_training_exactly():
     straight = make_trainer(TP)
     straight.train_epoch()
