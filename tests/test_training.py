@@ -1,5 +1,7 @@
 import dataclasses
 import io
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,9 @@ from resnet_cifar.schedules import lr_schedule
 from resnet_cifar.training import Trainer, TrainingDiverged, seed_everything
 
 from cifar_archive import class_images
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from plain_way import plain_step  # noqa: E402  (the benchmarks' baseline step, the reference here)
 
 CPU = torch.device("cpu")
 
@@ -151,10 +156,7 @@ def test_given_the_same_batches_the_engine_takes_the_textbook_steps(monkeypatch)
     for batches in epochs:
         plain.train()
         for images, labels, _ in batches:
-            loss = criterion(plain(images.contiguous()), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            plain_step(plain, optimizer, criterion, images.contiguous(), labels)
             scheduler.step()
         trainer.train_epoch()
     moved = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), start))
