@@ -19,14 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import yaml  # noqa: E402
 
-from resnet_cifar.batches import DeviceSplit  # noqa: E402
 from resnet_cifar.config import Params, load_params  # noqa: E402
-from resnet_cifar.dataset import Split, make_subsets, read_cifar10  # noqa: E402
-from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
-from resnet_cifar.evaluation import loss_and_accuracy, predict_logits  # noqa: E402
-from resnet_cifar.models import model_from_params  # noqa: E402
-from resnet_cifar.recipes import apply_overrides, read_recipe  # noqa: E402
-from resnet_cifar.training import Trainer, seed_everything  # noqa: E402
+from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
+from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10  # noqa: E402
+from resnet_cifar.engine.device import resolve_device, resolve_precision  # noqa: E402
+from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits  # noqa: E402
+from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
+from resnet_cifar.model.resnet import model_from_params  # noqa: E402
+from resnet_cifar.tools.recipes import apply_overrides, read_recipe  # noqa: E402
 
 RAW = Path("data/raw/cifar-10-batches-py")
 

@@ -12,8 +12,8 @@ expect little gain on one machine; the ratio is meant for GPUs (one per process)
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from resnet_cifar.batches import DeviceSplit  # noqa: E402
 from resnet_cifar.config import TrainParams  # noqa: E402
-from resnet_cifar.dataset import Split  # noqa: E402
-from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
-from resnet_cifar.distributed import launch, process_group, under_launcher  # noqa: E402
-from resnet_cifar.models import build_model  # noqa: E402
-from resnet_cifar.training import Trainer, seed_everything  # noqa: E402
+from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
+from resnet_cifar.data.dataset import Split  # noqa: E402
+from resnet_cifar.engine.device import resolve_device, resolve_precision  # noqa: E402
+from resnet_cifar.engine.distributed import launch, process_group, under_launcher  # noqa: E402
+from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
+from resnet_cifar.model.resnet import build_model  # noqa: E402
 
 
 def random_images(n: int, seed: int) -> Split:

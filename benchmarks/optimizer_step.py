@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.optim.lr_scheduler import OneCycleLR  # noqa: E402
 
-from resnet_cifar.models import build_model  # noqa: E402
+from resnet_cifar.model.resnet import build_model  # noqa: E402
 
 
 def sgd_with_schedule(model: nn.Module, steps: int, fused: bool) -> tuple[torch.optim.SGD, OneCycleLR]:

@@ -10,12 +10,12 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from resnet_cifar.batches import CIFAR10_MEAN, CIFAR10_STD, CROP_PADDING, DeviceSplit
 from resnet_cifar.config import Params
-from resnet_cifar.dataset import Split
-from resnet_cifar.evaluation import loss_and_accuracy, predict_logits
-from resnet_cifar.models import model_from_params
-from resnet_cifar.schedules import lr_schedule
+from resnet_cifar.data.batches import CIFAR10_MEAN, CIFAR10_STD, CROP_PADDING, DeviceSplit
+from resnet_cifar.data.dataset import Split
+from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits
+from resnet_cifar.engine.schedules import lr_schedule
+from resnet_cifar.model.resnet import model_from_params
 
 
 class PilDataset(torch.utils.data.Dataset):

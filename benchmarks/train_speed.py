@@ -2,7 +2,7 @@
 
 plain   : fp32, NCHW, torchvision PIL transforms (random crop + flip, ToTensor, Normalize) in DataLoader workers,
           loss read every step - the way most example repositories train.
-project : resnet_cifar.training.Trainer - uint8 data on the device, batched crop/flip, channels_last,
+project : resnet_cifar.engine.trainer.Trainer - uint8 data on the device, batched crop/flip, channels_last,
           autocast at the precision `auto` picks, no per-step host sync.
 
 Both include data loading and augmentation. It prints images/s for each, their ratio, and the achieved FLOP/s
@@ -23,16 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from plain_way import PilDataset, plain_step  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from plain_way import PilDataset, plain_step  # noqa: E402
-from resnet_cifar.batches import DeviceSplit  # noqa: E402
 from resnet_cifar.config import TrainParams  # noqa: E402
-from resnet_cifar.dataset import Split  # noqa: E402
-from resnet_cifar.device import resolve_device, resolve_precision  # noqa: E402
-from resnet_cifar.models import build_model  # noqa: E402
-from resnet_cifar.training import Trainer, seed_everything  # noqa: E402
+from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
+from resnet_cifar.data.dataset import Split  # noqa: E402
+from resnet_cifar.engine.device import resolve_device, resolve_precision  # noqa: E402
+from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
+from resnet_cifar.model.resnet import build_model  # noqa: E402
 
 
 def synthetic_split(n: int) -> Split:

@@ -1,24 +1,25 @@
 """Stage `evaluate`: test metrics of the best checkpoint (optionally with flip test-time augmentation), the
 classification report, per-class accuracy, calibration, confusion data and the penultimate features."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's package, also in exp workspaces
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from resnet_cifar.atomic import atomic_path, write_json, write_npz  # noqa: E402
-from resnet_cifar.batches import DeviceSplit  # noqa: E402
-from resnet_cifar.calibration import expected_calibration_error, reliability_table  # noqa: E402
-from resnet_cifar.checkpoint import load_model  # noqa: E402
-from resnet_cifar.config import load_params  # noqa: E402
-from resnet_cifar.dataset import load_split  # noqa: E402
-from resnet_cifar.device import resolve_device  # noqa: E402
-from resnet_cifar.errors import report_user_errors  # noqa: E402
-from resnet_cifar.evaluation import (  # noqa: E402
-    classification_report_table, confusion_table, flip_averaged_log_probs, loss_and_accuracy, per_class_accuracy,
-    predict_features_and_logits, predict_mirrored_logits)
+from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
+from resnet_cifar.analysis.reports import classification_report_table, confusion_table, per_class_accuracy
+from resnet_cifar.atomic import atomic_path, write_json, write_npz
+from resnet_cifar.config import load_params
+from resnet_cifar.data.batches import DeviceSplit
+from resnet_cifar.data.dataset import load_split
+from resnet_cifar.engine.device import resolve_device
+from resnet_cifar.engine.inference import (
+    flip_averaged_log_probs,
+    loss_and_accuracy,
+    predict_features_and_logits,
+    predict_mirrored_logits,
+)
+from resnet_cifar.errors import report_user_errors
+from resnet_cifar.model.checkpoint import load_model
 
 CHECKPOINT = Path("models/best.pt")
 TEST_SUBSET = Path("data/subsets/test.npz")

@@ -1,24 +1,26 @@
 """Stage `plot`: training history, correct predictions and the most confident mistakes, confusion heatmap,
 per-class accuracy, reliability diagram and the t-SNE map of the penultimate features."""
-import sys
+import json
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's package, also in exp workspaces
+import numpy as np
+import pandas as pd
 
-import json  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from resnet_cifar.config import load_params  # noqa: E402
-from resnet_cifar.dataset import load_split  # noqa: E402
-from resnet_cifar.embedding import sample_indices, tsne_map  # noqa: E402
-from resnet_cifar.errors import report_user_errors, require_inputs  # noqa: E402
-from resnet_cifar.evaluation import confusion_counts, most_confident_mistakes, per_class_accuracy  # noqa: E402
-from resnet_cifar.history import read_history  # noqa: E402
-from resnet_cifar.plotting import (  # noqa: E402
-    confusion_figure, embedding_figure, history_figure, per_class_accuracy_figure, prediction_grid,
-    reliability_figure, save_figure)
+from resnet_cifar.analysis.embedding import sample_indices, tsne_map
+from resnet_cifar.analysis.history import read_history
+from resnet_cifar.analysis.reports import confusion_counts, most_confident_mistakes, per_class_accuracy
+from resnet_cifar.config import load_params
+from resnet_cifar.data.dataset import load_split
+from resnet_cifar.errors import report_user_errors, require_inputs
+from resnet_cifar.figures.plotting import (
+    confusion_figure,
+    embedding_figure,
+    history_figure,
+    per_class_accuracy_figure,
+    prediction_grid,
+    reliability_figure,
+    save_figure,
+)
 
 LIVE_DIR = Path("metrics/train")
 RESULTS = Path("results")

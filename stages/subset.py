@@ -1,12 +1,9 @@
 """Stage `subset`: seeded train / validation / test subsets as compact uint8 arrays in data/subsets."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's package, also in exp workspaces
-
-from resnet_cifar.config import load_params  # noqa: E402
-from resnet_cifar.dataset import make_subsets, read_cifar10, save_split  # noqa: E402
-from resnet_cifar.errors import report_user_errors  # noqa: E402
+from resnet_cifar.config import load_params
+from resnet_cifar.data.dataset import make_subsets, read_cifar10, save_split
+from resnet_cifar.errors import report_user_errors
 
 RAW_DIR = Path("data/raw/cifar-10-batches-py")
 OUT_DIR = Path("data/subsets")

@@ -10,26 +10,23 @@ rank 0 writes files.
 import contextlib
 import copy
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's package, also in exp workspaces
+import torch
 
-import torch  # noqa: E402
-
-from resnet_cifar.atomic import write_json, write_text  # noqa: E402
-from resnet_cifar.batches import DeviceSplit  # noqa: E402
-from resnet_cifar.checkpoint import save_checkpoint  # noqa: E402
-from resnet_cifar.config import Params, load_params  # noqa: E402
-from resnet_cifar.dataset import load_split  # noqa: E402
-from resnet_cifar.device import resolve_precision  # noqa: E402
-from resnet_cifar.distributed import World, launch, process_group, under_launcher  # noqa: E402
-from resnet_cifar.errors import report_user_errors  # noqa: E402
-from resnet_cifar.history import METRICS, AtomicLive  # noqa: E402
-from resnet_cifar.models import model_from_params  # noqa: E402
-from resnet_cifar.resume import load_resume_state, save_resume_state, training_fingerprint  # noqa: E402
-from resnet_cifar.summary import model_metrics, summary_table  # noqa: E402
-from resnet_cifar.training import EpochResult, Trainer, seed_everything  # noqa: E402
+from resnet_cifar.atomic import write_json, write_text
+from resnet_cifar.config import Params, load_params
+from resnet_cifar.data.batches import DeviceSplit
+from resnet_cifar.data.dataset import load_split
+from resnet_cifar.engine.device import resolve_precision
+from resnet_cifar.engine.distributed import World, launch, process_group, under_launcher
+from resnet_cifar.engine.live import METRICS, AtomicLive
+from resnet_cifar.engine.resume import load_resume_state, save_resume_state, training_fingerprint
+from resnet_cifar.engine.trainer import EpochResult, Trainer, seed_everything
+from resnet_cifar.errors import report_user_errors
+from resnet_cifar.model.checkpoint import save_checkpoint
+from resnet_cifar.model.resnet import model_from_params
+from resnet_cifar.model.summary import model_metrics, summary_table
 
 SUBSETS = Path("data/subsets")
 MODELS = Path("models")
@@ -55,7 +52,7 @@ def log_epoch(live: AtomicLive | None, r: EpochResult) -> None:
 def main() -> None:
     params = load_params()
     if params.train.nproc > 1 and not under_launcher():
-        sys.exit(launch(Path(__file__), params.train.nproc))
+        sys.exit(launch(__spec__.name, params.train.nproc, module=True))  # as dvc.yaml runs it
     with process_group(params.train.nproc, params.train.device) as (world, device):
         train(params, world, device)
 

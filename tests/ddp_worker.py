@@ -15,13 +15,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
+from test_training import tiny_split  # noqa: E402
 from torch import nn  # noqa: E402
 
-from resnet_cifar.batches import DeviceSplit  # noqa: E402
 from resnet_cifar.config import TrainParams  # noqa: E402
-from resnet_cifar.distributed import World, launch, process_group, under_launcher  # noqa: E402
-from resnet_cifar.training import Trainer, seed_everything  # noqa: E402
-from test_training import tiny_split  # noqa: E402
+from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
+from resnet_cifar.engine.distributed import World, launch, process_group, under_launcher  # noqa: E402
+from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
 
 # 37 images in batches of 16: the last batch (5 images) splits unevenly over two ranks.
 TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", nproc=1)

@@ -1,19 +1,27 @@
 """Unit tests of the analysis pieces: calibration, classification report, flip TTA, feature map, figures."""
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from resnet_cifar.batches import DeviceSplit, normalize
-from resnet_cifar.calibration import expected_calibration_error, reliability_table
-from resnet_cifar.dataset import Split
-from resnet_cifar.embedding import sample_indices, tsne_map
-from resnet_cifar.evaluation import (
-    classification_report_table, confusion_counts, flip_averaged_log_probs, loss_and_accuracy,
-    most_confident_mistakes, per_class_accuracy, predict_features_and_logits, predict_logits,
-    predict_mirrored_logits)
-from resnet_cifar.models import build_model
-from resnet_cifar.plotting import embedding_figure, per_class_accuracy_figure, reliability_figure
+from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
+from resnet_cifar.analysis.embedding import sample_indices, tsne_map
+from resnet_cifar.analysis.reports import (
+    classification_report_table,
+    confusion_counts,
+    most_confident_mistakes,
+    per_class_accuracy,
+)
+from resnet_cifar.data.batches import DeviceSplit, normalize
+from resnet_cifar.data.dataset import Split
+from resnet_cifar.engine.inference import (
+    flip_averaged_log_probs,
+    loss_and_accuracy,
+    predict_features_and_logits,
+    predict_logits,
+    predict_mirrored_logits,
+)
+from resnet_cifar.figures.plotting import embedding_figure, per_class_accuracy_figure, reliability_figure
+from resnet_cifar.model.resnet import build_model
 
 CLASSES = ("a", "b", "c")
 

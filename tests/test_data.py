@@ -2,17 +2,23 @@ import hashlib
 import http.server
 import threading
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
 from cifar_archive import write_archive
-from resnet_cifar.batches import CROP_PADDING, DeviceSplit, eval_batches, normalize, random_crop_flip, train_batches
+
 from resnet_cifar.config import DataParams
-from resnet_cifar.dataset import load_split, make_subsets, read_cifar10, save_split
-from resnet_cifar.download import download_cifar10, fetch
+from resnet_cifar.data.batches import (
+    CROP_PADDING,
+    DeviceSplit,
+    eval_batches,
+    normalize,
+    random_crop_flip,
+    train_batches,
+)
+from resnet_cifar.data.dataset import load_split, make_subsets, read_cifar10, save_split
+from resnet_cifar.archive.download import download_cifar10, fetch
 from resnet_cifar.errors import UserError
 
 
@@ -141,7 +147,7 @@ def test_crop_flip_matches_a_per_image_reference():
 
 def test_batches_cover_each_image_once_and_normalise():
     rng = np.random.default_rng(0)
-    from resnet_cifar.dataset import Split
+    from resnet_cifar.data.dataset import Split
     split = Split(rng.integers(0, 256, (50, 3, 32, 32), dtype=np.uint8), np.arange(50) % 10, np.arange(50),
                   tuple("abcdefghij"))
     data = DeviceSplit(split, torch.device("cpu"))
@@ -155,7 +161,7 @@ def test_batches_cover_each_image_once_and_normalise():
 
 def test_augment_off_gives_the_plain_images_in_shuffled_order():
     rng = np.random.default_rng(1)
-    from resnet_cifar.dataset import Split
+    from resnet_cifar.data.dataset import Split
     split = Split(rng.integers(0, 256, (20, 3, 32, 32), dtype=np.uint8), np.arange(20) % 10, np.arange(20),
                   tuple("abcdefghij"))
     data = DeviceSplit(split, torch.device("cpu"))

@@ -12,16 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from cifar_archive import write_archive
-from conftest import command_env, make_project, run
+from conftest import make_project, run
 from ddp_worker import make_trainer
-from resnet_cifar.batches import DeviceSplit, train_batches
-from resnet_cifar.config import load_params
-from resnet_cifar.dataset import Split
-from resnet_cifar.distributed import World, process_group
-from resnet_cifar.errors import UserError
 from test_pipeline import ran_stages, set_params
+
+from resnet_cifar.config import load_params
+from resnet_cifar.data.batches import DeviceSplit, train_batches
+from resnet_cifar.data.dataset import Split
+from resnet_cifar.engine.distributed import World, process_group
+from resnet_cifar.errors import UserError
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
 

@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from cifar_archive import write_archive
+
 from resnet_cifar.atomic import atomic_path, write_json, write_text
 from resnet_cifar.errors import UserError
 
@@ -79,11 +79,11 @@ def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_s
         from pathlib import Path
         import numpy as np
         from resnet_cifar.atomic import write_json
-        from resnet_cifar.checkpoint import save_checkpoint
-        from resnet_cifar.dataset import Split, save_split
-        from resnet_cifar.download import download_cifar10
+        from resnet_cifar.model.checkpoint import save_checkpoint
+        from resnet_cifar.data.dataset import Split, save_split
+        from resnet_cifar.archive.download import download_cifar10
         from resnet_cifar.errors import UserError
-        from resnet_cifar.models import build_model
+        from resnet_cifar.model.resnet import build_model
 
         work, url, local, md5 = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
         for name in ("metrics.json", "best.pt", "train.npz"):
@@ -124,7 +124,7 @@ def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_s
 def test_training_summary_is_written_atomically(tmp_path, monkeypatch):
     """DVCLive writes metrics.json in place; AtomicLive replaces it whole, so a failed write keeps the old one."""
     from resnet_cifar import atomic
-    from resnet_cifar.history import AtomicLive
+    from resnet_cifar.engine.live import AtomicLive
 
     live = AtomicLive(str(tmp_path / "train"), report=None, dvcyaml=None, save_dvc_exp=False)
     live.log_metric("val/acc", 0.25)

@@ -4,8 +4,8 @@ import torchvision
 from torch import nn
 
 from resnet_cifar.config import ARCHITECTURES
-from resnet_cifar.models import BUILDERS, build_model
-from resnet_cifar.summary import parameter_counts
+from resnet_cifar.model.resnet import BUILDERS, build_model
+from resnet_cifar.model.summary import parameter_counts
 
 EXPECTED_PARAMS = {
     "resnet18": 11_173_962,

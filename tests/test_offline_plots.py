@@ -2,7 +2,7 @@
 import pytest
 
 from resnet_cifar.errors import UserError
-from resnet_cifar.offline_plots import LIBRARIES, offline_template
+from resnet_cifar.tools.offline_plots import LIBRARIES, offline_template
 
 
 def fake_node_modules(root):

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from PIL import Image
-
 from browser import chromium_path, render, skip_unless_installed
 from cifar_archive import CLASSES, write_archive
 from conftest import REPO, make_project, ran_stages, run, set_params
-from resnet_cifar.offline_plots import install as install_offline_template
+from PIL import Image
+
+from resnet_cifar.tools.offline_plots import install as install_offline_template
 
 TINY = {"train_size": 64, "val_size": 32, "test_size": 40}
 

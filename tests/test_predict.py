@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cifar_archive import CLASSES
 from PIL import Image
 
-from resnet_cifar.batches import normalize
-from resnet_cifar.checkpoint import save_checkpoint
-from resnet_cifar.models import build_model
-
-from cifar_archive import CLASSES
+from resnet_cifar.data.batches import normalize
+from resnet_cifar.model.checkpoint import save_checkpoint
+from resnet_cifar.model.resnet import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,7 +30,7 @@ def checkpoint(tmp_path_factory):
 
 
 def predict(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "resnet_cifar.predict", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "resnet_cifar.tools.predict", *args], capture_output=True, text=True,
                           env={"PYTHONPATH": str(REPO / "src"), "PATH": ""})
 
 
@@ -86,7 +85,7 @@ def test_user_mistakes_are_one_line_errors(checkpoint, tmp_path, monkeypatch, ca
     for args, message in cases:
         monkeypatch.setattr(sys, "argv", ["resnet-cifar-predict", *args])
         with pytest.raises(SystemExit) as exit_info:
-            import_module("resnet_cifar.predict").main()
+            import_module("resnet_cifar.tools.predict").main()
         out, err = capsys.readouterr()
         assert exit_info.value.code == 2 and out == ""
         assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
@@ -95,4 +94,4 @@ def test_user_mistakes_are_one_line_errors(checkpoint, tmp_path, monkeypatch, ca
 def test_console_script_is_declared():
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     module, function = scripts["resnet-cifar-predict"].split(":")
-    assert module == "resnet_cifar.predict" and callable(getattr(import_module(module), function))
+    assert module == "resnet_cifar.tools.predict" and callable(getattr(import_module(module), function))

@@ -6,7 +6,7 @@ import yaml
 
 from resnet_cifar.config import load_params
 from resnet_cifar.errors import UserError
-from resnet_cifar.recipes import apply_overrides, as_set_arguments, read_recipe
+from resnet_cifar.tools.recipes import apply_overrides, as_set_arguments, read_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))

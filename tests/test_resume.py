@@ -8,7 +8,6 @@ import time
 import pandas as pd
 import pytest
 import torch
-
 from cifar_archive import write_archive
 from conftest import command_env, make_project, ran_stages, run, set_params
 

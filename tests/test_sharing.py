@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from PIL import Image
-
 from cifar_archive import write_archive
 from conftest import command_env, make_project, ran_stages, run, set_params
+from PIL import Image
 from ssh_server import find_sshd, ssh_server
 
 TINY = {"train_size": 64, "val_size": 32, "test_size": 40}

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 import yaml
-
 from cifar_archive import write_archive
 from conftest import make_project, run
+
 from resnet_cifar.errors import UserError, report_user_errors
 
 STAGES = ("download", "subset", "train", "evaluate", "plot")
@@ -36,7 +36,7 @@ def files(folder):
 def test_a_bad_params_file_stops_each_stage_before_any_work(project, stage, monkeypatch):
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     before = files(project)
-    result = run(project, sys.executable, f"stages/{stage}.py", check=False)
+    result = run(project, sys.executable, "-m", f"stages.{stage}", check=False)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(TYPO) and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
@@ -46,7 +46,7 @@ def test_a_bad_params_file_stops_each_stage_before_any_work(project, stage, monk
 def test_debug_mode_shows_the_traceback(project, monkeypatch):
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     monkeypatch.setenv("RESNET_CIFAR_DEBUG", "1")
-    result = run(project, sys.executable, "stages/download.py", check=False)
+    result = run(project, sys.executable, "-m", "stages.download", check=False)
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr and "UserError: unknown parameter" in result.stderr
 
@@ -96,11 +96,11 @@ def test_a_full_disk_met_by_a_library_is_reported_in_one_line(capsys, monkeypatc
 
 @pytest.mark.parametrize("stage", STAGES[1:])
 def test_a_stage_run_by_hand_before_the_one_it_needs_says_what_to_run(tmp_path, stage, monkeypatch):
-    """`python stages/X.py` in a fresh clone, without the earlier stages' outputs: one line naming the command."""
+    """`python -m stages.X` in a fresh clone, without the earlier stages' outputs: one line naming the command."""
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     project = make_project(tmp_path / "project")
     before = files(project)
-    result = run(project, sys.executable, f"stages/{stage}.py", check=False)
+    result = run(project, sys.executable, "-m", f"stages.{stage}", check=False)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "run `dvc repro" in result.stderr, result.stderr

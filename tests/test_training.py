@@ -6,16 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from resnet_cifar import training
-from resnet_cifar.batches import DeviceSplit
-from resnet_cifar.config import TrainParams
-from resnet_cifar.dataset import Split
-from resnet_cifar.models import build_model
-from resnet_cifar.schedules import lr_schedule
-from resnet_cifar.training import Trainer, TrainingDiverged, seed_everything
-
 from cifar_archive import class_images
+
+from resnet_cifar.engine import trainer as trainer_module
+from resnet_cifar.config import TrainParams
+from resnet_cifar.data.batches import DeviceSplit, train_batches
+from resnet_cifar.data.dataset import Split
+from resnet_cifar.engine.schedules import lr_schedule
+from resnet_cifar.engine.trainer import Trainer, TrainingDiverged, seed_everything
+from resnet_cifar.model.resnet import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from plain_way import plain_step  # noqa: E402  (the benchmarks' baseline step, the reference here)
@@ -142,9 +141,9 @@ def test_given_the_same_batches_the_engine_takes_the_textbook_steps(monkeypatch)
     tp = TrainParams(epochs=2, batch_size=16, lr=0.2, weight_decay=5e-4, nesterov=True, scheduler="onecycle",
                      warmup_epochs=0.5, label_smoothing=0.1)
     data = DeviceSplit(tiny_split(40, 1), CPU)  # 16 + 16 + 8: the last batch is partial
-    epochs = [list(training.train_batches(data, tp.batch_size, torch.Generator().manual_seed(e))) for e in range(2)]
+    epochs = [list(train_batches(data, tp.batch_size, torch.Generator().manual_seed(e))) for e in range(2)]
     feed = iter(epochs)
-    monkeypatch.setattr(training, "train_batches", lambda *args, **kwargs: iter(next(feed)))
+    monkeypatch.setattr(trainer_module, "train_batches", lambda *args, **kwargs: iter(next(feed)))
     trainer = make_trainer(tp)
     plain = build_model("resnet18", zero_init_residual=True)
     plain.load_state_dict(trainer.model.state_dict())

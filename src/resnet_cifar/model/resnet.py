@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import ModelParams
+from ..config import ModelParams
 
 NUM_CLASSES = 10
 CIFAR_IMAGE_SIZE = 32

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .batches import DeviceSplit, train_batches
-from .config import TrainParams
+from ..config import TrainParams
+from ..data.batches import DeviceSplit, train_batches
+from ..errors import UserError
 from .device import autocast
 from .distributed import World, data_parallel
-from .errors import UserError
-from .evaluation import loss_and_correct_sums, predict_logits
+from .inference import loss_and_correct_sums, predict_logits
 from .schedules import lr_schedule
 
 SYNC_EVERY = 20

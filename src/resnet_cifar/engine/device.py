@@ -6,7 +6,7 @@ from typing import ContextManager
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

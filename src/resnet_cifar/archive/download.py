@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from .atomic import write_error
-from .errors import UserError
+from ..atomic import write_error
+from ..errors import UserError
 
 CHUNK = 1 << 20
 EXPECTED_MEMBERS = frozenset(

@@ -9,8 +9,8 @@ import copy
 from typing import Iterator, NamedTuple
 
 import torch
-from torch import Tensor
 import torch.nn.functional as F
+from torch import Tensor
 
 from .dataset import Split
 

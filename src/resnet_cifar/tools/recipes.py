@@ -1,6 +1,6 @@
 """Recipes: named sets of parameter overrides (YAML files in recipes/), applied to params.yaml's values.
 
-`python -m resnet_cifar.recipes recipes/fast.yaml` prints the recipe as `-S key=value` arguments for
+`python -m resnet_cifar.tools.recipes recipes/fast.yaml` prints the recipe as `-S key=value` arguments for
 `dvc exp run`, so a recipe runs as an ordinary, comparable DVC experiment.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from .config import Params, load_params, parse_params
-from .errors import UserError
+from ..config import Params, load_params, parse_params
+from ..errors import UserError
 
 
 def read_recipe(path: str | Path) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def as_set_arguments(overrides: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m resnet_cifar.recipes RECIPE.yaml")
+        sys.exit("usage: python -m resnet_cifar.tools.recipes RECIPE.yaml")
     overrides = read_recipe(sys.argv[1])
     apply_overrides(load_params(), overrides)  # fail here, not halfway through an experiment
     print(" ".join(as_set_arguments(overrides)))

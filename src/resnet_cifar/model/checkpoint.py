@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_path
-from .errors import UserError, one_line
-from .models import CIFAR_IMAGE_SIZE, ResNet, build_model
+from ..atomic import atomic_path
+from ..errors import UserError, one_line
+from .resnet import CIFAR_IMAGE_SIZE, ResNet, build_model
 
 
 def save_checkpoint(path: str | Path, model: ResNet, arch: str, classes: tuple[str, ...], **extra: Any) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_path
-from .config import Params
+from ..atomic import atomic_path
+from ..config import Params
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/resnet_cifar
 
 
 def _file_digest(path: Path) -> str:
@@ -29,7 +29,7 @@ def training_fingerprint(params: Params, data_files: list[Path], code_files: lis
     relevant = {"seed": params.seed, "model": dataclasses.asdict(params.model),
                 "train": dataclasses.asdict(params.train), "eval_batch_size": params.evaluate.batch_size}
     digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode())
-    for path in [*data_files, *sorted(PACKAGE_DIR.glob("*.py")), *code_files]:
+    for path in [*data_files, *sorted(PACKAGE_DIR.rglob("*.py")), *code_files]:
         digest.update(f"{path.name}:{_file_digest(path)}".encode())
     return digest.hexdigest()
 

@@ -2,7 +2,7 @@
 
 DVC's default page loads vega, vega-lite and vega-embed from a CDN, so offline its charts stay blank. This template
 inlines the three libraries (BSD-3-Clause) from the npm packages pinned in package.json (`npm ci` installs them)
-and has no `{scripts}` placeholder, where DVC would put its CDN links. `python -m resnet_cifar.offline_plots`
+and has no `{scripts}` placeholder, where DVC would put its CDN links. `python -m resnet_cifar.tools.offline_plots`
 writes it into .dvc/ and names it in .dvc/config.local (this clone only, not committed).
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .atomic import write_text
-from .errors import UserError, report_user_errors
+from ..atomic import write_text
+from ..errors import UserError, report_user_errors
 
 LIBRARIES = ("vega/build/vega.min.js", "vega-lite/build/vega-lite.min.js", "vega-embed/build/vega-embed.min.js")
 TEMPLATE = "plots_template.html"  # DVC resolves a relative plots.html_template against .dvc/

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_npz
-from .config import DataParams
-from .errors import UserError
+from ..atomic import write_npz
+from ..config import DataParams
+from ..errors import UserError
 
 IMAGE_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10

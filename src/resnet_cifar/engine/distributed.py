@@ -21,8 +21,8 @@ from torch import Tensor, nn
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.nn.parallel import DistributedDataParallel
 
+from ..errors import UserError
 from .device import resolve_device
-from .errors import UserError
 
 T = TypeVar("T")
 
@@ -101,8 +101,9 @@ def threads_per_process(local_size: int) -> int:
     return max(1, len(os.sched_getaffinity(0)) // local_size)
 
 
-def launch(script: Path, nproc: int, script_args: Sequence[str] = ()) -> int:
-    """Run `script` as `nproc` torchrun workers on this node (standalone rendezvous) and wait for them.
+def launch(script: Path | str, nproc: int, script_args: Sequence[str] = (), module: bool = False) -> int:
+    """Run `script` (a file, or with `module` a module name run as `python -m`) as `nproc` torchrun workers on this
+    node (standalone rendezvous) and wait for them.
 
     Returns 0, or the exit status of a rank that failed. torchrun stops the other ranks as soon as one fails, so a
     crash never leaves them waiting in a collective; each failed rank's own message is on stderr above ours.
@@ -111,7 +112,8 @@ def launch(script: Path, nproc: int, script_args: Sequence[str] = ()) -> int:
 
     # torchrun would otherwise give each worker one thread, with a warning.
     os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_process(nproc)))
-    args = torchrun.parse_args(["--standalone", f"--nproc-per-node={nproc}", str(script)])
+    args = torchrun.parse_args(["--standalone", f"--nproc-per-node={nproc}", *(["--module"] if module else []),
+                                 str(script)])
     args.training_script_args = list(script_args)  # set after parsing: torchrun's parser would read their options
     try:
         torchrun.run(args)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torchinfo
 
-from .models import ResNet
+from .resnet import ResNet
 
 COMPONENTS = {
     "stem": ("conv1", "bn1"),

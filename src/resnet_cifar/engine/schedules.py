@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .config import TrainParams
+from ..config import TrainParams
 
 
 def lr_schedule(optimizer: torch.optim.Optimizer, tp: TrainParams,

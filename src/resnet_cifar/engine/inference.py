@@ -1,21 +1,16 @@
-"""Predictions and test metrics: loss, accuracy, flip test-time augmentation, the classification report and the
-confusion matrix."""
+"""Inference on a device-resident split: logits and features in eval mode, flip test-time augmentation, and the
+loss and accuracy sums that validation and testing share."""
 from __future__ import annotations
 
 import math
 from typing import Callable
 
-import numpy as np
-import pandas as pd
 import torch
-from sklearn.metrics import classification_report, confusion_matrix
 from torch import Tensor, nn
 
-from .batches import DeviceSplit, eval_batches
+from ..data.batches import DeviceSplit, eval_batches
+from ..model.resnet import ResNet
 from .device import autocast
-from .models import ResNet
-
-AVERAGES = ("macro avg", "weighted avg")
 
 
 @torch.no_grad()
@@ -68,36 +63,3 @@ def loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[float, float]:
     """Mean cross-entropy and the fraction classified correctly."""
     loss_sum, correct = loss_and_correct_sums(logits, labels).tolist()
     return loss_sum / len(labels), correct / len(labels)
-
-
-def classification_report_table(labels: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...]) -> pd.DataFrame:
-    """scikit-learn's classification report: precision, recall, F1 and support per class, then macro and weighted
-    averages. A class's recall is its accuracy: the fraction of its test images classified correctly."""
-    report = classification_report(labels, predicted, labels=range(len(classes)), target_names=list(classes),
-                                   zero_division=0, output_dict=True)
-    rows = [{"class": name, **report[name]} for name in (*classes, *AVERAGES)]
-    return pd.DataFrame(rows).rename(columns={"f1-score": "f1"}).astype({"support": int})
-
-
-def per_class_accuracy(report: pd.DataFrame) -> dict[str, float | None]:
-    """Class name -> accuracy (recall) from a `classification_report_table`; None for a class without test images."""
-    classes = report[~report["class"].isin(AVERAGES)]
-    return {name: float(recall) if support > 0 else None
-            for name, recall, support in zip(classes["class"], classes["recall"], classes["support"])}
-
-
-def most_confident_mistakes(labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
-                            count: int) -> np.ndarray:
-    """Indices of up to `count` misclassified images, highest confidence first (ties in test-set order)."""
-    wrong = np.flatnonzero(predicted != labels)
-    return wrong[np.argsort(-confidence[wrong], kind="stable")[:count]]
-
-
-def confusion_table(labels: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...]) -> pd.DataFrame:
-    """One row per image with the true and predicted class names: the input of DVC's `confusion` template."""
-    names = np.asarray(classes)
-    return pd.DataFrame({"actual": names[labels], "predicted": names[predicted]})
-
-
-def confusion_counts(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
-    return confusion_matrix(labels, predicted, labels=range(num_classes))

@@ -13,11 +13,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from .batches import normalize
-from .checkpoint import load_model
-from .dataset import IMAGE_SHAPE
-from .device import resolve_device
-from .errors import UserError, report_user_errors
+from ..data.batches import normalize
+from ..data.dataset import IMAGE_SHAPE
+from ..engine.device import resolve_device
+from ..errors import UserError, report_user_errors
+from ..model.checkpoint import load_model
 
 BATCH_SIZE = 256
 

@@ -1,0 +1,1 @@
+"""Figures (matplotlib, PNG) of what `analysis` computes."""

@@ -1,0 +1,1 @@
+"""The model: the CIFAR form of ResNet, checkpoints, and the parameter summary."""
