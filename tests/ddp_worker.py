@@ -4,6 +4,8 @@
 (so that one process and N processes compute the same updates up to float rounding) and has every rank save its
 final weights and history to OUT/rank<r>.pt. `--fail-rank R` makes rank R crash at the start of the second epoch,
 while the others go on into it. `--idle` makes every rank write its pid to OUT/pid<r> and wait instead of training.
+`--precise-bn` gives the network a BatchNorm and has every rank only recompute its statistics (precise BN, before
+any training) and save them.
 """
 import argparse
 import dataclasses
@@ -24,12 +26,13 @@ from resnet_cifar.engine.distributed import World, launch, process_group, under_
 from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
 
 # 37 images in batches of 16: the last batch (5 images) splits unevenly over two ranks.
-TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", nproc=1)
+TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", nproc=1, precise_bn_batches=2)
 
 
-def make_trainer(world: World, nproc: int) -> Trainer:
+def make_trainer(world: World, nproc: int, batchnorm: bool = False) -> Trainer:
     generator = seed_everything(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    norm = [nn.BatchNorm2d(8)] if batchnorm else []
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), *norm, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                           nn.Linear(8, 10))
     cpu = torch.device("cpu")
     return Trainer(model, DeviceSplit(tiny_split(37, 1), cpu), DeviceSplit(tiny_split(21, 2), cpu),
@@ -42,6 +45,7 @@ def main() -> None:
     parser.add_argument("--nproc", type=int, required=True)
     parser.add_argument("--fail-rank", type=int)
     parser.add_argument("--idle", action="store_true")
+    parser.add_argument("--precise-bn", action="store_true")
     args = parser.parse_args()
     if not under_launcher():
         sys.exit(launch(Path(__file__), args.nproc, sys.argv[1:]))
@@ -49,6 +53,11 @@ def main() -> None:
         if args.idle:
             (args.out / f"pid{world.rank}").write_text(str(os.getpid()))
             time.sleep(300)
+        if args.precise_bn:
+            trainer = make_trainer(world, args.nproc, batchnorm=True)
+            trainer.recompute_batchnorm_statistics()
+            torch.save(dict(trainer.model.named_buffers()), args.out / f"rank{world.rank}.pt")
+            return
         trainer = make_trainer(world, args.nproc)
         while trainer.epoch < TP.epochs:
             if trainer.epoch == 1 and world.rank == args.fail_rank:

@@ -68,6 +68,9 @@ def test_repository_params_list_every_key():
     ("plot: {tsne_samples: 5}", "plot.tsne_samples must be >= 10"),
     ("model: {image_size: 7}", "model.image_size must be in [8, 32]"),
     ("model: {image_size: 33}", "model.image_size must be in [8, 32]"),
+    ("train: {precise_bn_batches: -1}", "train.precise_bn_batches must be >= 0, got -1"),
+    ("train: {precise_bn_batches: 2.5}", "train.precise_bn_batches must be of type int"),
+    ("train: {precise_bn_batches: true}", "train.precise_bn_batches must be of type int"),
 ])
 def test_invalid_params_are_rejected_with_a_named_key(tmp_path, text, message):
     with pytest.raises(UserError, match=re.escape(message)):

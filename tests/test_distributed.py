@@ -18,7 +18,7 @@ from ddp_worker import make_trainer
 from test_pipeline import ran_stages, set_params
 
 from resnet_cifar.config import load_params
-from resnet_cifar.data.batches import DeviceSplit, train_batches
+from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.distributed import World, process_group
 from resnet_cifar.errors import UserError
@@ -91,6 +91,23 @@ def test_two_processes_stay_identical_and_match_one_process(tmp_path):
         assert mine["val_acc"] == theirs.val_acc
         assert mine["val_loss"] == pytest.approx(theirs.val_loss, rel=1e-5)
         assert mine["train_loss"] == pytest.approx(theirs.train_loss, rel=1e-5)
+
+
+def test_precise_bn_gives_every_rank_the_statistics_of_the_whole_batches(tmp_path):
+    result = run_worker(tmp_path, "--nproc", "2", "--precise-bn")
+    assert result.returncode == 0, result.stderr
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for key, value in ranks[0].items():
+        assert torch.equal(value, ranks[1][key]), key  # averaged over ranks, not each rank's own share
+    # Each rank took every other image of the first two batches of 16; the ranks' averages are averaged.
+    single = make_trainer(World(), nproc=1, batchnorm=True)  # the same initial weights and data
+    conv, images = single.model[0].double(), normalize(single.train_data.images[:32]).double()
+    shares = [conv(images[start:start + 16][rank::2]).transpose(0, 1).reshape(8, -1)
+              for start in (0, 16) for rank in (0, 1)]
+    expected_mean = torch.stack([share.mean(1) for share in shares]).mean(0)
+    expected_var = torch.stack([share.var(1) for share in shares]).mean(0)  # unbiased, as BatchNorm stores it
+    torch.testing.assert_close(ranks[0]["1.running_mean"].double(), expected_mean, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(ranks[0]["1.running_var"].double(), expected_var, rtol=1e-4, atol=1e-6)
 
 
 def test_a_failing_rank_stops_every_rank_with_its_error(tmp_path):

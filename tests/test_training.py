@@ -10,7 +10,7 @@ from cifar_archive import class_images
 
 from resnet_cifar.engine import trainer as trainer_module
 from resnet_cifar.config import TrainParams
-from resnet_cifar.data.batches import DeviceSplit, train_batches
+from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.schedules import lr_schedule
 from resnet_cifar.engine.trainer import Trainer, TrainingDiverged, seed_everything
@@ -45,7 +45,7 @@ def assert_same_weights(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key
 
 
-TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0.5)
+TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0.5, precise_bn_batches=2)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -104,6 +104,61 @@ def test_label_smoothing_changes_the_loss():
     assert plain.train_loss != pytest.approx(smooth.train_loss)
 
 
+# A few steps at a learning rate high enough that the BatchNorm running averages fall far behind the weights.
+FAST = TrainParams(epochs=2, batch_size=8, lr=0.3, scheduler="multistep", precise_bn_batches=0)
+
+
+def test_precise_bn_makes_eval_mode_compute_what_train_mode_computes():
+    """Recomputed over a batch, the statistics make the eval-mode forward of that batch the train-mode one (up to
+    the unbiased variance BatchNorm stores); the running averages left by training give a loss orders off."""
+    trainer = make_trainer(FAST)
+    trainer.train_epoch()
+    images, labels = normalize(trainer.train_data.images), trainer.train_data.labels
+    model = trainer.model
+    with torch.no_grad():
+        stale = model.eval()(images)
+        before = weights(trainer)
+        reference = model.train()(images)  # normalised with this batch's own statistics (and updates the buffers)
+        model.load_state_dict(before)
+    trainer.tp = dataclasses.replace(FAST, batch_size=len(images), precise_bn_batches=1)  # one batch: all 40 images
+    trainer.recompute_batchnorm_statistics()
+    with torch.no_grad():
+        precise = model.eval()(images)
+    loss = torch.nn.functional.cross_entropy
+    torch.testing.assert_close(precise, reference, rtol=0, atol=5e-3 * reference.abs().max().item())
+    assert loss(stale, labels) > 10 * loss(reference, labels)
+    assert model.bn1.num_batches_tracked.item() == trainer.steps_per_epoch  # still counts training steps
+    assert model.bn1.momentum == 0.1
+
+
+def test_precise_bn_changes_evaluation_only():
+    off = make_trainer(FAST)
+    on = make_trainer(dataclasses.replace(FAST, precise_bn_batches=3))
+    off_results = [off.train_epoch() for _ in range(2)]
+    on_results = [on.train_epoch() for _ in range(2)]
+    # Same weights and data stream: it draws no random numbers and training never reads the running statistics.
+    for name, value in off.model.named_parameters():
+        assert torch.equal(value, dict(on.model.named_parameters())[name]), name
+    assert torch.equal(off.generator.get_state(), on.generator.get_state())
+    assert [r.train_loss for r in off_results] == [r.train_loss for r in on_results]
+    # ...but validation now sees statistics of the current weights.
+    for stale, precise in zip(off_results, on_results):
+        assert stale.val_loss > 10 * precise.val_loss
+
+
+def test_precise_bn_averages_the_first_whole_batches_unaugmented():
+    trainer = make_trainer(dataclasses.replace(FAST, batch_size=16, precise_bn_batches=5))
+    trainer.recompute_batchnorm_statistics()  # 40 images: two whole batches of 16, the short third left out
+    first = normalize(trainer.train_data.images[:32]).double()
+    conv = trainer.model.conv1.weight.double()  # the stem's BatchNorm sees this convolution of the images
+    outputs = torch.nn.functional.conv2d(first, conv, padding=1).view(2, 16, 64, 32, 32)
+    expected_mean = outputs.mean((1, 3, 4)).mean(0)
+    expected_var = outputs.transpose(1, 2).reshape(2, 64, -1).var(2).mean(0)  # unbiased, as BatchNorm stores it
+    torch.testing.assert_close(trainer.model.bn1.running_mean.double(), expected_mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(trainer.model.bn1.running_var.double(), expected_var, rtol=1e-4, atol=1e-5)
+    assert trainer.model.bn1.num_batches_tracked.item() == 0  # no training step yet
+
+
 def lrs(tp: TrainParams, steps_per_epoch: int) -> list[float]:
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=tp.lr, momentum=0.9)
     schedule = lr_schedule(optimizer, tp, steps_per_epoch)
@@ -139,7 +194,7 @@ def test_given_the_same_batches_the_engine_takes_the_textbook_steps(monkeypatch)
     loop of mean loss, default SGD and a per-step schedule does, batch for batch: any accuracy difference between
     the two ways can only come from the data they draw."""
     tp = TrainParams(epochs=2, batch_size=16, lr=0.2, weight_decay=5e-4, nesterov=True, scheduler="onecycle",
-                     warmup_epochs=0.5, label_smoothing=0.1)
+                     warmup_epochs=0.5, label_smoothing=0.1, precise_bn_batches=0)  # the buffers as training left them
     data = DeviceSplit(tiny_split(40, 1), CPU)  # 16 + 16 + 8: the last batch is partial
     epochs = [list(train_batches(data, tp.batch_size, torch.Generator().manual_seed(e))) for e in range(2)]
     feed = iter(epochs)

@@ -58,6 +58,7 @@ class TrainParams:
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     augment: bool = True
+    precise_bn_batches: int = 0
     precision: str = "auto"
     compile: bool = False
     device: str = "auto"
@@ -221,6 +222,7 @@ def _check_ranges(p: Params) -> None:
     require(t.scheduler != "onecycle" or t.warmup_epochs > 0,
             "train.scheduler 'onecycle' needs train.warmup_epochs > 0 (the length of its rising phase)")
     require(0 <= t.label_smoothing < 1, f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
+    require(t.precise_bn_batches >= 0, f"train.precise_bn_batches must be >= 0, got {t.precise_bn_batches}")
     require(t.precision in PRECISIONS, f"train.precision '{t.precision}' is not one of: {', '.join(PRECISIONS)}")
     require(t.device in DEVICES, f"train.device '{t.device}' is not one of: {', '.join(DEVICES)}")
     require(1 <= t.nproc <= t.batch_size,

@@ -4,6 +4,9 @@ Loss and accuracy accumulate on the device; the host reads them only every `SYNC
 catch a diverging loss early) and at the end of the epoch. With several processes (a `World` larger than one) each
 rank trains on its share of every batch through DistributedDataParallel and validates on its shard of the
 validation set; the sums behind every reported number are added up over ranks, so all ranks report the same.
+
+With `train.precise_bn_batches` > 0, every BatchNorm's running statistics are recomputed before each validation
+("precise BN"): see `Trainer.recompute_batchnorm_statistics`.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..config import TrainParams
-from ..data.batches import DeviceSplit, train_batches
+from ..data.batches import DeviceSplit, normalize, train_batches
 from ..errors import UserError
 from .device import autocast
 from .distributed import World, data_parallel
@@ -42,7 +45,7 @@ class EpochResult:
     train_acc: float
     val_loss: float
     val_acc: float
-    seconds: float  # training only, validation excluded
+    seconds: float  # training only, validation (and precise BN before it) excluded
     images_per_sec: float
 
 
@@ -131,6 +134,7 @@ class Trainer:
         seconds = time.perf_counter() - start
         loss_total, correct = self.world.sum(sums).tolist()
         self._check_finite(loss_total, epoch, self.steps_per_epoch)
+        self.recompute_batchnorm_statistics()
         self.world.share_buffers(self.model)
         val_loss, val_acc = self.validate()
         result = EpochResult(epoch, lr, loss_total / seen, correct / seen, val_loss, val_acc, seconds,
@@ -140,6 +144,44 @@ class Trainer:
             self.best_epoch, self.best_val_acc = epoch, val_acc
             self.best_state = copy.deepcopy(self.model.state_dict())
         return result
+
+    @torch.no_grad()
+    def recompute_batchnorm_statistics(self) -> None:
+        """Precise BN: set every BatchNorm's running mean and variance to their plain average over the first
+        `train.precise_bn_batches` training batches (whole batches, in the subset's order, not augmented), as the
+        current weights see them.
+
+        The running statistics are an exponential average over past steps, taken while the weights moved: after a
+        short run or at a high learning rate they describe earlier weights, and the eval-mode loss can be off by
+        orders of magnitude. Training never reads them (train mode normalises with each batch's own statistics), so
+        this changes evaluation only. Un-augmented images because evaluation sees those; and no random numbers are
+        drawn, so the data stream, hence training and exact resuming, are the same with or without it.
+        With several processes each rank averages over its share of every batch, then the ranks' averages are
+        averaged (under SyncBatchNorm the shares' statistics are already global), so all ranks hold the same values.
+        """
+        layers = [m for m in self.model.modules()
+                  if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        if self.tp.precise_bn_batches == 0 or not layers:
+            return
+        saved = [(bn.momentum, bn.num_batches_tracked.clone()) for bn in layers]
+        for bn in layers:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average: every batch below weighs the same
+        was_training = self.model.training
+        self.model.train()
+        size, data = self.tp.batch_size, self.train_data
+        batches = min(self.tp.precise_bn_batches, max(1, len(data) // size))  # a short last batch would be noisy
+        for start in range(0, batches * size, size):
+            images = data.images[start:start + size][self.world.rank::self.world.size]
+            with autocast(data.device, self.precision):
+                self.model(normalize(images))  # the plain module: DDP would overwrite the buffers with rank 0's
+        for bn, (momentum, tracked) in zip(layers, saved):
+            bn.momentum = momentum
+            bn.num_batches_tracked.copy_(tracked)  # it keeps counting training steps, as it did before
+            if self.world.size > 1:
+                for buffer in (bn.running_mean, bn.running_var):
+                    self.world.sum(buffer).div_(self.world.size)
+        self.model.train(was_training)
 
     def validate(self) -> tuple[float, float]:
         """Mean loss and accuracy over the validation set, each rank predicting its own shard."""
