@@ -44,12 +44,13 @@ def plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn
     loss.item()
 
 
-def train_plain(params: Params, subsets: dict[str, Split], workers: int) -> nn.Module:
+def train_plain(params: Params, subsets: dict[str, Split], workers: int,
+                device: torch.device = torch.device("cpu")) -> nn.Module:
     """Train params.model the plain way with params.train's optimiser, schedule and epochs; return the model of the
     epoch with the best validation accuracy (the project's rule), as its weights after that epoch."""
     tp = params.train
     torch.manual_seed(params.seed)
-    model = model_from_params(params.model)
+    model = model_from_params(params.model).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=tp.lr, momentum=tp.momentum, weight_decay=tp.weight_decay,
                                 nesterov=tp.nesterov)
     loader = torch.utils.data.DataLoader(PilDataset(subsets["train"], tp.augment), batch_size=tp.batch_size,
@@ -57,12 +58,12 @@ def train_plain(params: Params, subsets: dict[str, Split], workers: int) -> nn.M
                                          generator=torch.Generator().manual_seed(params.seed))
     scheduler = lr_schedule(optimizer, tp, len(loader))
     criterion = nn.CrossEntropyLoss(label_smoothing=tp.label_smoothing)
-    val = DeviceSplit(subsets["val"], torch.device("cpu"))
+    val = DeviceSplit(subsets["val"], device)
     best_acc, best_state = -1.0, None
     for epoch in range(tp.epochs):
         model.train()
         for images, labels in tqdm(loader, desc=f"plain epoch {epoch + 1}/{tp.epochs}", leave=False, disable=None):
-            plain_step(model, optimizer, criterion, images, labels)
+            plain_step(model, optimizer, criterion, images.to(device), labels.to(device))
             scheduler.step()
         _, val_acc = loss_and_accuracy(predict_logits(model, val, params.evaluate.batch_size), val.labels)
         print(f"  plain epoch {epoch + 1}: val acc {val_acc:.3f}", flush=True)

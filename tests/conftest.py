@@ -7,13 +7,29 @@ import threading
 from functools import partial
 from pathlib import Path
 
-import pytest
-import yaml
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS; read when CUDA starts
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/cifar_archive.py
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore")
+
+
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    """Every device this machine has: the CPU, and a CUDA GPU where there is one, there with deterministic
+    algorithms so that tests of bit-exact repeatability mean the same on both."""
+    if request.param == "cuda":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        request.addfinalizer(lambda: torch.use_deterministic_algorithms(False))
+    return torch.device(request.param)
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -81,8 +81,8 @@ def test_most_confident_mistakes_come_first():
     assert most_confident_mistakes(labels, labels, confidence, 3).tolist() == []
 
 
-@pytest.fixture(scope="module")
-def model_and_data():
+@pytest.fixture
+def model_and_data(device):
     torch.manual_seed(0)
     model = build_model("resnet18").eval()
     with torch.no_grad():  # non-trivial BatchNorm statistics, so eval mode is not the identity
@@ -93,7 +93,7 @@ def model_and_data():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(6, 3, 32, 32), dtype=np.uint8)
     split = Split(images, rng.integers(0, 10, size=6), np.arange(6), tuple("abcdefghij"))
-    return model, DeviceSplit(split, torch.device("cpu"))
+    return model.to(device, memory_format=torch.channels_last), DeviceSplit(split, device)
 
 
 def test_features_and_logits_come_from_one_pass_and_match_the_model(model_and_data):
@@ -115,7 +115,7 @@ def test_flip_tta_averages_the_softmax_of_both_views(model_and_data):
     expected = (torch.softmax(logits, 1) + torch.softmax(mirrored, 1)) / 2
     assert torch.allclose(averaged.exp(), expected, atol=1e-6)
     loss, accuracy = loss_and_accuracy(averaged, data.labels)
-    assert loss == pytest.approx(-expected[torch.arange(6), data.labels].log().mean().item(), rel=1e-5)
+    assert loss == pytest.approx(-expected[torch.arange(6, device=data.labels.device), data.labels].log().mean().item(), rel=1e-5)
     assert accuracy == pytest.approx((expected.argmax(1) == data.labels).sum().item() / 6)
 
 

@@ -145,12 +145,12 @@ def test_crop_flip_matches_a_per_image_reference():
     assert flip.any() and not flip.all()
 
 
-def test_batches_cover_each_image_once_and_normalise():
+def test_batches_cover_each_image_once_and_normalise(device):
     rng = np.random.default_rng(0)
     from resnet_cifar.data.dataset import Split
     split = Split(rng.integers(0, 256, (50, 3, 32, 32), dtype=np.uint8), np.arange(50) % 10, np.arange(50),
                   tuple("abcdefghij"))
-    data = DeviceSplit(split, torch.device("cpu"))
+    data = DeviceSplit(split, device)
     labels = torch.cat([b.labels for b in train_batches(data, 16, torch.Generator().manual_seed(0))])
     assert sorted(labels.tolist()) == sorted(split.labels.tolist())
     x, _ = next(eval_batches(data, 50))
@@ -159,12 +159,12 @@ def test_batches_cover_each_image_once_and_normalise():
     assert abs(x.mean().item()) < 0.5
 
 
-def test_augment_off_gives_the_plain_images_in_shuffled_order():
+def test_augment_off_gives_the_plain_images_in_shuffled_order(device):
     rng = np.random.default_rng(1)
     from resnet_cifar.data.dataset import Split
     split = Split(rng.integers(0, 256, (20, 3, 32, 32), dtype=np.uint8), np.arange(20) % 10, np.arange(20),
                   tuple("abcdefghij"))
-    data = DeviceSplit(split, torch.device("cpu"))
+    data = DeviceSplit(split, device)
     plain = list(train_batches(data, 8, torch.Generator().manual_seed(0), augment=False))
     augmented = list(train_batches(data, 8, torch.Generator().manual_seed(0)))
     order = torch.randperm(20, generator=torch.Generator().manual_seed(0))

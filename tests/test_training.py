@@ -28,10 +28,10 @@ def tiny_split(n: int, seed: int) -> Split:
     return Split(class_images(labels, rng).reshape(n, 3, 32, 32), labels, np.arange(n), tuple("abcdefghij"))
 
 
-def make_trainer(tp: TrainParams, precision: str = "fp32", seed: int = 0) -> Trainer:
+def make_trainer(tp: TrainParams, precision: str = "fp32", seed: int = 0, device: torch.device = CPU) -> Trainer:
     generator = seed_everything(seed)
     model = build_model("resnet18", zero_init_residual=True)
-    return Trainer(model, DeviceSplit(tiny_split(40, 1), CPU), DeviceSplit(tiny_split(20, 2), CPU), tp,
+    return Trainer(model, DeviceSplit(tiny_split(40, 1), device), DeviceSplit(tiny_split(20, 2), device), tp,
                    precision, generator, eval_batch_size=20)
 
 
@@ -48,15 +48,17 @@ def assert_same_weights(a: dict, b: dict) -> None:
 TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0.5, precise_bn_batches=2)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_same_seed_gives_identical_weights_and_metrics(precision):
-    a, b = make_trainer(TP, precision), make_trainer(TP, precision)
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_same_seed_gives_identical_weights_and_metrics(precision, device):
+    if precision == "fp16" and device.type != "cuda":
+        pytest.skip("fp16 (with its gradient scaler) is a CUDA precision")
+    a, b = make_trainer(TP, precision, device=device), make_trainer(TP, precision, device=device)
     ra = [a.train_epoch() for _ in range(2)]
     rb = [b.train_epoch() for _ in range(2)]
     assert_same_weights(weights(a), weights(b))
     strip = lambda r: dataclasses.replace(r, seconds=0, images_per_sec=0)  # noqa: E731
     assert [strip(r) for r in ra] == [strip(r) for r in rb]
-    c = make_trainer(TP, precision, seed=1)
+    c = make_trainer(TP, precision, seed=1, device=device)
     c.train_epoch()
     c.train_epoch()
     assert not torch.equal(weights(a)["fc.weight"], weights(c)["fc.weight"])
@@ -71,18 +73,18 @@ def test_the_data_stream_does_not_replay_the_weight_init_stream():
         assert seed_everything(seed).initial_seed() == generator.initial_seed()  # still a function of the seed
 
 
-def test_resumed_training_matches_uninterrupted_training_exactly():
-    straight = make_trainer(TP)
+def test_resumed_training_matches_uninterrupted_training_exactly(device):
+    straight = make_trainer(TP, device=device)
     straight.train_epoch()
     straight.train_epoch()
 
-    first = make_trainer(TP)
+    first = make_trainer(TP, device=device)
     first.train_epoch()
     buffer = io.BytesIO()
     torch.save(first.state_dict(), buffer)  # through bytes, loaded as the stage loads it
     buffer.seek(0)
-    resumed = make_trainer(TP, seed=123)  # different init and RNG: everything must come from the state
-    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    resumed = make_trainer(TP, seed=123, device=device)  # different init and RNG: all must come from the state
+    resumed.load_state_dict(torch.load(buffer, weights_only=True, map_location="cpu"))  # as the stage loads it
     resumed.train_epoch()
 
     assert_same_weights(weights(straight), weights(resumed))
@@ -91,8 +93,8 @@ def test_resumed_training_matches_uninterrupted_training_exactly():
     assert_same_weights(straight.best_state, resumed.best_state)
 
 
-def test_diverging_loss_stops_with_the_learning_rate():
-    trainer = make_trainer(dataclasses.replace(TP, lr=1e30, scheduler="multistep", warmup_epochs=0))
+def test_diverging_loss_stops_with_the_learning_rate(device):
+    trainer = make_trainer(dataclasses.replace(TP, lr=1e30, scheduler="multistep", warmup_epochs=0), device=device)
     with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf).*learning rate 1e\+30"):
         trainer.train_epoch()
     assert trainer.history == [] and trainer.best_state is None

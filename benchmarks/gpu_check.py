@@ -1,0 +1,265 @@
+"""One run on a CUDA machine that checks the GPU path end to end, with neither DVC nor a network.
+
+    python benchmarks/gpu_check.py --data DIR [--recipe recipes/gpu-94.yaml] [--set KEY=VALUE] [--parts PARTS]
+    python benchmarks/gpu_check.py --data DIR --device cpu --smoke    # a quick rehearsal of the script itself
+
+DIR is an extracted `cifar-10-batches-py` folder, as `dvc repro download` leaves in data/raw. The parts, in order:
+
+tests      the fast tests (`pytest -m "not e2e"`) with CUDA visible, so the device-parametrised ones run on the GPU
+accuracy   ResNet-18 with the recipe through the `train` stage's engine on all 50,000 training images; the whole
+           test set is scored after every epoch, only to report the training time to each accuracy milestone (the
+           result is the last epoch's model, chosen by nothing)
+speed      images/s of the plain way (fp32, NCHW, torchvision PIL transforms in DataLoader workers) and of the engine,
+           same model, batch and GPU, and their ratio
+precision  fp16 (with gradient scaling) and bf16 both train; with deterministic algorithms, a run interrupted after
+           one epoch and resumed from its saved state ends identical to the uninterrupted run
+plain-accuracy  (only when named in --parts) the recipe trained the plain way, to tell what the data and recipe
+           allow from what the engine does
+
+A part that fails is reported and the others still run; the exit status is the number of parts that failed.
+`--smoke` shrinks every part (a few hundred images, two epochs, a few steps) to rehearse the script anywhere.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # lets cuBLAS run deterministically (read at CUDA init)
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import functools  # noqa: E402
+import io  # noqa: E402
+import shlex  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import torch  # noqa: E402
+from budget_recipes import recipe_overrides  # noqa: E402
+from plain_way import train_plain  # noqa: E402
+from train_speed import plain_images_per_sec, project_images_per_sec, synthetic_split  # noqa: E402
+
+from resnet_cifar.config import Params, load_params  # noqa: E402
+from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
+from resnet_cifar.data.dataset import Split, read_cifar10  # noqa: E402
+from resnet_cifar.engine.device import resolve_precision  # noqa: E402
+from resnet_cifar.engine.inference import (flip_averaged_log_probs, loss_and_accuracy, predict_logits,  # noqa: E402
+                                           predict_mirrored_logits)
+from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
+from resnet_cifar.model.resnet import model_from_params  # noqa: E402
+from resnet_cifar.tools.recipes import apply_overrides  # noqa: E402
+
+MILESTONES = (0.80, 0.90, 0.93, 0.94, 0.95)
+PARTS = ("tests", "accuracy", "speed", "precision")  # plain-accuracy: on request (--parts)
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    recipe: Path
+    overrides: dict  # the recipe's, then --set's
+    device: torch.device
+    smoke: bool  # tiny sizes: a rehearsal of the script, not a measurement
+
+    def params(self, **train_overrides) -> Params:
+        params = apply_overrides(load_params(REPO / "params.yaml"), self.overrides)
+        if self.smoke:
+            train_overrides = {"epochs": 2, "warmup_epochs": 0.5, "batch_size": 64} | train_overrides
+        train = dataclasses.replace(params.train, device=self.device.type, **train_overrides)
+        return dataclasses.replace(params, train=train)
+
+    def size(self, n: int) -> int:
+        return min(n, 300) if self.smoke else n
+
+
+def head(split: Split, n: int) -> Split:
+    return dataclasses.replace(split, images=split.images[:n], labels=split.labels[:n],
+                               source_index=split.source_index[:n])
+
+
+def run_tests(pytest_args: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=5",
+                             *pytest_args], cwd=REPO)
+    if result.returncode != 0:
+        raise RuntimeError(f"pytest exited with status {result.returncode}")
+
+
+def new_trainer(params: Params, train_split: Split, test_split: Split, seed: int) -> Trainer:
+    device = torch.device(params.train.device)
+    precision = resolve_precision(params.train.precision, device)
+    return Trainer(model_from_params(params.model), DeviceSplit(train_split, device), DeviceSplit(test_split, device),
+                   params.train, precision, seed_everything(seed), params.evaluate.batch_size)
+
+
+def train(params: Params, train_split: Split, test_split: Split, on_epoch=None) -> Trainer:
+    """A Trainer run as the `train` stage runs it, validating on `test_split` after every epoch."""
+    trainer = new_trainer(params, train_split, test_split, params.seed)
+    while trainer.epoch < params.train.epochs:
+        r = trainer.train_epoch()
+        if on_epoch:
+            on_epoch(trainer, r)
+    return trainer
+
+
+def check_accuracy(setup: Setup, full_train: Split, full_test: Split) -> None:
+    params = setup.params()
+    train_split, test_split = head(full_train, setup.size(len(full_train))), head(full_test, setup.size(len(full_test)))
+    precision = resolve_precision(params.train.precision, setup.device)
+    settings = " ".join(f"{k}={v}" for k, v in setup.overrides.items() if k.startswith(("train.", "model.")))
+    say(f"accuracy: {params.model.arch}, {setup.recipe.name} ({settings}), {len(train_split)} training images, "
+        f"{params.train.epochs} epochs, batch {params.train.batch_size}, {precision}, compile={params.train.compile}")
+    reached: dict[float, tuple[float, int]] = {}
+
+    def report(trainer: Trainer, r) -> None:
+        seconds = sum(h.seconds for h in trainer.history)
+        for m in MILESTONES:
+            if r.val_acc >= m and m not in reached:
+                reached[m] = (seconds, r.epoch)
+        say(f"  epoch {r.epoch:3d}: train loss {r.train_loss:.3f} acc {r.train_acc:.4f} | test acc {r.val_acc:.4f} | "
+            f"{r.images_per_sec:8.0f} img/s | training time {seconds:6.1f} s")
+
+    start = time.perf_counter()
+    trainer = train(params, train_split, test_split, report)
+    wall = time.perf_counter() - start
+    test = trainer.val_data
+    logits = predict_logits(trainer.model, test, 1000)
+    _, accuracy = loss_and_accuracy(logits, test.labels)
+    mirrored = predict_mirrored_logits(trainer.model, test, 1000)
+    _, tta_accuracy = loss_and_accuracy(flip_averaged_log_probs(logits, mirrored), test.labels)
+    train_seconds = sum(h.seconds for h in trainer.history)
+    say(f"accuracy: test accuracy {accuracy:.4f} (flip TTA {tta_accuracy:.4f}) on {len(test)} images after "
+        f"{trainer.epoch} epochs; training time {train_seconds:.1f} s, wall time with per-epoch testing {wall:.1f} s")
+    for m in MILESTONES:
+        when = f"{reached[m][0]:.1f} s of training (epoch {reached[m][1]})" if m in reached else "not reached"
+        say(f"  time to {m:.0%}: {when}")
+
+
+def check_plain_accuracy(setup: Setup, full_train: Split, full_test: Split, workers: int) -> None:
+    """The recipe trained the plain way (fp32, PIL transforms in DataLoader workers): separates what the data and
+    recipe allow from what the engine does."""
+    params = setup.params()
+    train_split, test_split = head(full_train, setup.size(len(full_train))), head(full_test, setup.size(len(full_test)))
+    say(f"plain accuracy: {params.train.epochs} epochs, batch {params.train.batch_size}, fp32, {workers} workers")
+    start = time.perf_counter()
+    model = train_plain(params, {"train": train_split, "val": test_split}, workers, setup.device)
+    test = DeviceSplit(test_split, setup.device)
+    _, accuracy = loss_and_accuracy(predict_logits(model, test, 1000), test.labels)
+    say(f"plain accuracy: best-epoch test accuracy {accuracy:.4f} after {time.perf_counter() - start:.1f} s")
+
+
+def check_speed(setup: Setup, workers: int) -> None:
+    params = setup.params()
+    precision = resolve_precision(params.train.precision, setup.device)
+    batch, warmup, steps = params.train.batch_size, 5, (2 if setup.smoke else 60)
+    split = synthetic_split((warmup + steps) * batch)
+    say(f"speed: {params.model.arch}, batch {batch}, {steps} timed steps on {setup.device}")
+    plain = plain_images_per_sec(split, params.model.arch, batch, warmup, steps, setup.device, workers)
+    say(f"  plain  (fp32, NCHW, PIL transforms, {workers} DataLoader workers): {plain:8.0f} images/s")
+    ours = project_images_per_sec(split, params.model.arch, batch, warmup, steps, setup.device, precision, False)
+    say(f"  engine ({precision}, channels_last, uint8 batches on the device): {ours:8.0f} images/s")
+    say(f"speed: engine / plain = {ours / plain:.2f}x")
+
+
+def state_copy(state: dict) -> dict:
+    """A deep copy through torch.save, as the resume file makes one."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True, map_location="cpu")  # as the train stage loads it
+
+
+def largest_weight_difference(a: dict, b: dict) -> tuple[float, str]:
+    diffs = {k: (a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].is_floating_point()}
+    worst = max(diffs, key=diffs.get)
+    return diffs[worst], worst
+
+
+def check_precision_and_resume(setup: Setup, full_train: Split, full_test: Split) -> None:
+    failures = []
+    train_split, test_split = head(full_train, setup.size(10_000)), head(full_test, setup.size(2_000))
+    precisions = ("fp16", "bf16") if setup.device.type == "cuda" else ("fp32",)
+    for precision in precisions:
+        params = setup.params(precision=precision, epochs=4, warmup_epochs=1)
+        trainer = train(params, train_split, test_split)
+        first, last = trainer.history[0], trainer.history[-1]
+        scale = f", loss scale {trainer.scaler.get_scale():g}" if trainer.scaler.is_enabled() else ""
+        # 80 steps at the recipe's rates: far from converged, but a broken path stays at chance (10%) or diverges.
+        ok = last.train_loss < 0.8 * first.train_loss and last.val_acc > 0.25
+        failures += [] if ok else [precision]
+        say(f"precision {precision}: {params.train.epochs} epochs on {len(train_split)} images, train loss "
+            f"{first.train_loss:.3f} -> {last.train_loss:.3f}, test acc {last.val_acc:.4f}{scale}: "
+            f"{'trains' if ok else 'FAILED (the loss must fall by a fifth and test accuracy pass 25%)'}")
+
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    params = setup.params(epochs=2, warmup_epochs=0.5)
+    small_train, small_test = head(full_train, setup.size(5_000)), head(full_test, setup.size(1_000))
+    straight = train(params, small_train, small_test).state_dict()
+    again = train(params, small_train, small_test).state_dict()
+    interrupted = new_trainer(params, small_train, small_test, params.seed)
+    interrupted.train_epoch()  # then "killed": only its saved state goes on
+    saved = state_copy(interrupted.state_dict())
+    resumed = new_trainer(params, small_train, small_test, seed=params.seed + 1)  # all state must come from `saved`
+    resumed.load_state_dict(saved)
+    resumed.train_epoch()
+    for name, other in (("a second straight run", again), ("the run resumed after epoch 1", resumed.state_dict())):
+        difference, where = largest_weight_difference(straight["model"], other["model"])
+        same = difference == 0 and torch.equal(straight["generator"], other["generator"])
+        say(f"resume: {name} vs the straight 2-epoch run: " + (
+            "bit-identical weights, statistics and data RNG" if same else
+            f"largest weight difference {difference:.3g} (in {where})"))
+        failures += [] if same else [name]
+    torch.use_deterministic_algorithms(False)
+    if failures:
+        raise RuntimeError(f"failed: {', '.join(failures)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="extracted cifar-10-batches-py folder")
+    ap.add_argument("--recipe", type=Path, default=REPO / "recipes/gpu-94.yaml")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the recipe (YAML)")
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    ap.add_argument("--workers", type=int, default=8, help="DataLoader workers for the plain way")
+    ap.add_argument("--device", default="cuda", help="cuda, or cpu to rehearse the script")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: rehearse the script, measure nothing")
+    ap.add_argument("--pytest-args", default="-m 'not e2e'", help="what the tests part passes to pytest")
+    args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("gpu_check.py: no CUDA GPU here (use --device cpu --smoke to rehearse)")
+    setup = Setup(args.recipe, recipe_overrides(str(args.recipe), args.set), torch.device(args.device), args.smoke)
+    where = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
+    say(f"{where}, torch {torch.__version__}, CUDA {torch.version.cuda}, {os.cpu_count()} CPU cores")
+    data = functools.cache(lambda: read_cifar10(args.data)[:2])  # read when a part first needs it
+    parts = {
+        "tests": lambda: run_tests(shlex.split(args.pytest_args)),
+        "accuracy": lambda: check_accuracy(setup, *data()),
+        "speed": lambda: check_speed(setup, args.workers),
+        "plain-accuracy": lambda: check_plain_accuracy(setup, *data(), args.workers),
+        "precision": lambda: check_precision_and_resume(setup, *data()),
+    }
+    failed = []
+    for name in args.parts.split(","):
+        start = time.perf_counter()
+        say(f"=== {name}")
+        try:
+            parts[name]()
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+        say(f"=== {name}: {'FAILED' if name in failed else 'done'} in {time.perf_counter() - start:.0f} s")
+    say(f"parts failed: {', '.join(failed) or 'none'}")
+    sys.exit(len(failed))
+
+
+if __name__ == "__main__":
+    main()
