@@ -62,8 +62,8 @@ def main() -> None:
     write_csv(calibration, RESULTS / "calibration.csv")
     write_csv(confusion_table(labels, predicted, test_split.classes), RESULTS / "confusion.csv")
     write_npz(RESULTS / "predictions.npz", probs=probs.astype(np.float32), labels=labels, predicted=predicted)
-    # float16 halves the file; the t-SNE map does not need more precision.
-    write_npz(RESULTS / "features.npz", features=features.cpu().numpy().astype(np.float16))
+    # float32, not float16: a diverged model's features exceed float16's range and would be stored as infinity.
+    write_npz(RESULTS / "features.npz", features=features.cpu().numpy())
     tta = f" (flip TTA: accuracy {metrics['tta']['accuracy']:.4f})" if p.tta else ""
     print(f"test accuracy {accuracy:.4f}, loss {loss:.4f}, ECE {metrics['ece']:.4f} on {len(test)} images "
           f"(best epoch {meta.get('epoch')}){tta}")
