@@ -1,0 +1,59 @@
+"""A diverged or barely trained model still gets every output of `evaluate` and `plot`: finite, honest metrics
+where they exist (null where they do not), every figure, a note on a figure where something cannot be drawn, and no
+traceback."""
+import numpy as np
+import pytest
+import torch
+
+from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
+from resnet_cifar.analysis.reports import classification_report_table, confusion_table, per_class_accuracy
+from resnet_cifar.analysis.scores import NO_PREDICTION, NO_PREDICTION_NAME, score_logits
+
+ABC = ("a", "b", "c")
+
+
+def test_ordinary_logits_score_as_cross_entropy_and_argmax():
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-3.0, 4.0, 0.0]])
+    labels = torch.tensor([0, 0, 1])
+    scores = score_logits(logits.numpy(), labels.numpy())
+    assert scores.loss == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-6)
+    assert scores.accuracy == pytest.approx(2 / 3)
+    assert scores.predicted.tolist() == [0, 2, 1]
+    assert np.allclose(scores.probs, torch.softmax(logits, 1).numpy(), atol=1e-7)
+    assert scores.warning("test images") is None
+
+
+def test_huge_finite_logits_give_a_finite_loss_and_one_hot_probabilities():
+    # float32 log-softmax overflows here: the logit 6e38 below the largest is -inf in float32.
+    logits = np.array([[3e38, -3e38, 0.0], [1e6, 2e6, -1e6]], dtype=np.float32)
+    scores = score_logits(logits, np.array([1, 1]))
+    assert np.isfinite(scores.loss)
+    assert scores.loss == pytest.approx((6e38 + 0) / 2, rel=1e-6)  # image 2 is right with probability 1: loss 0
+    assert scores.probs.tolist() == [[1, 0, 0], [0, 1, 0]] and scores.accuracy == 0.5
+
+
+def test_non_finite_logits_give_no_prediction_a_null_loss_and_a_warning():
+    logits = np.array([[np.nan, 0, 0], [np.inf, 0, 0], [0, -np.inf, 0], [5, 0, 0], [0, 5, 0]], dtype=np.float32)
+    scores = score_logits(logits, np.array([0, 0, 0, 0, 0]))
+    assert scores.predicted.tolist() == [NO_PREDICTION] * 3 + [0, 1]
+    assert np.isfinite(scores.probs).all() and (scores.probs[:3] == 0).all()
+    assert scores.accuracy == pytest.approx(1 / 5)  # images without a prediction count as misclassified
+    assert scores.loss is None
+    warning = scores.warning("test images")
+    assert warning.startswith("warning: 3 of 5 test images have logits that are not finite") and "\n" not in warning
+
+
+def test_ece_is_undefined_without_predictions_and_one_bin_holds_all_sure_predictions():
+    empty = reliability_table(np.array([]), np.array([], dtype=bool), bins=15)
+    assert empty.empty and expected_calibration_error(empty) is None
+    sure = reliability_table(np.ones(4), np.array([True, False, False, False]), bins=15)
+    assert sure["count"].tolist() == [4] and expected_calibration_error(sure) == pytest.approx(0.75)
+
+
+def test_reports_name_and_count_images_without_a_prediction():
+    labels, predicted = np.array([0, 0, 1, 2]), np.array([0, NO_PREDICTION, NO_PREDICTION, 2])
+    assert confusion_table(labels, predicted, ABC)["predicted"].tolist() == ["a", NO_PREDICTION_NAME,
+                                                                              NO_PREDICTION_NAME, "c"]
+    report = classification_report_table(labels, predicted, ABC)
+    assert per_class_accuracy(report) == {"a": 0.5, "b": 0.0, "c": 1.0}
+    assert report.set_index("class").loc["a", "precision"] == 1.0  # no prediction is no false positive
