@@ -2,14 +2,26 @@
 where they exist (null where they do not), every figure, a note on a figure where something cannot be drawn, and no
 traceback."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
 from resnet_cifar.analysis.reports import classification_report_table, confusion_table, per_class_accuracy
 from resnet_cifar.analysis.scores import NO_PREDICTION, NO_PREDICTION_NAME, score_logits
+from resnet_cifar.figures.plotting import (
+    confusion_figure,
+    history_figure,
+    prediction_grid,
+    reliability_figure,
+)
 
 ABC = ("a", "b", "c")
+
+
+def notes(fig):
+    """The text written on a figure's axes (the figure's notes and cell labels)."""
+    return [t.get_text().replace("\n", " ") for ax in fig.axes for t in ax.texts]
 
 
 def test_ordinary_logits_score_as_cross_entropy_and_argmax():
@@ -57,3 +69,41 @@ def test_reports_name_and_count_images_without_a_prediction():
     report = classification_report_table(labels, predicted, ABC)
     assert per_class_accuracy(report) == {"a": 0.5, "b": 0.0, "c": 1.0}
     assert report.set_index("class").loc["a", "precision"] == 1.0  # no prediction is no false positive
+
+
+def test_history_with_infinite_nan_and_zero_losses_draws_the_rest_and_says_what_is_missing():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [9.5, 0.0, 2.0], "val_loss": [np.inf, np.nan, 1e6],
+                            "train_acc": [0.1, 0.2, 0.3], "val_acc": [0.1, np.nan, 0.2], "lr": [0.1, 0.1, 0.01]})
+    fig = history_figure(history)
+    train, val = (line.get_ydata() for line in fig.axes[0].get_lines())
+    assert np.isnan(train[1]) and np.isnan(val[:2]).all() and val[2] == 1e6  # masked, not plotted at a bogus value
+    assert notes(fig) == ["not drawn: train loss at epoch 2 (<= 0 on a log scale); val loss at epochs 1, 2 "
+                          "(not finite)", "not drawn: val acc at epoch 2 (not finite)"]  # the learning rate is all there
+
+
+def test_galleries_show_images_without_a_prediction_and_empty_galleries_say_none():
+    images = np.zeros((2, 3, 32, 32), dtype=np.uint8)
+    fig = prediction_grid(images, np.array([0, 1]), np.array([NO_PREDICTION, 1]), np.array([0.0, 0.9]), ABC, "t")
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["no prediction\ntrue: a", "b 90%"]
+    empty = prediction_grid(images[:0], np.array([], int), np.array([], int), np.array([]), ABC, "no mistakes")
+    assert notes(empty) == ["none"]
+
+
+def test_confusion_figure_gives_images_without_a_prediction_a_column_and_one_predicted_class_fills_one():
+    counts = np.array([[0, 3, 0], [0, 2, 0], [0, 0, 0]])  # one predicted class; class c absent
+    fig = confusion_figure(counts, ABC, no_prediction=np.array([1, 0, 0]))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [*ABC, NO_PREDICTION_NAME]
+    assert ax.images[0].get_array()[0].tolist() == [0, 0.75, 0, 0.25]  # row a: 3 as b, 1 without a prediction
+    assert notes(fig)[:4] == ["0", "3", "0", "1"]
+
+
+def test_reliability_figure_of_no_predictions_says_so_and_of_one_bin_draws_it():
+    empty = reliability_table(np.array([]), np.array([], dtype=bool), bins=15)
+    fig = reliability_figure(empty, None, without_prediction=40)
+    assert "ECE undefined" in fig.axes[0].get_title()
+    assert notes(fig) == ["not drawn: no test image has a prediction (logits not finite)"]
+    one = reliability_table(np.ones(4), np.array([True, False, False, False]), bins=15)
+    fig = reliability_figure(one, expected_calibration_error(one), without_prediction=2)
+    assert [p.get_height() for p in fig.axes[1].patches] == [4]
+    assert notes(fig) == ["left out: 2 images without a prediction (logits not finite)"]
