@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from resnet_cifar.analysis.embedding import sample_indices, tsne_map
+from resnet_cifar.analysis.embedding import feature_map, sample_indices
 from resnet_cifar.analysis.history import read_history
 from resnet_cifar.analysis.reports import confusion_counts, most_confident_mistakes, per_class_accuracy
 from resnet_cifar.analysis.scores import NO_PREDICTION
@@ -78,8 +78,10 @@ def main() -> None:
     with np.load(FEATURES) as f:
         features = f["features"]
     sample = sample_indices(len(features), p.tsne_samples, params.seed)
-    coords = tsne_map(features[sample], params.seed)
-    save_figure(embedding_figure(coords, labels[sample], predicted[sample], test.classes), OUT_DIR / "tsne.png", p.dpi)
+    mapped = feature_map(features[sample], params.seed)
+    shown = sample[mapped.shown]
+    save_figure(embedding_figure(mapped.coords, labels[shown], predicted[shown], test.classes, mapped.note),
+                OUT_DIR / "tsne.png", p.dpi)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
+from resnet_cifar.analysis.embedding import feature_map
 from resnet_cifar.analysis.reports import classification_report_table, confusion_table, per_class_accuracy
 from resnet_cifar.analysis.scores import NO_PREDICTION, NO_PREDICTION_NAME, score_logits
 from resnet_cifar.figures.plotting import (
@@ -107,3 +108,44 @@ def test_reliability_figure_of_no_predictions_says_so_and_of_one_bin_draws_it():
     fig = reliability_figure(one, expected_calibration_error(one), without_prediction=2)
     assert [p.get_height() for p in fig.axes[1].patches] == [4]
     assert notes(fig) == ["left out: 2 images without a prediction (logits not finite)"]
+
+
+def clusters(rng, scale=1.0):
+    labels = np.repeat(np.arange(3), 10)
+    features = rng.normal(size=(3, 16))[labels] * 10 + rng.normal(size=(30, 16))
+    return (features * scale).astype(np.float32), labels
+
+
+def nearest_neighbours_share_a_cluster(coords, labels):
+    distances = np.linalg.norm(coords[:, None] - coords[None], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    return (labels[distances.argmin(1)] == labels).all()
+
+
+def test_feature_map_of_huge_features_keeps_clusters_apart():
+    # Squared distances of features this large overflow float32.
+    features, labels = clusters(np.random.default_rng(0), scale=1e30)
+    mapped = feature_map(features, seed=0)
+    assert mapped.note is None and np.isfinite(mapped.coords).all()
+    assert nearest_neighbours_share_a_cluster(mapped.coords, labels)
+
+
+def test_feature_map_leaves_out_non_finite_vectors_and_says_so():
+    features, labels = clusters(np.random.default_rng(0))
+    features[[2, 5]] = np.inf
+    features[7, 3] = np.nan
+    mapped = feature_map(features, seed=0)
+    assert mapped.shown.tolist() == [i for i in range(30) if i not in (2, 5, 7)]
+    assert mapped.note == "left out: 3 of 30 feature vectors are not finite"
+    assert nearest_neighbours_share_a_cluster(mapped.coords, labels[mapped.shown])
+
+
+@pytest.mark.parametrize("features, note", [
+    (np.full((30, 16), np.nan, np.float32), "t-SNE not drawn: 30 of 30 feature vectors are not finite"),
+    (np.ones((30, 16), np.float32), "t-SNE not drawn: all 30 usable feature vectors are identical"),
+    (np.random.default_rng(0).normal(size=(1, 16)), "t-SNE not drawn: only 1 usable feature vectors, at least 10 "
+                                                    "needed"),
+], ids=["none finite", "all identical", "one sample"])
+def test_feature_map_that_cannot_be_drawn_says_why(features, note):
+    mapped = feature_map(features, seed=0)  # identical features used to crash the interpreter inside scikit-learn
+    assert mapped.note == note and len(mapped.shown) == 0 and mapped.coords.shape == (0, 2)

@@ -133,8 +133,9 @@ def confusion_figure(counts: np.ndarray, classes: tuple[str, ...],
 
 
 def embedding_figure(coords: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
-                     classes: tuple[str, ...]) -> plt.Figure:
-    """2-D map of test images coloured by true class; misclassified images ringed in black."""
+                     classes: tuple[str, ...], remark: str | None = None) -> plt.Figure:
+    """2-D map of test images coloured by true class; misclassified images ringed in black. `remark` (what the map
+    leaves out, or why it is empty: `embedding.FeatureMap.note`) is written on it; an empty map shows it centred."""
     fig, ax = plt.subplots(figsize=(8, 7), constrained_layout=True)
     colours = plt.get_cmap("tab10")
     for k, name in enumerate(classes):
@@ -143,9 +144,11 @@ def embedding_figure(coords: np.ndarray, labels: np.ndarray, predicted: np.ndarr
     wrong = labels != predicted
     ax.scatter(coords[wrong, 0], coords[wrong, 1], s=40, facecolors="none", edgecolors="black", linewidths=0.8,
                label="misclassified")
-    ax.set(title=f"t-SNE of penultimate features ({len(labels)} test images, {wrong.sum()} misclassified)",
-           xticks=[], yticks=[])
+    counted = f" ({len(labels)} test images, {wrong.sum()} misclassified)" if len(labels) else ""
+    ax.set(title=f"t-SNE of penultimate features{counted}", xticks=[], yticks=[])
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, markerscale=1.5)
+    if remark:
+        note(ax, remark, centre=len(coords) == 0)
     return fig
 
 
