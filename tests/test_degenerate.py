@@ -1,21 +1,31 @@
 """A diverged or barely trained model still gets every output of `evaluate` and `plot`: finite, honest metrics
 where they exist (null where they do not), every figure, a note on a figure where something cannot be drawn, and no
 traceback."""
+import json
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
+from cifar_archive import CLASSES, class_images
+from conftest import make_project, run, set_params
+from PIL import Image
 
 from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
 from resnet_cifar.analysis.embedding import feature_map
 from resnet_cifar.analysis.reports import classification_report_table, confusion_table, per_class_accuracy
 from resnet_cifar.analysis.scores import NO_PREDICTION, NO_PREDICTION_NAME, score_logits
+from resnet_cifar.data.dataset import Split, save_split
 from resnet_cifar.figures.plotting import (
     confusion_figure,
     history_figure,
     prediction_grid,
     reliability_figure,
 )
+from resnet_cifar.model.checkpoint import save_checkpoint
+from resnet_cifar.model.resnet import build_model
 
 ABC = ("a", "b", "c")
 
@@ -23,6 +33,12 @@ ABC = ("a", "b", "c")
 def notes(fig):
     """The text written on a figure's axes (the figure's notes and cell labels)."""
     return [t.get_text().replace("\n", " ") for ax in fig.axes for t in ax.texts]
+
+
+def strict_json(text):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
 
 
 def test_ordinary_logits_score_as_cross_entropy_and_argmax():
@@ -78,8 +94,9 @@ def test_history_with_infinite_nan_and_zero_losses_draws_the_rest_and_says_what_
     fig = history_figure(history)
     train, val = (line.get_ydata() for line in fig.axes[0].get_lines())
     assert np.isnan(train[1]) and np.isnan(val[:2]).all() and val[2] == 1e6  # masked, not plotted at a bogus value
+    # One note on each panel with something missing; the learning rate is all there.
     assert notes(fig) == ["not drawn: train loss at epoch 2 (<= 0 on a log scale); val loss at epochs 1, 2 "
-                          "(not finite)", "not drawn: val acc at epoch 2 (not finite)"]  # the learning rate is all there
+                          "(not finite)", "not drawn: val acc at epoch 2 (not finite)"]
 
 
 def test_galleries_show_images_without_a_prediction_and_empty_galleries_say_none():
@@ -149,3 +166,107 @@ def test_feature_map_leaves_out_non_finite_vectors_and_says_so():
 def test_feature_map_that_cannot_be_drawn_says_why(features, note):
     mapped = feature_map(features, seed=0)  # identical features used to crash the interpreter inside scikit-learn
     assert mapped.note == note and len(mapped.shown) == 0 and mapped.coords.shape == (0, 2)
+
+
+def overflowing(model):
+    """BatchNorm running variance far below eps: every layer multiplies activations, until they overflow to inf
+    and then NaN, as after a training run whose statistics went wrong."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_var.fill_(1e-30)
+
+
+def huge(model):
+    """Every weight 100 times too large: logits and features huge but finite (far beyond float16)."""
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            m.weight.mul_(100)
+
+
+def one_class(model):
+    """Ignores the image: the same logits, favouring class 3, for every image."""
+    model.fc.weight.zero_()
+    model.fc.bias.copy_(20 * torch.nn.functional.one_hot(torch.tensor(3), 10))
+
+
+SCENARIOS = {  # model, then the test labels
+    "overflowing": (overflowing, np.arange(40) % 5),  # classes 5-9 absent from the test subset
+    "huge": (huge, np.arange(40) % 5),
+    "all right": (one_class, np.full(40, 3)),
+    "all wrong": (one_class, np.arange(40) % 3),
+}
+HISTORY = {"train/loss": [9.5, 3.9], "train/acc": [0.1, 0.12], "val/loss": [np.inf, np.nan], "val/acc": [0.1, 0.09],
+           "lr": [0.1, 0.1]}
+
+
+def declared_outputs(project, stage):
+    outs = yaml.safe_load((project / "dvc.yaml").read_text())["stages"][stage]["outs"]
+    return [next(iter(o)) if isinstance(o, dict) else o for o in outs]
+
+
+@pytest.fixture(scope="module", params=list(SCENARIOS))
+def failed_run(request, tmp_path_factory):
+    """A project holding a failed model's checkpoint, a test subset and a diverged training history, after
+    `python -m stages.evaluate` and `python -m stages.plot`: (scenario, project, outputs of the two stages)."""
+    damage, labels = SCENARIOS[request.param]
+    project = make_project(tmp_path_factory.mktemp("degenerate") / "project")
+    set_params(project, evaluate={"tta": True}, plot={"dpi": 60})  # TTA: the flip-averaged scores too
+    rng = np.random.default_rng(0)
+    images = class_images(labels, rng).reshape(-1, 3, 32, 32)
+    save_split(Split(images, labels, np.arange(len(labels)), tuple(CLASSES)), project / "data/subsets/test.npz")
+    torch.manual_seed(0)
+    model = build_model("resnet18").eval()
+    with torch.no_grad():
+        damage(model)
+    save_checkpoint(project / "models/best.pt", model, "resnet18", tuple(CLASSES), epoch=1)
+    for name, values in HISTORY.items():  # as DVCLive writes a diverged run's history
+        path = project / "metrics/train/plots/metrics" / f"{name}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("step\t" + name.split("/")[-1] + "\n" + "".join(f"{i}\t{v}\n" for i, v in enumerate(values, 1)))
+    results = [run(project, sys.executable, "-m", f"stages.{stage}", check=False) for stage in ("evaluate", "plot")]
+    return request.param, project, results
+
+
+def test_a_failed_model_gets_every_output_and_no_traceback(failed_run):
+    scenario, project, results = failed_run
+    for result in results:
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        assert "Traceback" not in output and "RuntimeWarning" not in output, output
+    for path in declared_outputs(project, "evaluate") + declared_outputs(project, "plot"):
+        assert (project / path).is_file(), path
+        if path.endswith(".json"):
+            strict_json((project / path).read_text())
+        if path.endswith(".png"):
+            with Image.open(project / path) as image:
+                assert image.format == "PNG" and min(image.size) > 100
+    with np.load(project / "results/predictions.npz") as f:
+        assert np.isfinite(f["probs"]).all()
+
+
+def test_a_failed_model_gets_honest_metrics(failed_run):
+    scenario, project, (evaluate, _) = failed_run
+    labels = SCENARIOS[scenario][1]
+    metrics = strict_json((project / "metrics/evaluate.json").read_text())
+    warnings = [line for line in evaluate.stderr.splitlines() if line.startswith("warning:")]
+    if scenario == "overflowing":
+        assert metrics == {"accuracy": 0.0, "loss": None, "ece": None, "tta": {"accuracy": 0.0, "loss": None}}
+        assert len(warnings) == 2 and all(w.startswith("warning: 40 of 40 test images") for w in warnings)
+        assert "loss null, ECE null" in evaluate.stdout
+    else:
+        assert warnings == []
+        scores = [metrics["accuracy"], metrics["loss"], metrics["ece"], *metrics["tta"].values()]
+        assert all(np.isfinite(v) for v in scores)
+    if scenario == "huge":
+        assert metrics["loss"] > 1e6
+        with np.load(project / "results/features.npz") as f:
+            features = f["features"]
+        assert np.isfinite(features).all() and np.abs(features).max() > np.finfo(np.float16).max
+    if scenario in ("all right", "all wrong"):
+        assert metrics["accuracy"] == (1.0 if scenario == "all right" else 0.0)
+        calibration = pd.read_csv(project / "results/calibration.csv")
+        assert calibration["count"].tolist() == [40]  # identical predictions: one bin
+        assert metrics["ece"] == pytest.approx(abs(metrics["accuracy"] - calibration["confidence"][0]), abs=1e-4)
+    per_class = per_class_accuracy(pd.read_csv(project / "results/classification_report.csv"))
+    absent = [name for k, name in enumerate(CLASSES) if k not in labels]
+    assert absent and all(per_class[name] is None for name in absent)
