@@ -1,23 +1,17 @@
 """Stage `evaluate`: test metrics of the best checkpoint (optionally with flip test-time augmentation), the
 classification report, per-class accuracy, calibration, confusion data and the penultimate features."""
+import sys
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
 from resnet_cifar.analysis.reports import classification_report_table, confusion_table, per_class_accuracy
+from resnet_cifar.analysis.scores import score_logits
 from resnet_cifar.atomic import atomic_path, write_json, write_npz
 from resnet_cifar.config import load_params
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import load_split
 from resnet_cifar.engine.device import resolve_device
-from resnet_cifar.engine.inference import (
-    flip_averaged_log_probs,
-    loss_and_accuracy,
-    predict_features_and_logits,
-    predict_mirrored_logits,
-)
+from resnet_cifar.engine.inference import flip_averaged_log_probs, predict_features_and_logits, predict_mirrored_logits
 from resnet_cifar.errors import report_user_errors
 from resnet_cifar.model.checkpoint import load_model
 
@@ -33,8 +27,19 @@ def write_csv(frame, path: Path) -> None:
         frame.to_csv(tmp, index=False, float_format="%.4f")
 
 
+def rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def shown(value: float | None) -> str:
+    return "null" if value is None else f"{value:.4f}"
+
+
 @report_user_errors
 def main() -> None:
+    """Scores follow `analysis.scores`: a diverged model (logits not finite) still gets every output, an accuracy
+    that counts its images without a prediction as wrong, a null loss (and ECE, if no image has a prediction) and a
+    one-line warning on stderr, never NaN or Infinity, which JSON and so DVC cannot read."""
     params = load_params()
     p = params.evaluate
     device = resolve_device(params.train.device)
@@ -43,30 +48,36 @@ def main() -> None:
     test = DeviceSplit(test_split, device)
     # fp32 for the reported numbers: they should not depend on the training precision.
     features, logits = predict_features_and_logits(model, test, p.batch_size, precision="fp32")
-    loss, accuracy = loss_and_accuracy(logits, test.labels)
-    probs = torch.softmax(logits, dim=1).cpu().numpy()
-    labels, predicted, confidence = test_split.labels, probs.argmax(1), probs.max(1)
-    calibration = reliability_table(confidence, predicted == labels, p.calibration_bins)
+    labels = test_split.labels
+    scores = score_logits(logits.cpu().numpy(), labels)
+    predicted, has_prediction = scores.predicted, scores.has_prediction
+    calibration = reliability_table(scores.probs.max(1)[has_prediction], (predicted == labels)[has_prediction],
+                                    p.calibration_bins)
+    ece = expected_calibration_error(calibration)
 
-    metrics = {"accuracy": round(accuracy, 6), "loss": round(loss, 6),
-               "ece": round(expected_calibration_error(calibration), 6)}
+    metrics = {"accuracy": rounded(scores.accuracy), "loss": rounded(scores.loss), "ece": rounded(ece)}
+    warnings = [scores.warning("test images")]
     if p.tta:
         mirrored = predict_mirrored_logits(model, test, p.batch_size, precision="fp32")
-        tta_loss, tta_accuracy = loss_and_accuracy(flip_averaged_log_probs(logits, mirrored), test.labels)
-        metrics["tta"] = {"accuracy": round(tta_accuracy, 6), "loss": round(tta_loss, 6)}
+        averaged = flip_averaged_log_probs(logits.cpu().double(), mirrored.cpu().double())
+        tta = score_logits(averaged.numpy(), labels)
+        metrics["tta"] = {"accuracy": rounded(tta.accuracy), "loss": rounded(tta.loss)}
+        warnings.append(tta.warning("test images with flip TTA"))
+    for line in filter(None, warnings):
+        print(line, file=sys.stderr)
     write_json(METRICS, metrics)
     report = classification_report_table(labels, predicted, test_split.classes)
-    write_json(PER_CLASS_METRICS, {"accuracy": {name: None if acc is None else round(acc, 6)
-                                                for name, acc in per_class_accuracy(report).items()}})
+    per_class = per_class_accuracy(report)
+    write_json(PER_CLASS_METRICS, {"accuracy": {name: rounded(acc) for name, acc in per_class.items()}})
     write_csv(report, RESULTS / "classification_report.csv")
     write_csv(calibration, RESULTS / "calibration.csv")
     write_csv(confusion_table(labels, predicted, test_split.classes), RESULTS / "confusion.csv")
-    write_npz(RESULTS / "predictions.npz", probs=probs.astype(np.float32), labels=labels, predicted=predicted)
-    # float16 halves the file; the t-SNE map does not need more precision.
-    write_npz(RESULTS / "features.npz", features=features.cpu().numpy().astype(np.float16))
-    tta = f" (flip TTA: accuracy {metrics['tta']['accuracy']:.4f})" if p.tta else ""
-    print(f"test accuracy {accuracy:.4f}, loss {loss:.4f}, ECE {metrics['ece']:.4f} on {len(test)} images "
-          f"(best epoch {meta.get('epoch')}){tta}")
+    write_npz(RESULTS / "predictions.npz", probs=scores.probs, labels=labels, predicted=predicted)
+    # float32, not float16: a diverged model's features exceed float16's range and would be stored as infinity.
+    write_npz(RESULTS / "features.npz", features=features.cpu().numpy())
+    tta_text = f" (flip TTA: accuracy {metrics['tta']['accuracy']:.4f})" if p.tta else ""
+    print(f"test accuracy {scores.accuracy:.4f}, loss {shown(scores.loss)}, ECE {shown(ece)} on {len(test)} images "
+          f"(best epoch {meta.get('epoch')}){tta_text}")
 
 
 if __name__ == "__main__":

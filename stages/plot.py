@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from resnet_cifar.analysis.embedding import sample_indices, tsne_map
+from resnet_cifar.analysis.embedding import feature_map, sample_indices
 from resnet_cifar.analysis.history import read_history
 from resnet_cifar.analysis.reports import confusion_counts, most_confident_mistakes, per_class_accuracy
+from resnet_cifar.analysis.scores import NO_PREDICTION
 from resnet_cifar.config import load_params
 from resnet_cifar.data.dataset import load_split
 from resnet_cifar.errors import report_user_errors, require_inputs
@@ -61,21 +62,26 @@ def main() -> None:
     for name, (pick, title) in galleries.items():
         fig = prediction_grid(test.images[pick], labels[pick], predicted[pick], confidence[pick], test.classes, title)
         save_figure(fig, OUT_DIR / f"{name}.png", p.dpi)
+    unpredicted = predicted == NO_PREDICTION
     counts = confusion_counts(labels, predicted, len(test.classes))
-    save_figure(confusion_figure(counts, test.classes), OUT_DIR / "confusion.png", p.dpi)
+    no_prediction = np.bincount(labels[unpredicted], minlength=len(test.classes)) if unpredicted.any() else None
+    save_figure(confusion_figure(counts, test.classes, no_prediction), OUT_DIR / "confusion.png", p.dpi)
 
     metrics = json.loads(METRICS.read_text())
     report = pd.read_csv(REPORT)
     save_figure(per_class_accuracy_figure(per_class_accuracy(report), metrics["accuracy"]),
                 OUT_DIR / "per_class_accuracy.png", p.dpi)
     calibration = pd.read_csv(CALIBRATION)
-    save_figure(reliability_figure(calibration, metrics["ece"]), OUT_DIR / "reliability.png", p.dpi)
+    save_figure(reliability_figure(calibration, metrics["ece"], int(unpredicted.sum())), OUT_DIR / "reliability.png",
+                p.dpi)
 
     with np.load(FEATURES) as f:
         features = f["features"]
     sample = sample_indices(len(features), p.tsne_samples, params.seed)
-    coords = tsne_map(features[sample], params.seed)
-    save_figure(embedding_figure(coords, labels[sample], predicted[sample], test.classes), OUT_DIR / "tsne.png", p.dpi)
+    mapped = feature_map(features[sample], params.seed)
+    shown = sample[mapped.shown]
+    save_figure(embedding_figure(mapped.coords, labels[shown], predicted[shown], test.classes, mapped.note),
+                OUT_DIR / "tsne.png", p.dpi)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,10 @@ def reliability_table(confidence: np.ndarray, correct: np.ndarray, bins: int) ->
     return grouped[COLUMNS]
 
 
-def expected_calibration_error(table: pd.DataFrame) -> float:
-    """Support-weighted mean |accuracy - confidence| over the bins of a `reliability_table`."""
+def expected_calibration_error(table: pd.DataFrame) -> float | None:
+    """Support-weighted mean |accuracy - confidence| over the bins of a `reliability_table`; None for a table of
+    no images (a model with no finite prediction), where 0 would claim perfect calibration."""
+    if table["count"].sum() == 0:
+        return None
     weights = table["count"] / table["count"].sum()
     return float((weights * (table["accuracy"] - table["confidence"]).abs()).sum())

@@ -6,12 +6,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix
 
+from .scores import NO_PREDICTION, NO_PREDICTION_NAME
+
 AVERAGES = ("macro avg", "weighted avg")
 
 
 def classification_report_table(labels: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...]) -> pd.DataFrame:
     """scikit-learn's classification report: precision, recall, F1 and support per class, then macro and weighted
-    averages. A class's recall is its accuracy: the fraction of its test images classified correctly."""
+    averages. A class's recall is its accuracy: the fraction of its test images classified correctly (an image
+    without a prediction, `NO_PREDICTION`, counts against its class's recall and no class's precision)."""
     report = classification_report(labels, predicted, labels=range(len(classes)), target_names=list(classes),
                                    zero_division=0, output_dict=True)
     rows = [{"class": name, **report[name]} for name in (*classes, *AVERAGES)]
@@ -33,10 +36,13 @@ def most_confident_mistakes(labels: np.ndarray, predicted: np.ndarray, confidenc
 
 
 def confusion_table(labels: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...]) -> pd.DataFrame:
-    """One row per image with the true and predicted class names: the input of DVC's `confusion` template."""
+    """One row per image with the true and predicted class names: the input of DVC's `confusion` template. An image
+    without a prediction is predicted `NO_PREDICTION_NAME`, a column of its own."""
     names = np.asarray(classes)
-    return pd.DataFrame({"actual": names[labels], "predicted": names[predicted]})
+    guessed = np.where(predicted == NO_PREDICTION, NO_PREDICTION_NAME, names[predicted])
+    return pd.DataFrame({"actual": names[labels], "predicted": guessed})
 
 
 def confusion_counts(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """(true, predicted) counts over the classes; images without a prediction are not counted."""
     return confusion_matrix(labels, predicted, labels=range(num_classes))

@@ -2,6 +2,7 @@
 the feature map (matplotlib, written as PNG)."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -12,13 +13,43 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from ..analysis.scores import NO_PREDICTION, NO_PREDICTION_NAME  # noqa: E402
 from ..atomic import atomic_path  # noqa: E402
+
+NOTE_STYLE = dict(fontsize=9, color="darkred", bbox=dict(boxstyle="round", facecolor="white", edgecolor="darkred",
+                                                           alpha=0.9))
 
 
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     plt.close(fig)
+
+
+def note(ax: plt.Axes, text: str, centre: bool = False) -> None:
+    """Write `text` on `ax` in a box that reads over the data: what the axes leave out (bottom left), or why they
+    show nothing (centre). A figure of a failed model still says what it cannot show, rather than looking empty."""
+    where = dict(x=0.5, y=0.5, ha="center", va="center") if centre else dict(x=0.02, y=0.02, ha="left", va="bottom")
+    ax.text(s=textwrap.fill(text, 60), transform=ax.transAxes, zorder=10, **where, **NOTE_STYLE)
+
+
+def epochs_text(epochs: pd.Series) -> str:
+    listed = epochs.tolist()
+    return f"epoch{'s' if len(listed) > 1 else ''} {', '.join(map(str, listed))}" if len(listed) <= 5 \
+        else f"{len(listed)} epochs"
+
+
+def drawable(values: pd.Series, epoch: pd.Series, name: str, log: bool) -> tuple[pd.Series, str | None]:
+    """`values` with what its axis cannot show masked as NaN (a non-finite value; on a log scale also one <= 0),
+    and a phrase naming the epochs masked (None if none were): a diverged run logs inf and NaN losses."""
+    not_finite = ~np.isfinite(values)
+    not_positive = (values <= 0) if log else pd.Series(False, index=values.index)
+    bad = not_finite | not_positive
+    if not bad.any():
+        return values, None
+    why = " or ".join(w for w, hit in (("not finite", not_finite.any()), ("<= 0 on a log scale", not_positive.any()))
+                      if hit)
+    return values.mask(bad), f"{name} at {epochs_text(epoch[bad])} ({why})"
 
 
 def history_figure(history: pd.DataFrame) -> plt.Figure:
@@ -30,14 +61,20 @@ def history_figure(history: pd.DataFrame) -> plt.Figure:
     epoch = history["epoch"]
     marker = "o" if len(history) < 30 else None
     (ax_loss, ax_acc), (ax_lr, ax_gap) = axes
-    ax_loss.plot(epoch, history["train_loss"], marker=marker, label="train")
-    ax_loss.plot(epoch, history["val_loss"], marker=marker, label="validation")
+    lines = [(ax_loss, "train_loss", "train", 1, True), (ax_loss, "val_loss", "validation", 1, True),
+             (ax_acc, "train_acc", "train", 100, False), (ax_acc, "val_acc", "validation", 100, False),
+             (ax_lr, "lr", None, 1, True)]
+    left_out = {}
+    for ax, column, label, scale, log in lines:
+        values, missing = drawable(history[column], epoch, column.replace("_", " "), log)
+        ax.plot(epoch, scale * values, marker=marker, label=label, color="tab:green" if ax is ax_lr else None)
+        if missing:
+            left_out.setdefault(ax, []).append(missing)
     ax_loss.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss", yscale="log")
-    ax_acc.plot(epoch, 100 * history["train_acc"], marker=marker, label="train")
-    ax_acc.plot(epoch, 100 * history["val_acc"], marker=marker, label="validation")
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
-    ax_lr.plot(epoch, history["lr"], marker=marker, color="tab:green")
     ax_lr.set(title="Learning rate", xlabel="epoch", ylabel="lr", yscale="log")
+    for ax, missing in left_out.items():
+        note(ax, "not drawn: " + "; ".join(missing))
     gap = 100 * (history["train_acc"] - history["val_acc"])
     ax_gap.bar(epoch, gap, color=np.where(gap >= 0, "tab:red", "tab:blue"))
     ax_gap.axhline(0, color="black", linewidth=0.8)
@@ -52,7 +89,8 @@ def history_figure(history: pd.DataFrame) -> plt.Figure:
 
 def prediction_grid(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
                     classes: tuple[str, ...], title: str) -> plt.Figure:
-    """A grid of test images (uint8, N x 3 x 32 x 32) titled with predicted and true class."""
+    """A grid of test images (uint8, N x 3 x 32 x 32) titled with predicted and true class (`NO_PREDICTION`: the
+    model's logits for the image were not finite)."""
     n = len(images)
     cols = min(8, max(n, 1))
     rows = max(1, -(-n // cols))
@@ -62,7 +100,8 @@ def prediction_grid(images: np.ndarray, labels: np.ndarray, predicted: np.ndarra
     for ax, image, y, p, c in zip(axes.flat, images, labels, predicted, confidence):
         ax.imshow(image.transpose(1, 2, 0), interpolation="nearest")
         ok = y == p
-        text = f"{classes[p]} {100 * c:.0f}%" if ok else f"{classes[p]} {100 * c:.0f}%\ntrue: {classes[y]}"
+        guess = "no prediction" if p == NO_PREDICTION else f"{classes[p]} {100 * c:.0f}%"
+        text = guess if ok else f"{guess}\ntrue: {classes[y]}"
         ax.set_title(text, fontsize=8, color="tab:green" if ok else "tab:red")
     if n == 0:
         axes.flat[0].text(0.5, 0.5, "none", ha="center", va="center")
@@ -71,16 +110,22 @@ def prediction_grid(images: np.ndarray, labels: np.ndarray, predicted: np.ndarra
     return fig
 
 
-def confusion_figure(counts: np.ndarray, classes: tuple[str, ...]) -> plt.Figure:
-    """Row-normalised confusion heatmap with the raw counts written in each cell."""
+def confusion_figure(counts: np.ndarray, classes: tuple[str, ...],
+                     no_prediction: np.ndarray | None = None) -> plt.Figure:
+    """Row-normalised confusion heatmap with the raw counts written in each cell. `no_prediction`, when given, counts
+    per true class the images without a prediction (logits not finite): drawn as a last column of their own."""
+    columns = list(classes)
+    if no_prediction is not None:
+        counts = np.column_stack([counts, no_prediction])
+        columns.append(NO_PREDICTION_NAME)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(8, 7), constrained_layout=True)
     im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
     ax.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix (row-normalised; counts in cells)")
     for i in range(len(classes)):
-        for j in range(len(classes)):
+        for j in range(len(columns)):
             ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, label="fraction of true class")
@@ -88,8 +133,9 @@ def confusion_figure(counts: np.ndarray, classes: tuple[str, ...]) -> plt.Figure
 
 
 def embedding_figure(coords: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
-                     classes: tuple[str, ...]) -> plt.Figure:
-    """2-D map of test images coloured by true class; misclassified images ringed in black."""
+                     classes: tuple[str, ...], remark: str | None = None) -> plt.Figure:
+    """2-D map of test images coloured by true class; misclassified images ringed in black. `remark` (what the map
+    leaves out, or why it is empty: `embedding.FeatureMap.note`) is written on it; an empty map shows it centred."""
     fig, ax = plt.subplots(figsize=(8, 7), constrained_layout=True)
     colours = plt.get_cmap("tab10")
     for k, name in enumerate(classes):
@@ -98,9 +144,11 @@ def embedding_figure(coords: np.ndarray, labels: np.ndarray, predicted: np.ndarr
     wrong = labels != predicted
     ax.scatter(coords[wrong, 0], coords[wrong, 1], s=40, facecolors="none", edgecolors="black", linewidths=0.8,
                label="misclassified")
-    ax.set(title=f"t-SNE of penultimate features ({len(labels)} test images, {wrong.sum()} misclassified)",
-           xticks=[], yticks=[])
+    counted = f" ({len(labels)} test images, {wrong.sum()} misclassified)" if len(labels) else ""
+    ax.set(title=f"t-SNE of penultimate features{counted}", xticks=[], yticks=[])
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, markerscale=1.5)
+    if remark:
+        note(ax, remark, centre=len(coords) == 0)
     return fig
 
 
@@ -120,10 +168,11 @@ def per_class_accuracy_figure(accuracy: dict[str, float | None], overall: float)
     return fig
 
 
-def reliability_figure(table: pd.DataFrame, ece: float) -> plt.Figure:
+def reliability_figure(table: pd.DataFrame, ece: float | None, without_prediction: int = 0) -> plt.Figure:
     """Reliability diagram: accuracy against confidence per bin (with the gap to the diagonal), and bin counts.
 
-    `table` is a `calibration.reliability_table`: columns lower, upper, count, confidence, accuracy.
+    `table` is a `calibration.reliability_table`: columns lower, upper, count, confidence, accuracy. It covers the
+    images with a prediction; a note counts the others, and an empty table (ECE None) is said to be empty.
     """
     fig, (ax, ax_count) = plt.subplots(2, 1, figsize=(6, 7.5), sharex=True, height_ratios=(3, 1),
                                        constrained_layout=True)
@@ -134,11 +183,16 @@ def reliability_figure(table: pd.DataFrame, ece: float) -> plt.Figure:
            align="edge", color="tab:red", alpha=0.3, hatch="//", edgecolor="tab:red", linewidth=0.6,
            label="gap to mean confidence")
     ax.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfect calibration")
-    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=f"Reliability diagram (ECE {100 * ece:.2f}%)")
+    title = "Reliability diagram (ECE undefined)" if ece is None else f"Reliability diagram (ECE {100 * ece:.2f}%)"
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
     ax.legend(loc="upper left")
     ax_count.bar(table["lower"], table["count"], width=width, align="edge", color="tab:gray", edgecolor="black",
                  linewidth=0.6)
     ax_count.set(xlabel="confidence (top-class probability)", ylabel="images")
     for a in (ax, ax_count):
         a.grid(alpha=0.3)
+    if table.empty:
+        note(ax, "not drawn: no test image has a prediction (logits not finite)", centre=True)
+    elif without_prediction:
+        note(ax, f"left out: {without_prediction} images without a prediction (logits not finite)")
     return fig
