@@ -5,7 +5,8 @@
 
 DIR is an extracted `cifar-10-batches-py` folder, as `dvc repro download` leaves in data/raw. The parts, in order:
 
-tests      the fast tests (`pytest -m "not e2e"`) with CUDA visible, so the device-parametrised ones run on the GPU
+tests      the tests of the trainer, batches, inference, models and checkpoints with CUDA visible, so the
+           device-parametrised ones run on the GPU too (their CUDA cases: deterministic algorithms)
 accuracy   ResNet-18 with the recipe through the `train` stage's engine on all 50,000 training images; the whole
            test set is scored after every epoch, only to report the training time to each accuracy milestone (the
            result is the last epoch's model, chosen by nothing)
@@ -56,6 +57,8 @@ from resnet_cifar.model.resnet import model_from_params  # noqa: E402
 from resnet_cifar.tools.recipes import apply_overrides  # noqa: E402
 
 MILESTONES = (0.80, 0.90, 0.93, 0.94, 0.95)
+GPU_TESTS = ("tests/test_training.py", "tests/test_data.py", "tests/test_analysis.py", "tests/test_models.py",
+             "tests/test_checkpoint.py")
 PARTS = ("tests", "accuracy", "speed", "precision")  # plain-accuracy: on request (--parts)
 
 
@@ -232,7 +235,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=8, help="DataLoader workers for the plain way")
     ap.add_argument("--device", default="cuda", help="cuda, or cpu to rehearse the script")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: rehearse the script, measure nothing")
-    ap.add_argument("--pytest-args", default="-m 'not e2e'", help="what the tests part passes to pytest")
+    ap.add_argument("--pytest-args", default=" ".join(GPU_TESTS), help="what the tests part passes to pytest")
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_check.py: no CUDA GPU here (use --device cpu --smoke to rehearse)")

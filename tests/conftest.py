@@ -14,9 +14,19 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/cifar_archive.py
+from cifar_archive import write_archive  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore")
+E2E_TIMEOUT = 1200  # seconds for an e2e test, setup included: a whole pipeline or a queued sweep on a loaded machine
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("timeout"):  # pytest-timeout is a dev extra: a bare machine may lack it
+        return
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
 
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
@@ -80,6 +90,30 @@ def make_project(dest: Path) -> Path:
             shutil.copy2(src, target)
     run(dest, "git", "init", "-q", "-b", "main")
     return dest
+
+
+TINY = {"train_size": 64, "val_size": 32, "test_size": 40}  # subset sizes of the tiny pipeline
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory, http_server) -> tuple[Path, str]:
+    """A project whose whole pipeline ran once (`dvc repro`, code committed, results not) on a tiny archive served
+    over HTTP: (its folder, the repro's output). Tests read it; tests that change it take `finished_project`."""
+    folder, base_url = http_server
+    md5 = write_archive(folder / "cifar-tiny.tar.gz")
+    project = make_project(tmp_path_factory.mktemp("tiny-pipeline") / "project")
+    set_params(project, data={"url": f"{base_url}/cifar-tiny.tar.gz", "md5": md5, **TINY},
+               train={"epochs": 2, "batch_size": 16, "lr": 0.02}, evaluate={"batch_size": 16},
+               plot={"grid_size": 8})
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "tiny pipeline")
+    return project, run(project, "dvc", "repro").stdout
+
+
+@pytest.fixture
+def finished_project(tiny_pipeline, tmp_path) -> Path:
+    """A private copy of the finished tiny pipeline, which the test may change at will."""
+    return shutil.copytree(tiny_pipeline[0], tmp_path / "project", symlinks=True)
 
 
 def ran_stages(output: str) -> list[str]:

@@ -1,4 +1,5 @@
 """The page checker itself: it must see a chart that never draws, an image that never loads and the errors."""
+import pytest
 from browser import chromium_path, render, skip_unless_installed
 
 BROKEN_PAGE = """<!DOCTYPE html>
@@ -11,6 +12,7 @@ BROKEN_PAGE = """<!DOCTYPE html>
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><rect width="20" height="10"/></svg>'
 
 
+@pytest.mark.e2e
 def test_checker_reports_undrawn_plots_and_errors(tmp_path):
     browser = chromium_path()
     skip_unless_installed(browser is not None, "chromium is not installed (apt-get install chromium)")

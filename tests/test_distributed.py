@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 import torch
 from cifar_archive import write_archive
-from conftest import make_project, run
+from conftest import make_project, ran_stages, run, set_params
 from ddp_worker import make_trainer
-from test_pipeline import ran_stages, set_params
 
 from resnet_cifar.config import load_params
 from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
@@ -71,6 +70,7 @@ def run_worker(out: Path, *args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.e2e
 def test_two_processes_stay_identical_and_match_one_process(tmp_path):
     result = run_worker(tmp_path, "--nproc", "2")
     assert result.returncode == 0, result.stderr
@@ -93,6 +93,7 @@ def test_two_processes_stay_identical_and_match_one_process(tmp_path):
         assert mine["train_loss"] == pytest.approx(theirs.train_loss, rel=1e-5)
 
 
+@pytest.mark.e2e
 def test_precise_bn_gives_every_rank_the_statistics_of_the_whole_batches(tmp_path):
     result = run_worker(tmp_path, "--nproc", "2", "--precise-bn")
     assert result.returncode == 0, result.stderr
@@ -110,6 +111,7 @@ def test_precise_bn_gives_every_rank_the_statistics_of_the_whole_batches(tmp_pat
     torch.testing.assert_close(ranks[0]["1.running_var"].double(), expected_var, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.e2e
 def test_a_failing_rank_stops_every_rank_with_its_error(tmp_path):
     start = time.monotonic()
     result = run_worker(tmp_path, "--nproc", "2", "--fail-rank", "1")
@@ -147,6 +149,7 @@ def one_then_two_processes(tmp_path_factory, http_server):
     return project, one, two.stdout
 
 
+@pytest.mark.e2e
 def test_train_stage_runs_in_two_processes_and_writes_once(one_then_two_processes):
     project, _, output = one_then_two_processes
     assert ran_stages(output) == ["train"]
@@ -162,6 +165,7 @@ def test_train_stage_runs_in_two_processes_and_writes_once(one_then_two_processe
     assert run(project, "dvc", "status", "train").stdout.strip() == "Data and pipelines are up to date."
 
 
+@pytest.mark.e2e
 def test_two_process_validation_accuracy_is_within_noise_of_one_process(one_then_two_processes):
     _, one, _ = one_then_two_processes
     two = json.loads((one_then_two_processes[0] / "metrics/train/metrics.json").read_text())
@@ -179,6 +183,7 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.e2e
 def test_killing_the_launcher_with_sigkill_ends_every_rank(tmp_path):
     launcher = subprocess.Popen([sys.executable, str(WORKER), str(tmp_path), "--nproc", "2", "--idle"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -67,6 +67,7 @@ def test_an_unwritable_folder_gives_a_clear_error(tmp_path):
         write_json(blocker / "evaluate.json", {"accuracy": 1.0})
 
 
+@pytest.mark.e2e
 def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_server):
     """A file size limit (RLIMIT_FSIZE) makes writes fail as a full disk does; each writer must say so, keep the
     file it was replacing, and leave no temporary file behind."""
@@ -123,6 +124,7 @@ def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_s
 
 def test_training_summary_is_written_atomically(tmp_path, monkeypatch):
     """DVCLive writes metrics.json in place; AtomicLive replaces it whole, so a failed write keeps the old one."""
+    pytest.importorskip("dvclive")  # the fast tests also run where only the training stack is installed
     from resnet_cifar import atomic
     from resnet_cifar.engine.live import AtomicLive
 

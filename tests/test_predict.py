@@ -55,6 +55,7 @@ def expected_top(model, image: Image.Image, k: int) -> list[tuple[str, float]]:
     return [(CLASSES[i], v) for v, i in zip(values.tolist(), indices.tolist())]
 
 
+@pytest.mark.e2e
 def test_top_k_of_png_and_jpeg_of_any_size(checkpoint, tmp_path):
     path, model = checkpoint
     rng = np.random.default_rng(0)

@@ -4,18 +4,18 @@ repository; run a queued sweep in parallel workers."""
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from cifar_archive import write_archive
-from conftest import command_env, make_project, ran_stages, run, set_params
+from conftest import command_env, ran_stages, run, set_params
 from PIL import Image
 from ssh_server import find_sshd, ssh_server
 
-TINY = {"train_size": 64, "val_size": 32, "test_size": 40}
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -28,19 +28,11 @@ def home(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def origin(tmp_path_factory, home) -> Path:
-    """A project with committed baseline results, its git history pushed to a bare repository `origin.git` beside
-    it. Its DVC remote is the default one in .dvc/config."""
+def origin(tmp_path_factory, home, tiny_pipeline) -> Path:
+    """A copy of the tiny pipeline with its baseline results committed, its git history pushed to a bare
+    repository `origin.git` beside it. Its DVC remote is the default one in .dvc/config."""
     root = tmp_path_factory.mktemp("team")
-    archive = root / "cifar-tiny.tar.gz"
-    md5 = write_archive(archive)
-    project = make_project(root / "project")
-    set_params(project, data={"url": str(archive), "md5": md5, **TINY},
-               train={"epochs": 1, "batch_size": 16, "lr": 0.02}, evaluate={"batch_size": 16},
-               plot={"grid_size": 8})
-    run(project, "git", "add", "-A")
-    run(project, "git", "commit", "-qm", "tiny pipeline")
-    run(project, "dvc", "repro")
+    project = shutil.copytree(tiny_pipeline[0], root / "project", symlinks=True)
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "baseline results")
     run(root, "git", "init", "-q", "--bare", "-b", "main", "origin.git")
@@ -57,6 +49,16 @@ def sshd(tmp_path_factory):
         pytest.skip("sshd not installed (Debian: apt-get install openssh-server); CI installs it")
     with ssh_server(tmp_path_factory.mktemp("sshd")) as server:
         yield server
+
+
+@pytest.fixture
+def own_origin(origin, tmp_path) -> Path:
+    """A private copy of `origin` and of its bare repository, for a test that changes them."""
+    root = shutil.copytree(origin.parent, tmp_path / "team", symlinks=True,
+                           ignore=lambda folder, names: [n for n in names if n.startswith("teammate")])
+    project = root / "project"
+    run(project, "git", "remote", "set-url", "origin", str(root / "origin.git"))
+    return project
 
 
 def clone(origin: Path, name: str) -> Path:
@@ -133,7 +135,8 @@ def test_push_and_pull_through_an_ssh_server(origin, sshd, tmp_path, monkeypatch
     assert "Accepted publickey" in sshd.log.read_text()
 
 
-def test_experiment_is_saved_pushed_pulled_applied_and_branched(origin, home):
+def test_experiment_is_saved_pushed_pulled_applied_and_branched(own_origin, home):
+    origin = own_origin
     set_params(origin, plot={"dpi": 80})
     assert ran_stages(run(origin, "dvc", "repro").stdout) == ["plot"]
     run(origin, "dvc", "exp", "save", "-n", "dpi-80")
@@ -141,8 +144,6 @@ def test_experiment_is_saved_pushed_pulled_applied_and_branched(origin, home):
     run(origin, "dvc", "exp", "push", "origin", "dpi-80")  # git refs to origin.git, data to the DVC remote
     # Into the default remote: DVC reads the remote from the experiment's commit, where it can misplace paths.
     assert stored_file(home / "resnet-cifar-dvc-storage", figure_md5).is_file()
-    run(origin, "git", "reset", "-q", "--hard")  # back to the baseline for the other tests
-    run(origin, "dvc", "checkout", "--force")
 
     mate = clone(origin, "teammate-exp")
     assert "dpi-80" not in run(mate, "dvc", "exp", "list", "--name-only").stdout
@@ -170,7 +171,8 @@ def wait_for_queue(project: Path, timeout: float = 300.0) -> str:
         time.sleep(2)
 
 
-def test_queued_sweep_runs_in_two_workers_each_with_its_own_outputs(origin):
+def test_queued_sweep_runs_in_two_workers_each_with_its_own_outputs(own_origin):
+    origin = own_origin
     # A plot-only sweep: the queue's machinery is the same for every stage, and this keeps the test fast.
     queued = run(origin, "dvc", "exp", "run", "--queue", "-S", "plot.dpi=50,70").stdout
     names = [line.split("'")[1] for line in queued.splitlines() if line.startswith("Queued experiment")]

@@ -32,6 +32,7 @@ def files(folder):
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if ".git" not in p.parts)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("stage", STAGES)
 def test_a_bad_params_file_stops_each_stage_before_any_work(project, stage, monkeypatch):
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
@@ -43,6 +44,7 @@ def test_a_bad_params_file_stops_each_stage_before_any_work(project, stage, monk
     assert files(project) == before
 
 
+@pytest.mark.e2e
 def test_debug_mode_shows_the_traceback(project, monkeypatch):
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     monkeypatch.setenv("RESNET_CIFAR_DEBUG", "1")
@@ -51,6 +53,7 @@ def test_debug_mode_shows_the_traceback(project, monkeypatch):
     assert "Traceback (most recent call last)" in result.stderr and "UserError: unknown parameter" in result.stderr
 
 
+@pytest.mark.e2e
 def test_dvc_repro_shows_the_one_line_error_and_writes_no_outputs(project):
     result = run(project, "dvc", "repro", check=False)
     assert result.returncode != 0
@@ -94,6 +97,7 @@ def test_a_full_disk_met_by_a_library_is_reported_in_one_line(capsys, monkeypatc
         buggy()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("stage", STAGES[1:])
 def test_a_stage_run_by_hand_before_the_one_it_needs_says_what_to_run(tmp_path, stage, monkeypatch):
     """`python -m stages.X` in a fresh clone, without the earlier stages' outputs: one line naming the command."""

@@ -48,6 +48,7 @@ def assert_same_weights(a: dict, b: dict) -> None:
 TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0.5, precise_bn_batches=2)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_same_seed_gives_identical_weights_and_metrics(precision, device):
     if precision == "fp16" and device.type != "cuda":
@@ -73,6 +74,7 @@ def test_the_data_stream_does_not_replay_the_weight_init_stream():
         assert seed_everything(seed).initial_seed() == generator.initial_seed()  # still a function of the seed
 
 
+@pytest.mark.e2e
 def test_resumed_training_matches_uninterrupted_training_exactly(device):
     straight = make_trainer(TP, device=device)
     straight.train_epoch()
@@ -93,6 +95,7 @@ def test_resumed_training_matches_uninterrupted_training_exactly(device):
     assert_same_weights(straight.best_state, resumed.best_state)
 
 
+@pytest.mark.e2e
 def test_diverging_loss_stops_with_the_learning_rate(device):
     trainer = make_trainer(dataclasses.replace(TP, lr=1e30, scheduler="multistep", warmup_epochs=0), device=device)
     with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf).*learning rate 1e\+30"):
@@ -100,6 +103,7 @@ def test_diverging_loss_stops_with_the_learning_rate(device):
     assert trainer.history == [] and trainer.best_state is None
 
 
+@pytest.mark.e2e
 def test_label_smoothing_changes_the_loss():
     plain = make_trainer(TP).train_epoch()
     smooth = make_trainer(dataclasses.replace(TP, label_smoothing=0.2)).train_epoch()
@@ -191,6 +195,7 @@ def test_onecycle_peaks_at_lr_after_warmup():
     assert values[0] < 0.05 and values[-1] < 1e-3
 
 
+@pytest.mark.e2e
 def test_given_the_same_batches_the_engine_takes_the_textbook_steps(monkeypatch):
     """In fp32 the Trainer (fused SGD, summed loss rescaled per batch, channels_last) updates the weights as the plain
     loop of mean loss, default SGD and a per-step schedule does, batch for batch: any accuracy difference between

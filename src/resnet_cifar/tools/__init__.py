@@ -1,2 +1,2 @@
 """Command-line tools that no pipeline stage runs: prediction on image files, recipes as `dvc exp run` arguments,
-and offline `dvc plots` pages."""
+offline `dvc plots` pages, and experiments compared on one screen."""
