@@ -1,12 +1,14 @@
 """Accuracy and wall time of training recipes at a fixed budget, through the same code as the `train` stage.
 
-For each recipe (recipes/*.yaml, or `seed` for params.yaml unchanged) it draws the recipe's subsets from the
-archive that `dvc repro download` extracted (data/raw), trains, picks the best epoch by validation accuracy, and
-reports test accuracy and the training wall time (epochs plus per-epoch validation). Run from the repository root
-after `dvc repro download`:
+For each recipe (a recipes/*.yaml file; `seed` for recipes/seed.yaml, the seed project's one-epoch recipe;
+`defaults` for params.yaml unchanged) it draws the recipe's subsets from the archive that `dvc repro download`
+extracted (data/raw), trains, picks the best epoch by validation accuracy, and reports test accuracy and the
+training wall time (epochs plus per-epoch validation, precise BN included). Run from the repository root after
+`dvc repro download`:
 
-    python benchmarks/budget_recipes.py seed recipes/fast.yaml recipes/ten-minutes.yaml
-    python benchmarks/budget_recipes.py recipes/fast.yaml --set train.lr=0.3   # explore around a recipe
+    python benchmarks/budget_recipes.py defaults seed recipes/ten-minutes.yaml
+    python benchmarks/budget_recipes.py defaults --set train.lr=0.3   # explore around a recipe
+    python benchmarks/budget_recipes.py defaults seed --set train.precise_bn_batches=0   # without precise BN
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from resnet_cifar.model.resnet import model_from_params  # noqa: E402
 from resnet_cifar.tools.recipes import apply_overrides, read_recipe  # noqa: E402
 
 RAW = Path("data/raw/cifar-10-batches-py")
+SEED_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "seed.yaml"
 
 
 def run_recipe(overrides: dict, full_train, full_test) -> dict:
@@ -57,14 +60,15 @@ def train_recipe(params: Params, subsets: dict[str, Split]) -> dict:
 
 
 def recipe_overrides(name: str, settings: list[str]) -> dict:
-    """The overrides of recipe file `name` (`seed`: none), then the KEY=VALUE `settings` (YAML values) on top."""
-    recipe = {} if name == "seed" else read_recipe(name)
+    """The overrides of recipe file `name` (`seed`: recipes/seed.yaml, `defaults`: none), then the KEY=VALUE
+    `settings` (YAML values) on top."""
+    recipe = {} if name == "defaults" else read_recipe(SEED_RECIPE if name == "seed" else name)
     return recipe | {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in settings)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("recipes", nargs="+", help="recipe YAML files, or `seed` for params.yaml as it is")
+    ap.add_argument("recipes", nargs="+", help="recipe YAML files, `seed` for recipes/seed.yaml, `defaults` for params.yaml as it is")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, YAML value")
     args = ap.parse_args()
     full_train, full_test, _ = read_cifar10(RAW)

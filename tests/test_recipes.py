@@ -1,10 +1,11 @@
+import dataclasses
 import shlex
 from pathlib import Path
 
 import pytest
 import yaml
 
-from resnet_cifar.config import load_params
+from resnet_cifar.config import DataParams, ModelParams, TrainParams, load_params
 from resnet_cifar.errors import UserError
 from resnet_cifar.tools.recipes import apply_overrides, as_set_arguments, read_recipe
 
@@ -12,8 +13,30 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 
 
+# The seed project's parameters, as its params.yaml held them.
+SEED_MODEL = ModelParams(arch="resnet18", zero_init_residual=False, image_size=32)
+SEED_TRAIN = TrainParams(epochs=1, batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True,
+                         milestones=[60, 80], gamma=0.1, scheduler="multistep", warmup_epochs=0.0,
+                         label_smoothing=0.0, augment=True, precise_bn_batches=0, precision="auto", compile=False,
+                         device="auto", nproc=1)
+
+
 def test_recipes_exist():
-    assert {p.stem for p in RECIPES} >= {"fast", "ten-minutes"}
+    assert {p.stem for p in RECIPES} >= {"fast", "seed", "seed-full", "ten-minutes"}
+
+
+def test_the_seed_recipe_turns_the_defaults_back_into_the_seed_parameters():
+    defaults = load_params(REPO / "params.yaml")
+    seed = apply_overrides(defaults, read_recipe(REPO / "recipes/seed.yaml"))
+    assert (seed.model, seed.train) == (SEED_MODEL, SEED_TRAIN)
+    assert (seed.data, seed.seed, seed.evaluate) == (defaults.data, defaults.seed, defaults.evaluate)
+
+
+def test_the_full_seed_recipe_is_the_seed_recipe_over_all_the_data_for_100_epochs():
+    full = apply_overrides(load_params(REPO / "params.yaml"), read_recipe(REPO / "recipes/seed-full.yaml"))
+    assert full.model == SEED_MODEL
+    assert full.train == dataclasses.replace(SEED_TRAIN, epochs=100)
+    assert full.data == dataclasses.replace(DataParams(), train_size=45_000, val_size=5_000, test_size=10_000)
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
