@@ -43,7 +43,7 @@ def measure(args: argparse.Namespace) -> None:
     """One process count: every rank trains; rank 0 writes the timed epoch's throughput to args.result."""
     with process_group(args.processes, args.device) as (world, device):
         precision = resolve_precision(args.precision, device)
-        tp = TrainParams(epochs=2, batch_size=args.batch_size, lr=0.01, nproc=args.processes)
+        tp = TrainParams(epochs=2, batch_size=args.batch_size, lr=0.01, augment=True, nproc=args.processes)
         trainer = Trainer(build_model(args.arch), DeviceSplit(random_images(args.images, 0), device),
                           DeviceSplit(random_images(world.size, 1), device), tp, precision, seed_everything(0),
                           eval_batch_size=args.batch_size, world=world)

@@ -72,7 +72,7 @@ def project_images_per_sec(split: Split, arch: str, batch: int, warmup: int, ste
                            device: torch.device, precision: str, compile_model: bool) -> float:
     """Trainer.train_epoch over exactly `steps` batches (warmup epoch first, which also compiles), validation
     excluded."""
-    tp = TrainParams(epochs=2, batch_size=batch, lr=0.01, compile=compile_model)
+    tp = TrainParams(epochs=2, batch_size=batch, lr=0.01, augment=True, compile=compile_model)  # as the plain way
     data = DeviceSplit(dataclasses.replace(split, images=split.images[:steps * batch],
                                            labels=split.labels[:steps * batch]), device)
     warm = DeviceSplit(dataclasses.replace(split, images=split.images[:warmup * batch],

@@ -26,7 +26,8 @@ from resnet_cifar.engine.distributed import World, launch, process_group, under_
 from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
 
 # 37 images in batches of 16: the last batch (5 images) splits unevenly over two ranks.
-TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", nproc=1, precise_bn_batches=2)
+TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0, augment=True, nproc=1,
+                 precise_bn_batches=2)
 
 
 def make_trainer(world: World, nproc: int, batchnorm: bool = False) -> Trainer:

@@ -45,7 +45,8 @@ def assert_same_weights(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key
 
 
-TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0.5, precise_bn_batches=2)
+TP = TrainParams(epochs=2, batch_size=16, lr=0.05, weight_decay=1e-4, scheduler="cosine", warmup_epochs=0.5,
+                 label_smoothing=0.0, augment=True, precise_bn_batches=2)
 
 
 @pytest.mark.e2e
@@ -111,7 +112,8 @@ def test_label_smoothing_changes_the_loss():
 
 
 # A few steps at a learning rate high enough that the BatchNorm running averages fall far behind the weights.
-FAST = TrainParams(epochs=2, batch_size=8, lr=0.3, scheduler="multistep", precise_bn_batches=0)
+FAST = TrainParams(epochs=2, batch_size=8, lr=0.3, weight_decay=1e-4, scheduler="multistep", warmup_epochs=0,
+                   label_smoothing=0.0, augment=True, precise_bn_batches=0)
 
 
 def test_precise_bn_makes_eval_mode_compute_what_train_mode_computes():
@@ -177,7 +179,8 @@ def lrs(tp: TrainParams, steps_per_epoch: int) -> list[float]:
 
 
 def test_multistep_is_the_seed_schedule():
-    values = lrs(TrainParams(epochs=5, lr=0.1, milestones=[2, 4], gamma=0.1), steps_per_epoch=3)
+    values = lrs(TrainParams(epochs=5, lr=0.1, milestones=[2, 4], gamma=0.1, scheduler="multistep", warmup_epochs=0),
+                 steps_per_epoch=3)
     assert values == pytest.approx([0.1] * 6 + [0.01] * 6 + [0.001] * 3)
 
 

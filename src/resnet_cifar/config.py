@@ -40,25 +40,25 @@ class DataParams:
 @dataclasses.dataclass(frozen=True)
 class ModelParams:
     arch: str = "resnet18"
-    zero_init_residual: bool = False
-    image_size: int = 32
+    zero_init_residual: bool = True
+    image_size: int = 14
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
-    epochs: int = 1
-    batch_size: int = 128
-    lr: float = 0.1
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 0.2
     momentum: float = 0.9
-    weight_decay: float = 1e-4
+    weight_decay: float = 5e-4
     nesterov: bool = True
     milestones: list[int] = dataclasses.field(default_factory=lambda: [60, 80])
     gamma: float = 0.1
-    scheduler: str = "multistep"
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
-    augment: bool = True
-    precise_bn_batches: int = 0
+    scheduler: str = "onecycle"
+    warmup_epochs: float = 0.9
+    label_smoothing: float = 0.1
+    augment: bool = False
+    precise_bn_batches: int = 10
     precision: str = "auto"
     compile: bool = False
     device: str = "auto"
