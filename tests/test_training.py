@@ -139,6 +139,7 @@ def test_precise_bn_makes_eval_mode_compute_what_train_mode_computes():
     assert model.bn1.momentum == 0.1
 
 
+@pytest.mark.e2e
 def test_precise_bn_changes_evaluation_only():
     off = make_trainer(FAST)
     on = make_trainer(dataclasses.replace(FAST, precise_bn_batches=3))
