@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.manifold import TSNE
+from threadpoolctl import threadpool_limits
 
 from ..config import MIN_TSNE_SAMPLES
 
@@ -31,7 +32,10 @@ def tsne_map(features: np.ndarray, seed: int) -> np.ndarray:
     perplexity = min(DEFAULT_PERPLEXITY, max(1.0, (len(features) - 1) / 3))
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
     centred = features.astype(np.float64) - features.mean(axis=0, dtype=np.float64)
-    return tsne.fit_transform((centred / np.abs(centred).max()).astype(np.float32))
+    # One thread: scikit-learn's OpenMP pool and torch's, loaded in the same process, slow each other down by far
+    # more than the parallelism gains on a map of a few hundred points.
+    with threadpool_limits(limits=1):
+        return tsne.fit_transform((centred / np.abs(centred).max()).astype(np.float32))
 
 
 @dataclass(frozen=True)
