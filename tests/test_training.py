@@ -14,6 +14,7 @@ from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.schedules import lr_schedule
 from resnet_cifar.engine.trainer import Trainer, TrainingDiverged, seed_everything
+from resnet_cifar.errors import UserError
 from resnet_cifar.model.resnet import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -229,3 +230,17 @@ def test_given_the_same_batches_the_engine_takes_the_textbook_steps(monkeypatch)
     assert gap < 5e-3 * moved, (gap, moved)  # float rounding (fused kernel, NHWC convolutions) only
     for a, b in zip(plain.buffers(), trainer.model.buffers()):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("epochs, warmup_epochs, steps_per_epoch", [(1, 0.9, 4), (1, 0.1, 4), (2, 0.5, 2), (1, 0.5, 3)])
+def test_onecycle_runs_whatever_the_warmup_rounds_to(epochs, warmup_epochs, steps_per_epoch):
+    """A warmup that rounds to every step of the run, or to fewer than two, used to divide by zero in OneCycleLR."""
+    values = lrs(TrainParams(epochs=epochs, lr=0.2, scheduler="onecycle", warmup_epochs=warmup_epochs),
+                 steps_per_epoch)
+    assert len(values) == epochs * steps_per_epoch and max(values) == pytest.approx(0.2)
+    assert values[-1] < values[0] < 0.2
+
+
+def test_onecycle_needs_three_steps():
+    with pytest.raises(UserError, match="at least 3 optimisation steps"):
+        lrs(TrainParams(epochs=1, lr=0.2, scheduler="onecycle", warmup_epochs=0.5), steps_per_epoch=2)

@@ -7,6 +7,7 @@ import math
 import torch
 
 from ..config import TrainParams
+from ..errors import UserError
 
 
 def lr_schedule(optimizer: torch.optim.Optimizer, tp: TrainParams,
@@ -17,8 +18,14 @@ def lr_schedule(optimizer: torch.optim.Optimizer, tp: TrainParams,
     total = tp.epochs * steps_per_epoch
     warmup = round(tp.warmup_epochs * steps_per_epoch)
     if tp.scheduler == "onecycle":
+        # OneCycleLR interpolates over [0, rise - 1] and [rise - 1, total - 1]: each needs at least one step.
+        if total < 3:
+            raise UserError(f"train.scheduler 'onecycle' needs at least 3 optimisation steps, but "
+                            f"{tp.epochs} epochs of {steps_per_epoch} batches make {total}; use more epochs or "
+                            f"images, a smaller train.batch_size, or another scheduler")
+        rise = min(max(warmup, 2), total - 1)
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=tp.lr, total_steps=total,
-                                                   pct_start=max(warmup, 1) / total)
+                                                   pct_start=rise / total)
 
     def factor(step: int) -> float:
         if step < warmup:
