@@ -2,9 +2,10 @@
 
 For each recipe (a recipes/*.yaml file; `seed` for recipes/seed.yaml, the seed project's one-epoch recipe;
 `defaults` for params.yaml unchanged) it draws the recipe's subsets from the archive that `dvc repro download`
-extracted (data/raw), trains, picks the best epoch by validation accuracy, and reports test accuracy and the
-training wall time (epochs plus per-epoch validation, precise BN included). Run from the repository root after
-`dvc repro download`:
+extracted (data/raw), trains with the train stage's own function (`run_training`: resume, DVCLive log and
+checkpoints, into a temporary folder), tests the best checkpoint as the evaluate stage does, and reports test
+accuracy, the training time (what the train stage records as time.train_seconds: the epochs without validation)
+and the wall time of the whole run. Run from the repository root after `dvc repro download`:
 
     python benchmarks/budget_recipes.py defaults seed recipes/ten-minutes.yaml
     python benchmarks/budget_recipes.py defaults --set train.lr=0.3   # explore around a recipe
@@ -13,22 +14,21 @@ training wall time (epochs plus per-epoch validation, precise BN included). Run 
 from __future__ import annotations
 
 import argparse
-import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch
+import yaml
 
-import yaml  # noqa: E402
-
-from resnet_cifar.config import Params, load_params  # noqa: E402
-from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
-from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10  # noqa: E402
-from resnet_cifar.engine.device import resolve_device, resolve_precision  # noqa: E402
-from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits  # noqa: E402
-from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
-from resnet_cifar.model.resnet import model_from_params  # noqa: E402
-from resnet_cifar.tools.recipes import apply_overrides, read_recipe  # noqa: E402
+from resnet_cifar.analysis.scores import score_logits
+from resnet_cifar.config import Params, load_params
+from resnet_cifar.data.batches import DeviceSplit
+from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
+from resnet_cifar.engine.inference import predict_logits
+from resnet_cifar.engine.run import RunFiles, run_training
+from resnet_cifar.model.checkpoint import load_model
+from resnet_cifar.tools.recipes import apply_overrides, read_recipe
 
 RAW = Path("data/raw/cifar-10-batches-py")
 SEED_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "seed.yaml"
@@ -40,23 +40,22 @@ def run_recipe(overrides: dict, full_train, full_test) -> dict:
 
 
 def train_recipe(params: Params, subsets: dict[str, Split]) -> dict:
-    """Train as the `train` stage does, keep the best epoch by validation accuracy, and test it."""
-    generator = seed_everything(params.seed)
-    device = resolve_device(params.train.device)
-    precision = resolve_precision(params.train.precision, device)
-    splits = {name: DeviceSplit(split, device) for name, split in subsets.items()}
-    model = model_from_params(params.model)
-    trainer = Trainer(model, splits["train"], splits["val"], params.train, precision, generator,
-                      params.evaluate.batch_size)
-    start = time.perf_counter()
-    while trainer.epoch < params.train.epochs:
-        r = trainer.train_epoch()
-        print(f"  epoch {r.epoch}: val acc {r.val_acc:.3f}, {r.images_per_sec:.0f} img/s", flush=True)
-    seconds = time.perf_counter() - start
-    trainer.model.load_state_dict(trainer.best_state)
-    loss, accuracy = loss_and_accuracy(predict_logits(trainer.model, splits["test"], 500), splits["test"].labels)
-    return {"test_acc": accuracy, "test_loss": loss, "seconds": seconds, "epochs": params.train.epochs,
-            "train_images": len(splits["train"]), "image_size": params.model.image_size, "precision": precision}
+    """Train as the `train` stage does (its function, into a temporary folder) and test the best checkpoint as the
+    `evaluate` stage does (fp32, at evaluate.batch_size)."""
+    with tempfile.TemporaryDirectory(prefix="budget-") as folder:
+        files = RunFiles.under(Path(folder))
+        start = time.perf_counter()
+        run = run_training(params, subsets["train"], subsets["val"], files)
+        wall = time.perf_counter() - start
+        device = run.trainer.train_data.device
+        model, _ = load_model(files.models / "best.pt", device)
+    test = DeviceSplit(subsets["test"], device)
+    with torch.no_grad():
+        logits = predict_logits(model, test, params.evaluate.batch_size, precision="fp32")
+    scores = score_logits(logits.cpu().numpy(), subsets["test"].labels)
+    return {"test_acc": scores.accuracy, "test_loss": scores.loss, "train_seconds": run.train_seconds,
+            "wall_seconds": wall, "epochs": params.train.epochs, "train_images": len(subsets["train"]),
+            "test_images": len(test), "image_size": params.model.image_size, **run.provenance}
 
 
 def recipe_overrides(name: str, settings: list[str]) -> dict:
@@ -77,11 +76,15 @@ def main() -> None:
         overrides = recipe_overrides(name, args.set)
         print(f"{name} {overrides}", flush=True)
         rows.append((name, run_recipe(overrides, full_train, full_test)))
-    print("\n| recipe | epochs | train images | image size | precision | test accuracy | test loss | wall time (s) |")
-    print("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+    first = rows[0][1]
+    print(f"\non {first['device_name']} ({first['device']}), torch {first['torch']}")
+    print("| recipe | epochs | train images | test images | image size | precision | test accuracy | test loss "
+          "| training (s) | wall (s) |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for name, r in rows:
-        print(f"| {name} | {r['epochs']} | {r['train_images']} | {r['image_size']} | {r['precision']} | "
-              f"{100 * r['test_acc']:.1f}% | {r['test_loss']:.3f} | {r['seconds']:.1f} |")
+        print(f"| {name} | {r['epochs']} | {r['train_images']} | {r['test_images']} | {r['image_size']} | "
+              f"{r['precision']} | {100 * r['test_acc']:.2f}% | {'null' if r['test_loss'] is None else format(r['test_loss'], '.3f')} | {r['train_seconds']:.1f} | "
+              f"{r['wall_seconds']:.1f} |")
 
 
 if __name__ == "__main__":

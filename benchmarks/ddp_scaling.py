@@ -1,9 +1,9 @@
 """Data-parallel scaling: training images per second with 1 and 2 processes (or the counts given), and the ratio.
 
 Each count runs in fresh processes, launched the way the train stage launches itself (torchrun, gloo on CPU with
-the cores split between processes, NCCL on CUDA with one GPU per process), and trains the real Trainer for two
-epochs on synthetic CIFAR-sized images at a fixed global batch; the second epoch is timed (the first warms up
-kernels and allocators). Validation is excluded from the time. On CPU the processes share the same cores, so
+the cores split between processes, NCCL on CUDA with one GPU per process), and trains the train stage's Trainer
+(`build_trainer`, params.yaml with this model and batch) for two epochs on synthetic CIFAR-sized images at a fixed
+global batch; the second epoch is timed (the first warms up kernels and allocators). Validation is excluded from the time. On CPU the processes share the same cores, so
 expect little gain on one machine; the ratio is meant for GPUs (one per process) and for several machines.
 
     python benchmarks/ddp_scaling.py                                  # ResNet-18, 1 and 2 processes
@@ -19,18 +19,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from resnet_cifar.config import load_params
+from resnet_cifar.data.dataset import Split
+from resnet_cifar.engine.device import resolve_device
+from resnet_cifar.engine.distributed import launch, process_group, under_launcher
+from resnet_cifar.engine.run import build_trainer
+from resnet_cifar.tools.recipes import apply_overrides
 
-from resnet_cifar.config import TrainParams  # noqa: E402
-from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
-from resnet_cifar.data.dataset import Split  # noqa: E402
-from resnet_cifar.engine.device import resolve_device, resolve_precision  # noqa: E402
-from resnet_cifar.engine.distributed import launch, process_group, under_launcher  # noqa: E402
-from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
-from resnet_cifar.model.resnet import build_model  # noqa: E402
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def random_images(n: int, seed: int) -> Split:
@@ -41,17 +40,17 @@ def random_images(n: int, seed: int) -> Split:
 
 def measure(args: argparse.Namespace) -> None:
     """One process count: every rank trains; rank 0 writes the timed epoch's throughput to args.result."""
+    params = apply_overrides(load_params(PARAMS), {
+        "model.arch": args.arch, "model.image_size": 32, "train.epochs": 2, "train.warmup_epochs": 0.5,
+        "train.batch_size": args.batch_size, "train.augment": True, "train.precision": args.precision,
+        "train.nproc": args.processes, "train.device": args.device})
     with process_group(args.processes, args.device) as (world, device):
-        precision = resolve_precision(args.precision, device)
-        tp = TrainParams(epochs=2, batch_size=args.batch_size, lr=0.01, augment=True, nproc=args.processes)
-        trainer = Trainer(build_model(args.arch), DeviceSplit(random_images(args.images, 0), device),
-                          DeviceSplit(random_images(world.size, 1), device), tp, precision, seed_everything(0),
-                          eval_batch_size=args.batch_size, world=world)
+        trainer = build_trainer(params, random_images(args.images, 0), random_images(world.size, 1), device, world)
         trainer.train_epoch()
         timed = trainer.train_epoch()
         if world.is_main:
-            args.result.write_text(json.dumps({"images_per_sec": timed.images_per_sec, "precision": precision,
-                                               "threads": torch.get_num_threads()}))
+            args.result.write_text(json.dumps({"images_per_sec": timed.images_per_sec,
+                                               "precision": trainer.precision, "threads": torch.get_num_threads()}))
 
 
 def main() -> None:

@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch
+from budget_recipes import RAW, recipe_overrides, train_recipe
+from plain_way import train_plain
 
-import torch  # noqa: E402
-from budget_recipes import RAW, recipe_overrides, train_recipe  # noqa: E402
-from plain_way import train_plain  # noqa: E402
-
-from resnet_cifar.config import load_params  # noqa: E402
-from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
-from resnet_cifar.data.dataset import make_subsets, read_cifar10  # noqa: E402
-from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits  # noqa: E402
-from resnet_cifar.tools.recipes import apply_overrides  # noqa: E402
+from resnet_cifar.config import load_params
+from resnet_cifar.data.batches import DeviceSplit
+from resnet_cifar.data.dataset import make_subsets, read_cifar10
+from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits
+from resnet_cifar.tools.recipes import apply_overrides
 
 
 def mean_and_spread(values: list[float]) -> str:

@@ -22,40 +22,36 @@ A part that fails is reported and the others still run; the exit status is the n
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
+import dataclasses
+import functools
 import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Iterator
 
-os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # lets cuBLAS run deterministically (read at CUDA init)
+import torch
+from budget_recipes import recipe_overrides
+from plain_way import train_plain
+from train_speed import plain_images_per_sec, project_images_per_sec, synthetic_split
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import functools  # noqa: E402
-import io  # noqa: E402
-import shlex  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from pathlib import Path  # noqa: E402
+from resnet_cifar.config import Params, load_params
+from resnet_cifar.data.batches import DeviceSplit
+from resnet_cifar.data.dataset import Split, read_cifar10
+from resnet_cifar.engine.device import resolve_precision
+from resnet_cifar.engine.inference import (flip_averaged_log_probs, loss_and_accuracy, predict_logits,
+                                           predict_mirrored_logits)
+from resnet_cifar.engine.run import RunFiles, TrainedRun, run_training
+from resnet_cifar.model.checkpoint import load_model, read_checkpoint
+from resnet_cifar.tools.recipes import apply_overrides
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import torch  # noqa: E402
-from budget_recipes import recipe_overrides  # noqa: E402
-from plain_way import train_plain  # noqa: E402
-from train_speed import plain_images_per_sec, project_images_per_sec, synthetic_split  # noqa: E402
-
-from resnet_cifar.config import Params, load_params  # noqa: E402
-from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
-from resnet_cifar.data.dataset import Split, read_cifar10  # noqa: E402
-from resnet_cifar.engine.device import resolve_precision  # noqa: E402
-from resnet_cifar.engine.inference import (flip_averaged_log_probs, loss_and_accuracy, predict_logits,  # noqa: E402
-                                           predict_mirrored_logits)
-from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
-from resnet_cifar.model.resnet import model_from_params  # noqa: E402
-from resnet_cifar.tools.recipes import apply_overrides  # noqa: E402
-
 MILESTONES = (0.80, 0.90, 0.93, 0.94, 0.95)
 GPU_TESTS = ("tests/test_training.py", "tests/test_data.py", "tests/test_analysis.py", "tests/test_models.py",
              "tests/test_checkpoint.py")
@@ -96,21 +92,15 @@ def run_tests(pytest_args: list[str]) -> None:
         raise RuntimeError(f"pytest exited with status {result.returncode}")
 
 
-def new_trainer(params: Params, train_split: Split, test_split: Split, seed: int) -> Trainer:
-    device = torch.device(params.train.device)
-    precision = resolve_precision(params.train.precision, device)
-    return Trainer(model_from_params(params.model), DeviceSplit(train_split, device), DeviceSplit(test_split, device),
-                   params.train, precision, seed_everything(seed), params.evaluate.batch_size)
-
-
-def train(params: Params, train_split: Split, test_split: Split, on_epoch=None) -> Trainer:
-    """A Trainer run as the `train` stage runs it, validating on `test_split` after every epoch."""
-    trainer = new_trainer(params, train_split, test_split, params.seed)
-    while trainer.epoch < params.train.epochs:
-        r = trainer.train_epoch()
-        if on_epoch:
-            on_epoch(trainer, r)
-    return trainer
+@contextlib.contextmanager
+def trained(params: Params, train_split: Split, val_split: Split, on_epoch=None,
+            folder: Path | None = None) -> Iterator[tuple[TrainedRun, RunFiles]]:
+    """A run of the train stage's own function (`run_training`) with its files in `folder` (default: a temporary
+    one), validating on `val_split` after every epoch."""
+    with contextlib.ExitStack() as stack:
+        root = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-check-")))
+        files = RunFiles.under(root)
+        yield run_training(params, train_split, val_split, files, on_epoch=on_epoch), files
 
 
 def check_accuracy(setup: Setup, full_train: Split, full_test: Split) -> None:
@@ -122,7 +112,7 @@ def check_accuracy(setup: Setup, full_train: Split, full_test: Split) -> None:
         f"{params.train.epochs} epochs, batch {params.train.batch_size}, {precision}, compile={params.train.compile}")
     reached: dict[float, tuple[float, int]] = {}
 
-    def report(trainer: Trainer, r) -> None:
+    def report(trainer, r) -> None:
         seconds = sum(h.seconds for h in trainer.history)
         for m in MILESTONES:
             if r.val_acc >= m and m not in reached:
@@ -131,16 +121,17 @@ def check_accuracy(setup: Setup, full_train: Split, full_test: Split) -> None:
             f"{r.images_per_sec:8.0f} img/s | training time {seconds:6.1f} s")
 
     start = time.perf_counter()
-    trainer = train(params, train_split, test_split, report)
-    wall = time.perf_counter() - start
-    test = trainer.val_data
-    logits = predict_logits(trainer.model, test, 1000)
+    with trained(params, train_split, test_split, report) as (run, files):
+        wall = time.perf_counter() - start
+        model, _ = load_model(files.models / "last.pt", setup.device)  # the last epoch's: chosen by nothing
+    test = run.trainer.val_data
+    logits = predict_logits(model, test, 1000)
     _, accuracy = loss_and_accuracy(logits, test.labels)
-    mirrored = predict_mirrored_logits(trainer.model, test, 1000)
+    mirrored = predict_mirrored_logits(model, test, 1000)
     _, tta_accuracy = loss_and_accuracy(flip_averaged_log_probs(logits, mirrored), test.labels)
-    train_seconds = sum(h.seconds for h in trainer.history)
     say(f"accuracy: test accuracy {accuracy:.4f} (flip TTA {tta_accuracy:.4f}) on {len(test)} images after "
-        f"{trainer.epoch} epochs; training time {train_seconds:.1f} s, wall time with per-epoch testing {wall:.1f} s")
+        f"{run.trainer.epoch} epochs; training time {run.train_seconds:.1f} s, wall time with per-epoch testing and "
+        f"checkpoints {wall:.1f} s")
     for m in MILESTONES:
         when = f"{reached[m][0]:.1f} s of training (epoch {reached[m][1]})" if m in reached else "not reached"
         say(f"  time to {m:.0%}: {when}")
@@ -172,12 +163,8 @@ def check_speed(setup: Setup, workers: int) -> None:
     say(f"speed: engine / plain = {ours / plain:.2f}x")
 
 
-def state_copy(state: dict) -> dict:
-    """A deep copy through torch.save, as the resume file makes one."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True, map_location="cpu")  # as the train stage loads it
+class Interrupted(Exception):
+    """Stops a run after an epoch, as a kill would: its resume state stays behind."""
 
 
 def largest_weight_difference(a: dict, b: dict) -> tuple[float, str]:
@@ -192,7 +179,8 @@ def check_precision_and_resume(setup: Setup, full_train: Split, full_test: Split
     precisions = ("fp16", "bf16") if setup.device.type == "cuda" else ("fp32",)
     for precision in precisions:
         params = setup.params(precision=precision, epochs=4, warmup_epochs=1)
-        trainer = train(params, train_split, test_split)
+        with trained(params, train_split, test_split) as (run, _):
+            trainer = run.trainer
         first, last = trainer.history[0], trainer.history[-1]
         scale = f", loss scale {trainer.scaler.get_scale():g}" if trainer.scaler.is_enabled() else ""
         # 80 steps at the recipe's rates: far from converged, but a broken path stays at chance (10%) or diverges.
@@ -206,17 +194,26 @@ def check_precision_and_resume(setup: Setup, full_train: Split, full_test: Split
     torch.backends.cudnn.benchmark = False
     params = setup.params(epochs=2, warmup_epochs=0.5)
     small_train, small_test = head(full_train, setup.size(5_000)), head(full_test, setup.size(1_000))
-    straight = train(params, small_train, small_test).state_dict()
-    again = train(params, small_train, small_test).state_dict()
-    interrupted = new_trainer(params, small_train, small_test, params.seed)
-    interrupted.train_epoch()  # then "killed": only its saved state goes on
-    saved = state_copy(interrupted.state_dict())
-    resumed = new_trainer(params, small_train, small_test, seed=params.seed + 1)  # all state must come from `saved`
-    resumed.load_state_dict(saved)
-    resumed.train_epoch()
-    for name, other in (("a second straight run", again), ("the run resumed after epoch 1", resumed.state_dict())):
-        difference, where = largest_weight_difference(straight["model"], other["model"])
-        same = difference == 0 and torch.equal(straight["generator"], other["generator"])
+
+    def last_state(on_epoch=None, folder: Path | None = None) -> tuple[dict, torch.Tensor]:
+        with trained(params, small_train, small_test, on_epoch, folder) as (run, files):
+            return read_checkpoint(files.models / "last.pt")["model"], run.trainer.generator.get_state()
+
+    def stop_after_first(trainer, r) -> None:
+        raise Interrupted
+
+    straight = last_state()
+    again = last_state()
+    with tempfile.TemporaryDirectory(prefix="gpu-check-resume-") as folder:
+        with contextlib.suppress(Interrupted):
+            last_state(stop_after_first, Path(folder))  # "killed" after epoch 1: only its resume state goes on
+        epochs_trained = []
+        resumed = last_state(lambda trainer, r: epochs_trained.append(r.epoch), Path(folder))
+    if epochs_trained != [2]:
+        failures.append(f"the resumed run trained epochs {epochs_trained}, not [2]: it did not resume")
+    for name, (weights, generator) in (("a second straight run", again), ("the run resumed after epoch 1", resumed)):
+        difference, where = largest_weight_difference(straight[0], weights)
+        same = difference == 0 and torch.equal(straight[1], generator)
         say(f"resume: {name} vs the straight 2-epoch run: " + (
             "bit-identical weights, statistics and data RNG" if same else
             f"largest weight difference {difference:.3g} (in {where})"))
@@ -237,6 +234,7 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: rehearse the script, measure nothing")
     ap.add_argument("--pytest-args", default=" ".join(GPU_TESTS), help="what the tests part passes to pytest")
     args = ap.parse_args()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS; read when CUDA starts
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_check.py: no CUDA GPU here (use --device cpu --smoke to rehearse)")
     setup = Setup(args.recipe, recipe_overrides(str(args.recipe), args.set), torch.device(args.device), args.smoke)

@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import OneCycleLR
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.optim.lr_scheduler import OneCycleLR  # noqa: E402
-
-from resnet_cifar.model.resnet import build_model  # noqa: E402
+from resnet_cifar.model.resnet import build_model
 
 
 def sgd_with_schedule(model: nn.Module, steps: int, fused: bool) -> tuple[torch.optim.SGD, OneCycleLR]:

@@ -2,7 +2,7 @@
 
 plain   : fp32, NCHW, torchvision PIL transforms (random crop + flip, ToTensor, Normalize) in DataLoader workers,
           loss read every step - the way most example repositories train.
-project : resnet_cifar.engine.trainer.Trainer - uint8 data on the device, batched crop/flip, channels_last,
+project : the train stage's Trainer (resnet_cifar.engine.run.build_trainer) - uint8 data on the device, batched crop/flip, channels_last,
           autocast at the precision `auto` picks, no per-step host sync.
 
 Both include data loading and augmentation. It prints images/s for each, their ratio, and the achieved FLOP/s
@@ -14,25 +14,23 @@ Both include data loading and augmentation. It prints images/s for each, their r
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import numpy as np
+import torch
+from plain_way import PilDataset, plain_step
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from plain_way import PilDataset, plain_step  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from resnet_cifar.config import load_params
+from resnet_cifar.data.dataset import Split
+from resnet_cifar.engine.device import resolve_device, resolve_precision
+from resnet_cifar.engine.run import build_trainer
+from resnet_cifar.model.resnet import build_model
+from resnet_cifar.tools.recipes import apply_overrides
 
-from resnet_cifar.config import TrainParams  # noqa: E402
-from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
-from resnet_cifar.data.dataset import Split  # noqa: E402
-from resnet_cifar.engine.device import resolve_device, resolve_precision  # noqa: E402
-from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
-from resnet_cifar.model.resnet import build_model  # noqa: E402
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def synthetic_split(n: int) -> Split:
@@ -68,21 +66,21 @@ def plain_images_per_sec(split: Split, arch: str, batch: int, warmup: int, steps
     return steps * batch / (time.perf_counter() - start)
 
 
-def project_images_per_sec(split: Split, arch: str, batch: int, warmup: int, steps: int,
-                           device: torch.device, precision: str, compile_model: bool) -> float:
-    """Trainer.train_epoch over exactly `steps` batches (warmup epoch first, which also compiles), validation
-    excluded."""
-    tp = TrainParams(epochs=2, batch_size=batch, lr=0.01, augment=True, compile=compile_model)  # as the plain way
-    data = DeviceSplit(dataclasses.replace(split, images=split.images[:steps * batch],
-                                           labels=split.labels[:steps * batch]), device)
-    warm = DeviceSplit(dataclasses.replace(split, images=split.images[:warmup * batch],
-                                           labels=split.labels[:warmup * batch]), device)
-    tiny_val = DeviceSplit(dataclasses.replace(split, images=split.images[:1], labels=split.labels[:1]), device)
-    trainer = Trainer(build_model(arch), warm, tiny_val, tp, precision, seed_everything(0), 1)
+def project_images_per_sec(split: Split, arch: str, batch: int, steps: int, device: torch.device, precision: str,
+                           compile_model: bool) -> float:
+    """The train stage's Trainer (built by `build_trainer`, params.yaml with the plain way's model, batch and
+    augmentation) over `steps` batches twice: the first epoch warms up (and compiles), the second is timed.
+    Validation (on one image) is excluded from the time."""
+    params = apply_overrides(load_params(PARAMS), {
+        "model.arch": arch, "model.image_size": 32, "train.batch_size": batch, "train.augment": True,
+        "train.epochs": 2, "train.warmup_epochs": 0.5, "train.precision": precision, "train.compile": compile_model,
+        "train.precise_bn_batches": 0, "evaluate.batch_size": 1})
+    timed = Split(split.images[:steps * batch], split.labels[:steps * batch], split.source_index[:steps * batch],
+                  split.classes)
+    one = Split(split.images[:1], split.labels[:1], split.source_index[:1], split.classes)
+    trainer = build_trainer(params, timed, one, device)
     trainer.train_epoch()
-    trainer.train_data = data
-    result = trainer.train_epoch()
-    return result.images_per_sec
+    return trainer.train_epoch().images_per_sec
 
 
 def train_step_flops(arch: str, batch: int) -> float:
@@ -111,7 +109,8 @@ def main() -> None:
     ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=12, help="timed steps per engine")
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps of the plain way (the engine warms up "
+                    "on a whole untimed epoch of the timed batches)")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for the plain way")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--compile", action="store_true", help="also time the project's engine with torch.compile")
@@ -124,12 +123,11 @@ def main() -> None:
           f"({torch.get_num_threads()} threads)", flush=True)
     plain = plain_images_per_sec(split, args.arch, args.batch, args.warmup, args.steps, device, args.workers)
     print(f"plain   (fp32, NCHW, PIL transforms, {args.workers} workers): {plain:7.1f} images/s", flush=True)
-    ours = project_images_per_sec(split, args.arch, args.batch, args.warmup, args.steps, device, precision, False)
+    ours = project_images_per_sec(split, args.arch, args.batch, args.steps, device, precision, False)
     print(f"project ({precision}, channels_last, device batches):     {ours:7.1f} images/s", flush=True)
     print(f"speed-up: {ours / plain:.2f}x", flush=True)
     if args.compile:
-        compiled = project_images_per_sec(split, args.arch, args.batch, args.warmup, args.steps, device, precision,
-                                          True)
+        compiled = project_images_per_sec(split, args.arch, args.batch, args.steps, device, precision, True)
         print(f"project + torch.compile:                              {compiled:7.1f} images/s "
               f"({compiled / plain:.2f}x plain, {compiled / ours:.2f}x eager)", flush=True)
 

@@ -14,30 +14,30 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch
+from tiny import tiny_params, tiny_split
+from torch import nn
 
-import torch  # noqa: E402
-from test_training import tiny_split  # noqa: E402
-from torch import nn  # noqa: E402
-
-from resnet_cifar.config import TrainParams  # noqa: E402
-from resnet_cifar.data.batches import DeviceSplit  # noqa: E402
-from resnet_cifar.engine.distributed import World, launch, process_group, under_launcher  # noqa: E402
-from resnet_cifar.engine.trainer import Trainer, seed_everything  # noqa: E402
+from resnet_cifar.config import TrainParams
+from resnet_cifar.engine.distributed import World, launch, process_group, under_launcher
+from resnet_cifar.engine.run import build_trainer
+from resnet_cifar.engine.trainer import Trainer
 
 # 37 images in batches of 16: the last batch (5 images) splits unevenly over two ranks.
 TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0, augment=True, nproc=1,
                  precise_bn_batches=2)
 
 
-def make_trainer(world: World, nproc: int, batchnorm: bool = False) -> Trainer:
-    generator = seed_everything(0)
+def small_network(num_classes: int, batchnorm: bool) -> nn.Module:
     norm = [nn.BatchNorm2d(8)] if batchnorm else []
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), *norm, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(8, 10))
-    cpu = torch.device("cpu")
-    return Trainer(model, DeviceSplit(tiny_split(37, 1), cpu), DeviceSplit(tiny_split(21, 2), cpu),
-                   dataclasses.replace(TP, nproc=nproc), "fp32", generator, eval_batch_size=8, world=world)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), *norm, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, num_classes))
+
+
+def make_trainer(world: World, nproc: int, batchnorm: bool = False) -> Trainer:
+    params = tiny_params(dataclasses.replace(TP, nproc=nproc), eval_batch_size=8)
+    return build_trainer(params, tiny_split(37, 1), tiny_split(21, 2), torch.device("cpu"), world,
+                         build_model=lambda classes: small_network(classes, batchnorm))
 
 
 def main() -> None:

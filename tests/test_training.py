@@ -1,39 +1,26 @@
 import dataclasses
 import io
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from cifar_archive import class_images
+from plain_way import plain_step  # the benchmarks' baseline step, the reference here
+from tiny import tiny_params, tiny_split
 
-from resnet_cifar.engine import trainer as trainer_module
 from resnet_cifar.config import TrainParams
 from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
-from resnet_cifar.data.dataset import Split
+from resnet_cifar.engine import trainer as trainer_module
+from resnet_cifar.engine.run import build_trainer
 from resnet_cifar.engine.schedules import lr_schedule
 from resnet_cifar.engine.trainer import Trainer, TrainingDiverged, seed_everything
 from resnet_cifar.errors import UserError
 from resnet_cifar.model.resnet import build_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from plain_way import plain_step  # noqa: E402  (the benchmarks' baseline step, the reference here)
-
 CPU = torch.device("cpu")
 
 
-def tiny_split(n: int, seed: int) -> Split:
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n)
-    return Split(class_images(labels, rng).reshape(n, 3, 32, 32), labels, np.arange(n), tuple("abcdefghij"))
-
-
 def make_trainer(tp: TrainParams, precision: str = "fp32", seed: int = 0, device: torch.device = CPU) -> Trainer:
-    generator = seed_everything(seed)
-    model = build_model("resnet18", zero_init_residual=True)
-    return Trainer(model, DeviceSplit(tiny_split(40, 1), device), DeviceSplit(tiny_split(20, 2), device), tp,
-                   precision, generator, eval_batch_size=20)
+    return build_trainer(tiny_params(tp, precision, seed), tiny_split(40, 1), tiny_split(20, 2), device)
 
 
 def weights(trainer: Trainer) -> dict[str, torch.Tensor]:

@@ -11,10 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..atomic import atomic_path
 from ..config import Params
+from ..data.dataset import Split
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/resnet_cifar
 
@@ -24,13 +26,18 @@ def _file_digest(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def training_fingerprint(params: Params, data_files: list[Path], code_files: list[Path]) -> str:
-    """Hash of everything that determines the trained weights: params, training data and code."""
+def training_fingerprint(params: Params, splits: list[Split]) -> str:
+    """Hash of everything that determines the trained weights: params, the training and validation images and
+    labels, and the package's code."""
     relevant = {"seed": params.seed, "model": dataclasses.asdict(params.model),
                 "train": dataclasses.asdict(params.train), "eval_batch_size": params.evaluate.batch_size}
     digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode())
-    for path in [*data_files, *sorted(PACKAGE_DIR.rglob("*.py")), *code_files]:
-        digest.update(f"{path.name}:{_file_digest(path)}".encode())
+    for split in splits:
+        for array in (split.images, split.labels):
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(f"{path.relative_to(PACKAGE_DIR)}:{_file_digest(path)}".encode())
     return digest.hexdigest()
 
 
