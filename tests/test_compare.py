@@ -5,26 +5,32 @@ import sys
 
 import pandas as pd
 import pytest
+import torch
 from conftest import run
 
+from resnet_cifar.engine.device import resolve_precision
+from resnet_cifar.engine.provenance import cpu_name, short_device_name
 from resnet_cifar.tools.compare import comparison, render
 
 # The shape of `dvc exp show --csv`: the baseline's row, then its experiments; a queued one has no results yet.
-EXP_SHOW = """\
+EPYC = "AMD EPYC 7B13 64-Core Processor,1,fp32,2.14.1+cu130"
+H200 = "NVIDIA H200,2,bf16,2.14.1+cu130"
+EXP_SHOW = f"""\
 Experiment,rev,typ,Created,parent,State,Executor,accuracy,loss,ece,best.val_acc,best.epoch,time.train_seconds,\
-time.images_per_sec,model.arch,model.zero_init_residual,train.epochs,train.batch_size,train.lr,data.train_size,\
-data.url,stages/train.py
-,workspace,baseline,,,,,0.31,1.9,0.1,0.3,1,60.5,16.5,resnet18,False,1,128,0.1,1000,file:///a.tar.gz,abc
-,main,baseline,2026-11-27T09:00:00,,,,0.31,1.9,0.1,0.3,1,60.5,16.5,resnet18,False,1,128,0.1,1000,file:///a.tar.gz,abc
-sated-tarp,9f1022f,branch_commit,2026-11-27T09:10:00,main,Success,,0.355,1.8123456,0.1,0.36,2,301.25,6.6,resnet34,\
-False,2,128,0.05,1000,file:///a.tar.gz,abc
-ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,0.2,2.1,0.1,0.25,1,55.0,18.2,resnet18,False,1,\
-64,0.2,1000,file:///a.tar.gz,abc
-queued-one,1234567,branch_base,2026-11-27T09:20:00,main,Queued,,,,,,,,,resnet50,False,1,128,0.1,1000,\
+time.images_per_sec,run.device_name,run.processes,run.precision,run.torch,model.arch,model.zero_init_residual,\
+train.epochs,train.batch_size,train.lr,data.train_size,data.url,stages/train.py
+,workspace,baseline,,,,,0.31,1.9,0.1,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,file:///a.tar.gz,abc
+,main,baseline,2026-11-27T09:00:00,,,,0.31,1.9,0.1,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,\
+file:///a.tar.gz,abc
+sated-tarp,9f1022f,branch_commit,2026-11-27T09:10:00,main,Success,,0.355,1.8123456,0.1,0.36,2,301.25,6.6,{H200},\
+resnet34,False,2,128,0.05,1000,file:///a.tar.gz,abc
+ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,0.2,2.1,0.1,0.25,1,55.0,18.2,{EPYC},resnet18,\
+False,1,64,0.2,1000,file:///a.tar.gz,abc
+queued-one,1234567,branch_base,2026-11-27T09:20:00,main,Queued,,,,,,,,,,,,,resnet50,False,1,128,0.1,1000,\
 file:///a.tar.gz,abc
 """
 HEADERS = ["experiment", "arch", "ep", "lr", "batch", "n_train", "test_acc", "test_loss", "best_val", "train_s",
-           "img/s"]
+           "img/s", "ran_on"]
 
 
 def exp_show(text: str = EXP_SHOW) -> pd.DataFrame:
@@ -38,7 +44,9 @@ def test_rows_with_results_best_test_accuracy_first_under_short_headers():
     assert without == 1  # the queued experiment
     assert frame.iloc[0].to_dict() == {
         "experiment": "sated-tarp", "arch": "resnet34", "ep": 2, "lr": 0.05, "batch": 128, "n_train": 1000,
-        "test_acc": 0.355, "test_loss": 1.8123456, "best_val": 0.36, "train_s": 301.25, "img/s": 6.6}
+        "test_acc": 0.355, "test_loss": 1.8123456, "best_val": 0.36, "train_s": 301.25, "img/s": 6.6,
+        "ran_on": "2x H200 bf16 2.14.1"}
+    assert frame.iloc[1]["ran_on"] == "EPYC 7B13 fp32 2.14.1"
 
 
 def test_a_workspace_with_other_results_than_its_baseline_is_a_row():
@@ -56,9 +64,9 @@ def test_values_dvc_could_not_read_count_as_missing():
 
 
 def test_columns_missing_from_an_old_commit_are_blank():
-    table = exp_show().drop(columns=["best.val_acc", "time.images_per_sec"])
+    table = exp_show().drop(columns=["best.val_acc", "time.images_per_sec", "run.device_name"])
     frame, _ = comparison(table)
-    assert list(frame.columns) == HEADERS and frame["best_val"].isna().all()
+    assert list(frame.columns) == HEADERS and frame["best_val"].isna().all() and frame["ran_on"].isna().all()
     assert "  -" in render(frame)
 
 
@@ -72,6 +80,18 @@ def test_render_fits_120_columns_and_rounds():
     lines = render(long).splitlines()
     assert max(map(len, lines)) <= 120 and lines[1].lstrip().startswith("xxx") and "~" in lines[1]
     assert render(long, width=300).count("x" * 150) == 1
+
+
+def values_of(tree, key: str):
+    """Every value stored under `key` in a JSON tree."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            if k == key:
+                yield v
+            yield from values_of(v, key)
+    elif isinstance(tree, list):
+        for item in tree:
+            yield from values_of(item, key)
 
 
 @pytest.mark.e2e
@@ -93,9 +113,16 @@ def test_compare_after_a_two_experiment_sweep(finished_project, tmp_path):
     assert list(table["test_acc"]) == sorted(table["test_acc"], reverse=True)
     assert sorted(table["lr"]) == [0.01, 0.02, 0.05]  # the workspace repeats the last experiment: not a row
     assert [line.split()[0] for line in lines[1:len(table) + 1]] == list(table["experiment"])
-    names = {exp["name"] for row in json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
-             for exp in row.get("experiments") or []}
+    shown_json = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
+    names = {exp["name"] for row in shown_json for exp in row.get("experiments") or []}
     assert len(names) == 2 and names <= set(table["experiment"])
+    # What ran each row: in DVC's own table and, shortened, in the comparison.
+    precision = resolve_precision("auto", torch.device("cpu"))
+    provenances = list(values_of(shown_json, "run"))
+    assert len(provenances) >= 3 and all(
+        p["device"] == "cpu" and p["device_name"] == cpu_name() and p["precision"] == precision
+        and p["torch"] == str(torch.__version__) and p["processes"] == 1 for p in provenances), provenances
+    assert set(table["ran_on"]) == {f"{short_device_name(cpu_name())} {precision} {torch.__version__.split('+')[0]}"}
     # -A also lists the experiments of other commits: here the same ones, as there is only one baseline.
     every = run(project, sys.executable, "-m", "resnet_cifar.tools.compare", "-A").stdout
     assert names <= {line.split()[0] for line in every.splitlines()[1:]}

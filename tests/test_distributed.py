@@ -161,6 +161,7 @@ def test_train_stage_runs_in_two_processes_and_writes_once(one_then_two_processe
     metrics = json.loads((project / "metrics/train/metrics.json").read_text())
     best = torch.load(project / "models/best.pt", weights_only=True)
     assert best["val_acc"] == pytest.approx(metrics["best"]["val_acc"], abs=1e-6)
+    assert metrics["run"]["processes"] == best["run"]["processes"] == 2  # the run says what trained it
     assert not (project / ".resume/train.pt").exists()
     assert run(project, "dvc", "status", "train").stdout.strip() == "Data and pipelines are up to date."
 

@@ -90,8 +90,8 @@ def describe(params: Params, train: Split, val: Split, provenance: dict[str, Any
     processes = f" in {provenance['processes']} processes" if provenance["processes"] > 1 else ""
     versions = f"torch {provenance['torch']}" + (f", CUDA {provenance['cuda']}" if provenance["cuda"] else "")
     return (f"training {params.model.arch} on {len(train)} images ({len(val)} validation) for "
-            f"{params.train.epochs} epochs on {provenance['device']} ({provenance['device_name']}){processes} "
-            f"with {provenance['precision']}, {versions}")
+            f"{params.train.epochs} epochs on {provenance['device']}{processes} with {provenance['precision']} "
+            f"({provenance['device_name']}, {versions})")
 
 
 def run_training(params: Params, train: Split, val: Split, files: RunFiles = RunFiles(), world: World = World(),

@@ -2,7 +2,8 @@
 
 `python -m resnet_cifar.tools.compare [-A] [--csv FILE]` prints one row per experiment with results (the baseline
 commit's, the workspace's if they differ, each experiment's): its name, the main settings, test accuracy and loss,
-best validation accuracy, training time and images/s, in at most 120 columns. `-A` takes the experiments of every
+best validation accuracy, training time and images/s, and what ran it (device, precision, torch), in at most 120
+columns. `-A` takes the experiments of every
 commit, as `dvc exp show -A` does.
 
 The table is DVC's own: `dvc exp show --csv`, the flat table that `dvc.api.exp_show` also returns (as dicts), but
@@ -19,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_path
+from ..engine.provenance import short_device_name
 from ..errors import UserError, report_user_errors
 
 # DVC's column -> the header shown. The name comes first, then the settings, then the results.
@@ -34,9 +36,11 @@ COLUMNS = {
     "time.train_seconds": "train_s",
     "time.images_per_sec": "img/s",
 }
+# The run's provenance (metrics/train/metrics.json, `run`), shown as one short column.
+PROVENANCE = ("run.device_name", "run.processes", "run.precision", "run.torch")
 HEADERS_HELP = ("ep: epochs, batch: batch size, n_train: training images, test_acc / test_loss: on the test subset "
                 "(best checkpoint), best_val: best validation accuracy, train_s: training seconds, img/s: training "
-                "images per second")
+                "images per second, ran_on: [processes x] device, precision, torch version")
 WIDTH = 120
 FORMATS = {
     "ep": "{:.0f}", "lr": "{:g}", "batch": "{:.0f}", "n_train": "{:.0f}", "test_acc": "{:.4f}", "test_loss": "{:.4f}",
@@ -54,11 +58,21 @@ def exp_show(all_commits: bool = False) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(result.stdout)) if result.stdout.strip() else pd.DataFrame()
 
 
+def ran_on(row: pd.Series) -> str | None:
+    """'H200 bf16 2.14.1', '2x H200 bf16 2.14.1': what trained the row, short enough for one screen."""
+    name, processes, precision, torch_version = (row[c] for c in PROVENANCE)
+    if pd.isna(name) or name == "!":
+        return None
+    count = f"{int(float(processes))}x " if not pd.isna(processes) and float(processes) > 1 else ""
+    version = str(torch_version).split("+")[0]  # the local build tag (+cu130, +cpu) says less than the version
+    return f"{count}{short_device_name(str(name))} {precision} {version}"
+
+
 def comparison(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """The rows with a test accuracy under short headers, best first; and how many rows had none (queued, running
     or failed experiments, commits from before the pipeline)."""
     table = table.copy()
-    for column in ("Experiment", "rev", *COLUMNS):  # an old commit's table may lack some
+    for column in ("Experiment", "rev", *COLUMNS, *PROVENANCE):  # an old commit's table may lack some
         if column not in table:
             table[column] = pd.NA
     named = table["Experiment"].notna() & (table["Experiment"].astype(str) != "")
@@ -67,6 +81,7 @@ def comparison(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     numbers = [header for header in frame.columns if header != "arch"]
     frame[numbers] = frame[numbers].apply(pd.to_numeric, errors="coerce")
     frame.insert(0, "experiment", table["Experiment"].where(named, table["rev"]).astype(str))
+    frame["ran_on"] = [ran_on(row) for _, row in table.iterrows()]
     with_results = frame["test_acc"].notna()
     frame, workspace = frame[with_results], table.loc[with_results, "rev"] == "workspace"
     # The workspace repeats its baseline's row (or the last experiment's) until something is run and not saved.

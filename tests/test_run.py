@@ -1,0 +1,91 @@
+"""The one training path (engine/run.py): what a run writes, the provenance it records, and exact resuming."""
+import contextlib
+import dataclasses
+import json
+
+import pytest
+import torch
+from test_training import TP
+from tiny import tiny_params, tiny_split
+
+from resnet_cifar.engine.distributed import World
+from resnet_cifar.engine.provenance import cpu_name, run_provenance, short_device_name
+from resnet_cifar.engine.run import RunFiles, run_training
+from resnet_cifar.model.checkpoint import load_model, read_checkpoint
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("name, short", [
+    ("NVIDIA H200", "H200"),
+    ("NVIDIA GeForce RTX 4090", "RTX 4090"),
+    ("Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", "Xeon Platinum 8375C"),
+    ("AMD EPYC 7B13 64-Core Processor", "EPYC 7B13"),
+    ("Apple M2", "Apple M2"),
+    ("arm64", "arm64"),
+])
+def test_short_device_names_keep_the_part_and_drop_the_maker(name, short):
+    assert short_device_name(name) == short
+
+
+def test_a_cpu_run_records_the_cpu_and_no_cuda_versions():
+    provenance = run_provenance(CPU, "fp32", World(rank=0, size=2, local_rank=0, local_size=2))
+    assert provenance == {"device": "cpu", "device_name": cpu_name(), "precision": "fp32", "processes": 2,
+                          "torch": str(torch.__version__), "cuda": None, "cudnn": None}
+    assert type(provenance["torch"]) is str  # torch's TorchVersion is a subclass that weights-only loading refuses
+    assert cpu_name() and "\n" not in cpu_name()
+
+
+class Stop(Exception):
+    pass
+
+
+def params(epochs: int = 3):
+    small = tiny_params(dataclasses.replace(TP, epochs=epochs))
+    return dataclasses.replace(small, model=dataclasses.replace(small.model, image_size=8))
+
+
+def run(files: RunFiles, on_epoch=None):
+    return run_training(params(), tiny_split(40, 1), tiny_split(20, 2), files, device=CPU, on_epoch=on_epoch)
+
+
+def summary(files: RunFiles) -> dict:
+    return json.loads((files.live / "metrics.json").read_text())
+
+
+@pytest.mark.e2e
+def test_a_run_writes_its_files_with_provenance_and_an_interrupted_one_resumes_to_the_same_result(tmp_path):
+    straight_files = RunFiles.under(tmp_path / "straight")
+    straight = run(straight_files)
+    expected = run_provenance(CPU, straight.trainer.precision, World())
+    for path in ("best.pt", "last.pt", "summary.txt"):
+        assert (straight_files.models / path).is_file(), path
+    assert json.loads(straight_files.model_metrics.read_text())["params"] == sum(
+        p.numel() for p in straight.trainer.model.parameters())
+    assert not straight_files.resume.exists()  # removed on success
+    assert summary(straight_files)["run"] == expected
+    best, last = (read_checkpoint(straight_files.models / f"{name}.pt") for name in ("best", "last"))
+    assert best["run"] == last["run"] == expected and last["epoch"] == 3
+    model, meta = load_model(straight_files.models / "best.pt")
+    assert meta["epoch"] == straight.trainer.best_epoch
+    for key, value in model.state_dict().items():  # the run's model holds the best epoch's weights
+        assert torch.equal(value, straight.trainer.model.state_dict()[key]), key
+
+    files = RunFiles.under(tmp_path / "interrupted")
+
+    def stop_after_first(trainer, result):
+        raise Stop
+
+    with contextlib.suppress(Stop):
+        run(files, stop_after_first)
+    assert files.resume.exists() and not (files.models / "last.pt").exists()
+    trained = []
+    resumed = run(files, lambda trainer, result: trained.append(result.epoch))
+    assert trained == [2, 3]  # epoch 1 came from the resume state, not from training again
+    assert [r.val_acc for r in resumed.trainer.history] == [r.val_acc for r in straight.trainer.history]
+    for name in ("best", "last"):
+        a, b = (read_checkpoint(f.models / f"{name}.pt") for f in (straight_files, files))
+        assert a.keys() == b.keys() and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    # Everything but the wall time is what two identical runs share.
+    without_time = [{k: v for k, v in summary(f).items() if k != "time"} for f in (straight_files, files)]
+    assert without_time[0] == without_time[1]
