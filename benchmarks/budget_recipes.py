@@ -3,8 +3,8 @@
 For each recipe (a recipes/*.yaml file; `seed` for recipes/seed.yaml, the seed project's one-epoch recipe;
 `defaults` for params.yaml unchanged) it draws the recipe's subsets from the archive that `dvc repro download`
 extracted (data/raw), trains with the train stage's own function (`run_training`: resume, DVCLive log and
-checkpoints, into a temporary folder), tests the best checkpoint as the evaluate stage does, and reports test
-accuracy, the training time (what the train stage records as time.train_seconds: the epochs without validation)
+checkpoints, into a temporary folder), tests the best checkpoint as the evaluate stage does, on the recipe's test
+subset and on all 10,000 official test images, and reports test accuracy, the training time (what the train stage records as time.train_seconds: the epochs without validation)
 and the wall time of the whole run. Run from the repository root after `dvc repro download`:
 
     python benchmarks/budget_recipes.py defaults seed recipes/ten-minutes.yaml
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from resnet_cifar.analysis.scores import score_logits
+from resnet_cifar.analysis.scores import Scores, score_logits
 from resnet_cifar.config import Params, load_params
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
@@ -34,28 +34,34 @@ RAW = Path("data/raw/cifar-10-batches-py")
 SEED_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "seed.yaml"
 
 
-def run_recipe(overrides: dict, full_train, full_test) -> dict:
+def run_recipe(overrides: dict, full_train: Split, full_test: Split) -> dict:
     params = apply_overrides(load_params(), overrides)
-    return train_recipe(params, make_subsets(full_train, full_test, params.data, params.seed))
+    return train_recipe(params, make_subsets(full_train, full_test, params.data, params.seed), full_test)
 
 
-def train_recipe(params: Params, subsets: dict[str, Split]) -> dict:
+def scores_on(model: torch.nn.Module, split: Split, params: Params) -> Scores:
+    """The `evaluate` stage's scores: fp32 logits at evaluate.batch_size."""
+    test = DeviceSplit(split, next(model.parameters()).device)
+    with torch.no_grad():
+        logits = predict_logits(model, test, params.evaluate.batch_size, precision="fp32")
+    return score_logits(logits.cpu().numpy(), split.labels)
+
+
+def train_recipe(params: Params, subsets: dict[str, Split], full_test: Split | None = None) -> dict:
     """Train as the `train` stage does (its function, into a temporary folder) and test the best checkpoint as the
-    `evaluate` stage does (fp32, at evaluate.batch_size)."""
+    `evaluate` stage does, on the test subset and, given `full_test`, on every official test image."""
     with tempfile.TemporaryDirectory(prefix="budget-") as folder:
         files = RunFiles.under(Path(folder))
         start = time.perf_counter()
         run = run_training(params, subsets["train"], subsets["val"], files)
         wall = time.perf_counter() - start
-        device = run.trainer.train_data.device
-        model, _ = load_model(files.models / "best.pt", device)
-    test = DeviceSplit(subsets["test"], device)
-    with torch.no_grad():
-        logits = predict_logits(model, test, params.evaluate.batch_size, precision="fp32")
-    scores = score_logits(logits.cpu().numpy(), subsets["test"].labels)
-    return {"test_acc": scores.accuracy, "test_loss": scores.loss, "train_seconds": run.train_seconds,
-            "wall_seconds": wall, "epochs": params.train.epochs, "train_images": len(subsets["train"]),
-            "test_images": len(test), "image_size": params.model.image_size, **run.provenance}
+        model, _ = load_model(files.models / "best.pt", run.trainer.train_data.device)
+    scores = scores_on(model, subsets["test"], params)
+    full = scores_on(model, full_test, params).accuracy if full_test is not None else None
+    return {"test_acc": scores.accuracy, "test_loss": scores.loss, "full_test_acc": full,
+            "train_seconds": run.train_seconds, "wall_seconds": wall, "epochs": params.train.epochs,
+            "train_images": len(subsets["train"]), "test_images": len(subsets["test"]),
+            "image_size": params.model.image_size, **run.provenance}
 
 
 def recipe_overrides(name: str, settings: list[str]) -> dict:
