@@ -4,8 +4,8 @@ For each recipe (a recipes/*.yaml file; `seed` for recipes/seed.yaml, the seed p
 `defaults` for params.yaml unchanged) it draws the recipe's subsets from the archive that `dvc repro download`
 extracted (data/raw), trains with the train stage's own function (`run_training`: resume, DVCLive log and
 checkpoints, into a temporary folder), tests the best checkpoint as the evaluate stage does, on the recipe's test
-subset and on all 10,000 official test images, and reports test accuracy, the training time (what the train stage records as time.train_seconds: the epochs without validation)
-and the wall time of the whole run. Run from the repository root after `dvc repro download`:
+subset and on all 10,000 official test images, and reports test accuracy, the training time (what the train stage
+records as time.train_seconds: the epochs without validation) and the wall time of the whole run. Run from the repository root after `dvc repro download`:
 
     python benchmarks/budget_recipes.py defaults seed recipes/ten-minutes.yaml
     python benchmarks/budget_recipes.py defaults --set train.lr=0.3   # explore around a recipe
