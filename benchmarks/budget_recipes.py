@@ -67,7 +67,8 @@ def recipe_overrides(name: str, settings: list[str]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("recipes", nargs="+", help="recipe YAML files, `seed` for recipes/seed.yaml, `defaults` for params.yaml as it is")
+    ap.add_argument("recipes", nargs="+",
+                    help="recipe YAML files, `seed` for recipes/seed.yaml, `defaults` for params.yaml as it is")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, YAML value")
     args = ap.parse_args()
     full_train, full_test, _ = read_cifar10(RAW)
@@ -83,7 +84,8 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for name, r in rows:
         print(f"| {name} | {r['epochs']} | {r['train_images']} | {r['test_images']} | {r['image_size']} | "
-              f"{r['precision']} | {100 * r['test_acc']:.2f}% | {'null' if r['test_loss'] is None else format(r['test_loss'], '.3f')} | {r['train_seconds']:.1f} | "
+              f"{r['precision']} | {100 * r['test_acc']:.2f}% | "
+              f"{'null' if r['test_loss'] is None else format(r['test_loss'], '.3f')} | {r['train_seconds']:.1f} | "
               f"{r['wall_seconds']:.1f} |")
 
 

@@ -5,9 +5,10 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import run
 
 from resnet_cifar.tools.compare import comparison, render
+
+from conftest import run
 
 # The shape of `dvc exp show --csv`: the baseline's row, then its experiments; a queued one has no results yet.
 EXP_SHOW = """\
@@ -48,8 +49,8 @@ def test_a_workspace_with_other_results_than_its_baseline_is_a_row():
 
 
 def test_values_dvc_could_not_read_count_as_missing():
-    text = EXP_SHOW.replace("ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,0.2,2.1,0.1,0.25,1,55.0",
-                            "ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,!,2.1,0.1,0.25,1,!")
+    row = "ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,"
+    text = EXP_SHOW.replace(row + "0.2,2.1,0.1,0.25,1,55.0", row + "!,2.1,0.1,0.25,1,!")
     frame, without = comparison(exp_show(text))
     assert list(frame["experiment"]) == ["sated-tarp", "main"] and without == 2
     assert render(frame).splitlines()[1].split()[0] == "sated-tarp"

@@ -6,8 +6,8 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
-from cifar_archive import write_archive
 
+from resnet_cifar.archive.download import download_cifar10, fetch
 from resnet_cifar.config import DataParams
 from resnet_cifar.data.batches import (
     CROP_PADDING,
@@ -18,8 +18,9 @@ from resnet_cifar.data.batches import (
     train_batches,
 )
 from resnet_cifar.data.dataset import load_split, make_subsets, read_cifar10, save_split
-from resnet_cifar.archive.download import download_cifar10, fetch
 from resnet_cifar.errors import UserError
+
+from cifar_archive import write_archive
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from cifar_archive import CLASSES, class_images
-from conftest import make_project, run, set_params
 from PIL import Image
 
 from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
@@ -26,6 +24,9 @@ from resnet_cifar.figures.plotting import (
 )
 from resnet_cifar.model.checkpoint import save_checkpoint
 from resnet_cifar.model.resnet import build_model
+
+from cifar_archive import CLASSES, class_images
+from conftest import make_project, run, set_params
 
 ABC = ("a", "b", "c")
 

@@ -12,15 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from cifar_archive import write_archive
-from conftest import make_project, ran_stages, run, set_params
-from ddp_worker import make_trainer
 
 from resnet_cifar.config import load_params
 from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.distributed import World, process_group
 from resnet_cifar.errors import UserError
+
+from cifar_archive import write_archive
+from conftest import make_project, ran_stages, run, set_params
+from ddp_worker import make_trainer
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
 

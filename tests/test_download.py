@@ -7,10 +7,11 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from cifar_archive import write_archive
 
 from resnet_cifar.archive.download import download_cifar10, fetch
 from resnet_cifar.errors import UserError
+
+from cifar_archive import write_archive
 
 PAYLOAD = bytes(range(256)) * 1000  # 256,000 bytes
 

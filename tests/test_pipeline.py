@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from browser import chromium_path, render, skip_unless_installed
-from cifar_archive import CLASSES
-from conftest import REPO, TINY, ran_stages, run, set_params
 from PIL import Image
 
 from resnet_cifar.tools.offline_plots import install as install_offline_template
+
+from browser import chromium_path, render, skip_unless_installed
+from cifar_archive import CLASSES
+from conftest import REPO, TINY, ran_stages, run, set_params
 
 # Every test here runs dvc in a project made once per session (conftest's tiny_pipeline); tests that change the
 # project take a private copy of it (finished_project), so no test depends on another one's changes.
@@ -109,9 +110,9 @@ def test_exp_show_leads_with_the_columns_people_compare(project):
                    if line.startswith("dvc exp show --drop '.*' --keep"))
     kept = run(project, *shlex.split(command), "--csv").stdout.splitlines()[0].split(",")
     assert [c for c in kept if c not in ("rev", "typ", "parent")] == [
-        "Experiment", "Created", "State", "accuracy", "loss", "best.val_acc", "time.train_seconds", "time.images_per_sec",
-        "model.arch", "train.epochs", "train.batch_size", "train.lr", "data.train_size", "data.val_size",
-        "data.test_size"]
+        "Experiment", "Created", "State", "accuracy", "loss", "best.val_acc", "time.train_seconds",
+        "time.images_per_sec", "model.arch", "train.epochs", "train.batch_size", "train.lr", "data.train_size",
+        "data.val_size", "data.test_size"]
 
 
 def test_history_has_one_row_per_epoch(project):

@@ -8,6 +8,7 @@ import time
 import pandas as pd
 import pytest
 import torch
+
 from cifar_archive import write_archive
 from conftest import command_env, make_project, ran_stages, run, set_params
 
@@ -48,8 +49,8 @@ def kill_during_train(project, sig) -> int:
 
 def outcome(project) -> dict:
     states = {name: torch.load(project / f"models/{name}.pt", weights_only=True) for name in ("best", "last")}
-    curves = {name: pd.read_csv(project / f"metrics/train/plots/metrics/{name}.tsv", sep="\t")[["step", name.split("/")[-1]]]
-              for name in ("train/loss", "val/acc", "lr")}
+    curves = {name: pd.read_csv(project / f"metrics/train/plots/metrics/{name}.tsv", sep="\t")[["step", column]]
+              for name, column in (("train/loss", "loss"), ("val/acc", "acc"), ("lr", "lr"))}
     return {"states": states, "curves": curves,
             "evaluate": json.loads((project / "metrics/evaluate.json").read_text())}
 

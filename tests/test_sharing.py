@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import command_env, ran_stages, run, set_params
 from PIL import Image
+
+from conftest import command_env, ran_stages, run, set_params
 from ssh_server import find_sshd, ssh_server
 
 pytestmark = pytest.mark.e2e

@@ -4,8 +4,6 @@ import io
 import numpy as np
 import pytest
 import torch
-from plain_way import plain_step  # the benchmarks' baseline step, the reference here
-from tiny import tiny_params, tiny_split
 
 from resnet_cifar.config import TrainParams
 from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
@@ -15,6 +13,9 @@ from resnet_cifar.engine.schedules import lr_schedule
 from resnet_cifar.engine.trainer import Trainer, TrainingDiverged, seed_everything
 from resnet_cifar.errors import UserError
 from resnet_cifar.model.resnet import build_model
+
+from plain_way import plain_step  # the benchmarks' baseline step, the reference here
+from tiny import tiny_params, tiny_split
 
 CPU = torch.device("cpu")
 
@@ -46,8 +47,9 @@ def test_same_seed_gives_identical_weights_and_metrics(precision, device):
     ra = [a.train_epoch() for _ in range(2)]
     rb = [b.train_epoch() for _ in range(2)]
     assert_same_weights(weights(a), weights(b))
-    strip = lambda r: dataclasses.replace(r, seconds=0, images_per_sec=0)  # noqa: E731
-    assert [strip(r) for r in ra] == [strip(r) for r in rb]
+    def untimed(r):
+        return dataclasses.replace(r, seconds=0, images_per_sec=0)
+    assert [untimed(r) for r in ra] == [untimed(r) for r in rb]
     c = make_trainer(TP, precision, seed=1, device=device)
     c.train_epoch()
     c.train_epoch()
