@@ -34,6 +34,7 @@ def test_an_error_while_writing_leaves_the_old_file_and_no_debris(tmp_path):
     assert list(tmp_path.iterdir()) == [target]
 
 
+@pytest.mark.e2e
 def test_a_kill_while_writing_leaves_the_old_file(tmp_path):
     target = tmp_path / "best.pt"
     write_text(target, "old")

@@ -106,6 +106,7 @@ FAST = TrainParams(epochs=2, batch_size=8, lr=0.3, weight_decay=1e-4, scheduler=
                    label_smoothing=0.0, augment=True, precise_bn_batches=0)
 
 
+@pytest.mark.e2e
 def test_precise_bn_makes_eval_mode_compute_what_train_mode_computes():
     """Recomputed over a batch, the statistics make the eval-mode forward of that batch the train-mode one (up to
     the unbiased variance BatchNorm stores); the running averages left by training give a loss orders off."""
