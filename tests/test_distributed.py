@@ -88,7 +88,7 @@ def test_two_processes_stay_identical_and_match_one_process(tmp_path):
     # Without BatchNorm, two ranks with their shares compute the one-process update, up to float summation order.
     for key, value in single.model.state_dict().items():
         torch.testing.assert_close(ranks[0]["weights"][key], value, rtol=1e-4, atol=1e-6)
-    for mine, theirs in zip(ranks[0]["history"], single.history):
+    for mine, theirs in zip(ranks[0]["history"], single.history, strict=True):
         assert mine["val_acc"] == theirs.val_acc
         assert mine["val_loss"] == pytest.approx(theirs.val_loss, rel=1e-5)
         assert mine["train_loss"] == pytest.approx(theirs.train_loss, rel=1e-5)

@@ -125,7 +125,7 @@ def test_push_and_pull_through_an_ssh_server(origin, sshd, tmp_path, monkeypatch
         assert dvc_status(origin, "--cloud") == {}
     finally:
         (origin / ".dvc/config.local").unlink(missing_ok=True)
-    assert any((tmp_path / "ssh-storage").rglob("*"))
+    assert stored_file(tmp_path / "ssh-storage", locked_md5(origin, "models/best.pt")).is_file()
     mate = clone(origin, "teammate-ssh")
     use_ssh_remote(mate)
     run(mate, "dvc", "pull")

@@ -1,5 +1,6 @@
 import dataclasses
 import io
+import itertools
 
 import numpy as np
 import pytest
@@ -56,13 +57,21 @@ def test_same_seed_gives_identical_weights_and_metrics(precision, device):
     assert not torch.equal(weights(a)["fc.weight"], weights(c)["fc.weight"])
 
 
-def test_the_data_stream_does_not_replay_the_weight_init_stream():
-    for seed in (0, 1, 42):
-        generator = seed_everything(seed)
-        init_draws = torch.randint(2**31, (64,))
-        data_draws = torch.randint(2**31, (64,), generator=generator)
-        assert not torch.equal(init_draws, data_draws)
-        assert seed_everything(seed).initial_seed() == generator.initial_seed()  # still a function of the seed
+def seeded_draws(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first draws of the weight-init stream (torch's global RNG) and of the data stream after seeding."""
+    generator = seed_everything(seed)
+    return torch.randint(2**31, (64,)), torch.randint(2**31, (64,), generator=generator)
+
+
+def test_both_streams_are_functions_of_the_seed_alone_and_the_data_stream_does_not_replay_weight_init():
+    draws = {seed: seeded_draws(seed) for seed in (0, 1, 42)}
+    torch.rand(1000)  # whatever ran before in the process (another run, a test) must not leak into a run's streams
+    for seed, (init, data) in draws.items():
+        again_init, again_data = seeded_draws(seed)
+        assert torch.equal(init, again_init) and torch.equal(data, again_data), seed
+        assert not torch.equal(init, data), seed
+    for (init_a, data_a), (init_b, data_b) in itertools.combinations(draws.values(), 2):
+        assert not torch.equal(init_a, init_b) and not torch.equal(data_a, data_b)  # another seed, other streams
 
 
 @pytest.mark.e2e
@@ -215,10 +224,10 @@ def test_given_the_same_batches_the_engine_takes_the_textbook_steps(monkeypatch)
             plain_step(plain, optimizer, criterion, images.contiguous(), labels)
             scheduler.step()
         trainer.train_epoch()
-    moved = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), start))
-    gap = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), trainer.model.parameters()))
+    moved = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), start, strict=True))
+    gap = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), trainer.model.parameters(), strict=True))
     assert gap < 5e-3 * moved, (gap, moved)  # float rounding (fused kernel, NHWC convolutions) only
-    for a, b in zip(plain.buffers(), trainer.model.buffers()):
+    for a, b in zip(plain.buffers(), trainer.model.buffers(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
 
 
