@@ -5,7 +5,8 @@ For each recipe (a recipes/*.yaml file; `seed` for recipes/seed.yaml, the seed p
 extracted (data/raw), trains with the train stage's own function (`run_training`: resume, DVCLive log and
 checkpoints, into a temporary folder), tests the best checkpoint as the evaluate stage does, on the recipe's test
 subset and on all 10,000 official test images, and reports test accuracy, the training time (what the train stage
-records as time.train_seconds: the epochs without validation) and the wall time of the whole run. Run from the repository root after `dvc repro download`:
+records as time.train_seconds: the epochs without validation) and the wall time of the whole run. Run from the
+repository root after `dvc repro download`:
 
     python benchmarks/budget_recipes.py defaults seed recipes/ten-minutes.yaml
     python benchmarks/budget_recipes.py defaults --set train.lr=0.3   # explore around a recipe
@@ -73,7 +74,8 @@ def recipe_overrides(name: str, settings: list[str]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("recipes", nargs="+", help="recipe YAML files, `seed` for recipes/seed.yaml, `defaults` for params.yaml as it is")
+    ap.add_argument("recipes", nargs="+",
+                    help="recipe YAML files, `seed` for recipes/seed.yaml, `defaults` for params.yaml as it is")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, YAML value")
     args = ap.parse_args()
     full_train, full_test, _ = read_cifar10(RAW)

@@ -3,8 +3,9 @@
 Each count runs in fresh processes, launched the way the train stage launches itself (torchrun, gloo on CPU with
 the cores split between processes, NCCL on CUDA with one GPU per process), and trains the train stage's Trainer
 (`build_trainer`, params.yaml with this model and batch) for two epochs on synthetic CIFAR-sized images at a fixed
-global batch; the second epoch is timed (the first warms up kernels and allocators). Validation is excluded from the time. On CPU the processes share the same cores, so
-expect little gain on one machine; the ratio is meant for GPUs (one per process) and for several machines.
+global batch; the second epoch is timed (the first warms up kernels and allocators). Validation is excluded from the
+time. On CPU the processes share the same cores, so expect little gain on one machine; the ratio is meant for GPUs
+(one per process) and for several machines.
 
     python benchmarks/ddp_scaling.py                                  # ResNet-18, 1 and 2 processes
     python benchmarks/ddp_scaling.py --nproc 1 2 4 --images 4096 --device cuda

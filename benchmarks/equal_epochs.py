@@ -18,14 +18,15 @@ import argparse
 import statistics
 
 import torch
-from budget_recipes import RAW, recipe_overrides, train_recipe
-from plain_way import train_plain
 
 from resnet_cifar.config import load_params
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import make_subsets, read_cifar10
 from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits
 from resnet_cifar.tools.recipes import apply_overrides
+
+from budget_recipes import RAW, recipe_overrides, train_recipe
+from plain_way import train_plain
 
 
 def mean_and_spread(values: list[float]) -> str:
@@ -35,7 +36,8 @@ def mean_and_spread(values: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("recipe", help="recipe YAML file, `seed` for recipes/seed.yaml, `defaults` for params.yaml as it is")
+    ap.add_argument("recipe",
+                    help="recipe YAML file, `seed` for recipes/seed.yaml, `defaults` for params.yaml as it is")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, YAML value")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for the plain way")

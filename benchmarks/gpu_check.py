@@ -33,23 +33,28 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
-from budget_recipes import recipe_overrides
-from plain_way import train_plain
-from train_speed import plain_images_per_sec, project_images_per_sec, synthetic_split
 
 from resnet_cifar.config import Params, load_params
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import Split, read_cifar10
 from resnet_cifar.engine.device import resolve_precision
-from resnet_cifar.engine.inference import (flip_averaged_log_probs, loss_and_accuracy, predict_logits,
-                                           predict_mirrored_logits)
+from resnet_cifar.engine.inference import (
+    flip_averaged_log_probs,
+    loss_and_accuracy,
+    predict_logits,
+    predict_mirrored_logits,
+)
 from resnet_cifar.engine.run import RunFiles, TrainedRun, run_training
 from resnet_cifar.model.checkpoint import load_model, read_checkpoint
 from resnet_cifar.tools.recipes import apply_overrides
+
+from budget_recipes import recipe_overrides
+from plain_way import train_plain
+from train_speed import plain_images_per_sec, project_images_per_sec, synthetic_split
 
 REPO = Path(__file__).resolve().parents[1]
 MILESTONES = (0.80, 0.90, 0.93, 0.94, 0.95)

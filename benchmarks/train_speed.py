@@ -2,8 +2,8 @@
 
 plain   : fp32, NCHW, torchvision PIL transforms (random crop + flip, ToTensor, Normalize) in DataLoader workers,
           loss read every step - the way most example repositories train.
-project : the train stage's Trainer (resnet_cifar.engine.run.build_trainer) - uint8 data on the device, batched crop/flip, channels_last,
-          autocast at the precision `auto` picks, no per-step host sync.
+project : the train stage's Trainer (resnet_cifar.engine.run.build_trainer) - uint8 data on the device, batched
+          crop/flip, channels_last, autocast at the precision `auto` picks, no per-step host sync.
 
 Both include data loading and augmentation. It prints images/s for each, their ratio, and the achieved FLOP/s
 (FLOPs of one training step counted by torch's FlopCounterMode) as a fraction of a matmul peak measured here.
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from plain_way import PilDataset, plain_step
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -29,6 +28,8 @@ from resnet_cifar.engine.device import resolve_device, resolve_precision
 from resnet_cifar.engine.run import build_trainer
 from resnet_cifar.model.resnet import build_model
 from resnet_cifar.tools.recipes import apply_overrides
+
+from plain_way import PilDataset, plain_step
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 

@@ -1,8 +1,8 @@
 """Stage `download`: fetch the CIFAR-10 archive named by data.url, check data.md5, extract to data/raw."""
 from pathlib import Path
 
-from resnet_cifar.config import load_params
 from resnet_cifar.archive.download import download_cifar10
+from resnet_cifar.config import load_params
 from resnet_cifar.errors import report_user_errors
 
 OUT_DIR = Path("data/raw")

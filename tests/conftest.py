@@ -7,14 +7,14 @@ import threading
 from functools import partial
 from pathlib import Path
 
-os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS; read when CUDA starts
+import pytest
+import torch
+import yaml
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
+from cifar_archive import write_archive
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/cifar_archive.py
-from cifar_archive import write_archive  # noqa: E402
+# Deterministic cuBLAS; read when CUDA initialises, at the first GPU operation, not when torch is imported.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore")

@@ -5,12 +5,13 @@ import shutil
 
 import numpy as np
 import pytest
-from cifar_archive import CLASSES, write_archive
 
+from resnet_cifar.archive.download import download_cifar10
 from resnet_cifar.config import DataParams
 from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
-from resnet_cifar.archive.download import download_cifar10
 from resnet_cifar.errors import UserError
+
+from cifar_archive import CLASSES, write_archive
 
 PER_BATCH = 40
 

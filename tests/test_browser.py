@@ -1,5 +1,6 @@
 """The page checker itself: it must see a chart that never draws, an image that never loads and the errors."""
 import pytest
+
 from browser import chromium_path, render, skip_unless_installed
 
 BROKEN_PAGE = """<!DOCTYPE html>

@@ -6,11 +6,12 @@ import sys
 import pandas as pd
 import pytest
 import torch
-from conftest import run
 
 from resnet_cifar.engine.device import resolve_precision
 from resnet_cifar.engine.provenance import cpu_name, short_device_name
 from resnet_cifar.tools.compare import comparison, render
+
+from conftest import run
 
 # The shape of `dvc exp show --csv`: the baseline's row, then its experiments; a queued one has no results yet.
 EPYC = "AMD EPYC 7B13 64-Core Processor,1,fp32,2.14.1+cu130"
@@ -56,8 +57,8 @@ def test_a_workspace_with_other_results_than_its_baseline_is_a_row():
 
 
 def test_values_dvc_could_not_read_count_as_missing():
-    text = EXP_SHOW.replace("ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,0.2,2.1,0.1,0.25,1,55.0",
-                            "ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,!,2.1,0.1,0.25,1,!")
+    row = "ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,"
+    text = EXP_SHOW.replace(row + "0.2,2.1,0.1,0.25,1,55.0", row + "!,2.1,0.1,0.25,1,!")
     frame, without = comparison(exp_show(text))
     assert list(frame["experiment"]) == ["sated-tarp", "main"] and without == 2
     assert render(frame).splitlines()[1].split()[0] == "sated-tarp"

@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from cifar_archive import CLASSES, class_images
-from conftest import make_project, run, set_params
 from PIL import Image
 
 from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
@@ -26,6 +24,9 @@ from resnet_cifar.figures.plotting import (
 )
 from resnet_cifar.model.checkpoint import save_checkpoint
 from resnet_cifar.model.resnet import build_model
+
+from cifar_archive import CLASSES, class_images
+from conftest import make_project, run, set_params
 
 ABC = ("a", "b", "c")
 
@@ -207,7 +208,8 @@ def declared_outputs(project, stage):
 @pytest.fixture(scope="module", params=list(SCENARIOS))
 def failed_run(request, tmp_path_factory):
     """A project holding a failed model's checkpoint, a test subset and a diverged training history, after
-    `python -m stages.evaluate` and `python -m stages.plot`: (scenario, project, outputs of the two stages)."""
+    `python -m stages.evaluate` and `python -m stages.plot`: (scenario, project, outputs of the two stages).
+    Its tests are e2e: it runs git and both stages as subprocesses, for each scenario."""
     damage, labels = SCENARIOS[request.param]
     project = make_project(tmp_path_factory.mktemp("degenerate") / "project")
     set_params(project, evaluate={"tta": True}, plot={"dpi": 60})  # TTA: the flip-averaged scores too
@@ -227,6 +229,7 @@ def failed_run(request, tmp_path_factory):
     return request.param, project, results
 
 
+@pytest.mark.e2e
 def test_a_failed_model_gets_every_output_and_no_traceback(failed_run):
     scenario, project, results = failed_run
     for result in results:
@@ -244,6 +247,7 @@ def test_a_failed_model_gets_every_output_and_no_traceback(failed_run):
         assert np.isfinite(f["probs"]).all()
 
 
+@pytest.mark.e2e
 def test_a_failed_model_gets_honest_metrics(failed_run):
     scenario, project, (evaluate, _) = failed_run
     labels = SCENARIOS[scenario][1]

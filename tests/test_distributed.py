@@ -12,15 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from cifar_archive import write_archive
-from conftest import make_project, ran_stages, run, set_params
-from ddp_worker import make_trainer
 
 from resnet_cifar.config import load_params
 from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.distributed import World, process_group
 from resnet_cifar.errors import UserError
+
+from cifar_archive import write_archive
+from conftest import make_project, ran_stages, run, set_params
+from ddp_worker import make_trainer
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
 
@@ -87,7 +88,7 @@ def test_two_processes_stay_identical_and_match_one_process(tmp_path):
     # Without BatchNorm, two ranks with their shares compute the one-process update, up to float summation order.
     for key, value in single.model.state_dict().items():
         torch.testing.assert_close(ranks[0]["weights"][key], value, rtol=1e-4, atol=1e-6)
-    for mine, theirs in zip(ranks[0]["history"], single.history):
+    for mine, theirs in zip(ranks[0]["history"], single.history, strict=True):
         assert mine["val_acc"] == theirs.val_acc
         assert mine["val_loss"] == pytest.approx(theirs.val_loss, rel=1e-5)
         assert mine["train_loss"] == pytest.approx(theirs.train_loss, rel=1e-5)

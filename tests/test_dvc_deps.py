@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
+
 from conftest import REPO, run
 
 # Left out of every stage's deps on purpose, so that changing them reruns nothing. dvc.yaml's header comment says

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cifar_archive import CLASSES
 from PIL import Image
 
 from resnet_cifar.data.batches import normalize
 from resnet_cifar.model.checkpoint import save_checkpoint
 from resnet_cifar.model.resnet import build_model
+
+from cifar_archive import CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,10 +4,12 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+
 from cifar_archive import write_archive
 from conftest import command_env, make_project, ran_stages, run, set_params
 
@@ -25,31 +27,90 @@ def tiny_project(path, archive_url, md5, **train):
     return project
 
 
-def kill_during_train(project, sig) -> int:
-    """Start `dvc repro`, send `sig` to its whole process group once an epoch is saved; return that epoch."""
-    resume = project / ".resume/train.pt"
-    proc = subprocess.Popen(["dvc", "repro"], cwd=project, env=command_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+# Python imports a sitecustomize module found on its path at start-up. This one makes the training process block
+# right after it saved its first epoch, and say so in a marker file: the test kills it there, however fast the
+# machine trains. It acts when resnet_cifar.engine.run is imported, which is after stages/__init__.py has put the
+# project's own src/ first on the path, so it wraps that copy's module and imports none itself.
+BLOCK_AFTER_FIRST_SAVE = """
+import importlib.abc
+import sys
+import time
+
+MODULE = "resnet_cifar.engine.run"
+
+
+class BlockAfterFirstSave(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __getattr__(self, name):  # get_source and the like, for tracebacks
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        save = module.save_resume_state
+
+        def save_then_block(*args, **kwargs):
+            save(*args, **kwargs)
+            with open(MARKER, "w") as f:
+                f.write("saved")
+            while True:
+                time.sleep(60)
+
+        module.save_resume_state = save_then_block
+
+
+class Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != MODULE:
+            return None
+        for finder in sys.meta_path:
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    spec.loader = BlockAfterFirstSave(spec.loader)
+                    return spec
+        return None
+
+
+sys.meta_path.insert(0, Finder())
+"""
+
+
+def kill_during_train(project: Path, sig) -> int:
+    """Start `dvc repro`, send `sig` to its whole process group once the first epoch is saved; return the number
+    of epochs the resume state holds."""
+    hook, marker, log = (project.parent / name for name in ("hook", "first-epoch-saved", "repro.log"))
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(f"MARKER = {str(marker)!r}\n" + BLOCK_AFTER_FIRST_SAVE)
+    env = command_env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")]))  # for this run only
+    with open(log, "w") as output:
+        proc = subprocess.Popen(["dvc", "repro"], cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while not resume.exists():
-            assert proc.poll() is None, "dvc repro ended before the first epoch was saved"
-            assert time.monotonic() < deadline, "no epoch was saved in time"
-            time.sleep(0.02)
+        while not marker.exists():
+            assert proc.poll() is None, f"dvc repro ended before the first epoch was saved:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"no epoch was saved in time:\n{log.read_text()}"
+            time.sleep(0.1)
         os.killpg(proc.pid, sig)
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    epochs_done = len(torch.load(resume, weights_only=True)["trainer"]["history"])
-    assert 1 <= epochs_done < EPOCHS, "the kill came too late to test resuming"
+    epochs_done = len(torch.load(project / ".resume/train.pt", weights_only=True)["trainer"]["history"])
+    assert epochs_done == 1, f"the kill came after {epochs_done} saved epochs, not exactly one"
     return epochs_done
 
 
 def outcome(project) -> dict:
     states = {name: torch.load(project / f"models/{name}.pt", weights_only=True) for name in ("best", "last")}
-    curves = {name: pd.read_csv(project / f"metrics/train/plots/metrics/{name}.tsv", sep="\t")[["step", name.split("/")[-1]]]
-              for name in ("train/loss", "val/acc", "lr")}
+    curves = {name: pd.read_csv(project / f"metrics/train/plots/metrics/{name}.tsv", sep="\t")[["step", column]]
+              for name, column in (("train/loss", "loss"), ("val/acc", "acc"), ("lr", "lr"))}
     return {"states": states, "curves": curves,
             "evaluate": json.loads((project / "metrics/evaluate.json").read_text())}
 
@@ -83,9 +144,9 @@ def reference(tmp_path_factory, served_archive):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_killed_repro_resumes_to_the_identical_result(tmp_path, served_archive, reference, sig):
     project = tiny_project(tmp_path / "p", *served_archive)
-    kill_during_train(project, sig)
+    epochs_done = kill_during_train(project, sig)
     again = run(project, "dvc", "repro")
-    assert "resuming after epoch" in again.stdout
+    assert f"resuming after epoch {epochs_done} " in again.stdout
     assert ran_stages(again.stdout)[0] in ("subset", "train")
     assert_same_outcome(reference, outcome(project))
     assert not (project / ".resume/train.pt").exists()

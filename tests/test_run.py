@@ -6,12 +6,13 @@ import json
 import pytest
 import torch
 from test_training import TP
-from tiny import tiny_params, tiny_split
 
 from resnet_cifar.engine.distributed import World
 from resnet_cifar.engine.provenance import cpu_name, run_provenance, short_device_name
 from resnet_cifar.engine.run import RunFiles, run_training
 from resnet_cifar.model.checkpoint import load_model, read_checkpoint
+
+from tiny import tiny_params, tiny_split
 
 CPU = torch.device("cpu")
 

@@ -3,7 +3,6 @@
 repository; run a queued sweep in parallel workers."""
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -11,8 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import command_env, ran_stages, run, set_params
 from PIL import Image
+
+from browser import skip_unless_installed
+from conftest import command_env, ran_stages, run, set_params
 from ssh_server import find_sshd, ssh_server
 
 pytestmark = pytest.mark.e2e
@@ -43,10 +44,7 @@ def origin(tmp_path_factory, home, tiny_pipeline) -> Path:
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
-    if find_sshd() is None:
-        if os.environ.get("CI"):
-            pytest.fail("sshd is missing in CI: .ci/run installs Debian's openssh-server")
-        pytest.skip("sshd not installed (Debian: apt-get install openssh-server); CI installs it")
+    skip_unless_installed(find_sshd() is not None, "sshd is not installed (Debian: apt-get install openssh-server)")
     with ssh_server(tmp_path_factory.mktemp("sshd")) as server:
         yield server
 
@@ -127,7 +125,7 @@ def test_push_and_pull_through_an_ssh_server(origin, sshd, tmp_path, monkeypatch
         assert dvc_status(origin, "--cloud") == {}
     finally:
         (origin / ".dvc/config.local").unlink(missing_ok=True)
-    assert any((tmp_path / "ssh-storage").rglob("*"))
+    assert stored_file(tmp_path / "ssh-storage", locked_md5(origin, "models/best.pt")).is_file()
     mate = clone(origin, "teammate-ssh")
     use_ssh_remote(mate)
     run(mate, "dvc", "pull")

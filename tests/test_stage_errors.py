@@ -5,10 +5,11 @@ import sys
 
 import pytest
 import yaml
-from cifar_archive import write_archive
-from conftest import make_project, run
 
 from resnet_cifar.errors import UserError, report_user_errors
+
+from cifar_archive import write_archive
+from conftest import make_project, run
 
 STAGES = ("download", "subset", "train", "evaluate", "plot")
 TYPO = "error: unknown parameter 'train.learning_rate' (did you mean 'train.lr'?); valid keys here: epochs, "

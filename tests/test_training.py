@@ -1,11 +1,10 @@
 import dataclasses
 import io
+import itertools
 
 import numpy as np
 import pytest
 import torch
-from plain_way import plain_step  # the benchmarks' baseline step, the reference here
-from tiny import tiny_params, tiny_split
 
 from resnet_cifar.config import TrainParams
 from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
@@ -15,6 +14,9 @@ from resnet_cifar.engine.schedules import lr_schedule
 from resnet_cifar.engine.trainer import Trainer, TrainingDiverged, seed_everything
 from resnet_cifar.errors import UserError
 from resnet_cifar.model.resnet import build_model
+
+from plain_way import plain_step  # the benchmarks' baseline step, the reference here
+from tiny import tiny_params, tiny_split
 
 CPU = torch.device("cpu")
 
@@ -46,21 +48,30 @@ def test_same_seed_gives_identical_weights_and_metrics(precision, device):
     ra = [a.train_epoch() for _ in range(2)]
     rb = [b.train_epoch() for _ in range(2)]
     assert_same_weights(weights(a), weights(b))
-    strip = lambda r: dataclasses.replace(r, seconds=0, images_per_sec=0)  # noqa: E731
-    assert [strip(r) for r in ra] == [strip(r) for r in rb]
+    def untimed(r):
+        return dataclasses.replace(r, seconds=0, images_per_sec=0)
+    assert [untimed(r) for r in ra] == [untimed(r) for r in rb]
     c = make_trainer(TP, precision, seed=1, device=device)
     c.train_epoch()
     c.train_epoch()
     assert not torch.equal(weights(a)["fc.weight"], weights(c)["fc.weight"])
 
 
-def test_the_data_stream_does_not_replay_the_weight_init_stream():
-    for seed in (0, 1, 42):
-        generator = seed_everything(seed)
-        init_draws = torch.randint(2**31, (64,))
-        data_draws = torch.randint(2**31, (64,), generator=generator)
-        assert not torch.equal(init_draws, data_draws)
-        assert seed_everything(seed).initial_seed() == generator.initial_seed()  # still a function of the seed
+def seeded_draws(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first draws of the weight-init stream (torch's global RNG) and of the data stream after seeding."""
+    generator = seed_everything(seed)
+    return torch.randint(2**31, (64,)), torch.randint(2**31, (64,), generator=generator)
+
+
+def test_both_streams_are_functions_of_the_seed_alone_and_the_data_stream_does_not_replay_weight_init():
+    draws = {seed: seeded_draws(seed) for seed in (0, 1, 42)}
+    torch.rand(1000)  # whatever ran before in the process (another run, a test) must not leak into a run's streams
+    for seed, (init, data) in draws.items():
+        again_init, again_data = seeded_draws(seed)
+        assert torch.equal(init, again_init) and torch.equal(data, again_data), seed
+        assert not torch.equal(init, data), seed
+    for (init_a, data_a), (init_b, data_b) in itertools.combinations(draws.values(), 2):
+        assert not torch.equal(init_a, init_b) and not torch.equal(data_a, data_b)  # another seed, other streams
 
 
 @pytest.mark.e2e
@@ -104,6 +115,7 @@ FAST = TrainParams(epochs=2, batch_size=8, lr=0.3, weight_decay=1e-4, scheduler=
                    label_smoothing=0.0, augment=True, precise_bn_batches=0)
 
 
+@pytest.mark.e2e
 def test_precise_bn_makes_eval_mode_compute_what_train_mode_computes():
     """Recomputed over a batch, the statistics make the eval-mode forward of that batch the train-mode one (up to
     the unbiased variance BatchNorm stores); the running averages left by training give a loss orders off."""
@@ -212,10 +224,10 @@ def test_given_the_same_batches_the_engine_takes_the_textbook_steps(monkeypatch)
             plain_step(plain, optimizer, criterion, images.contiguous(), labels)
             scheduler.step()
         trainer.train_epoch()
-    moved = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), start))
-    gap = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), trainer.model.parameters()))
+    moved = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), start, strict=True))
+    gap = max((p - q).abs().max().item() for p, q in zip(plain.parameters(), trainer.model.parameters(), strict=True))
     assert gap < 5e-3 * moved, (gap, moved)  # float rounding (fused kernel, NHWC convolutions) only
-    for a, b in zip(plain.buffers(), trainer.model.buffers()):
+    for a, b in zip(plain.buffers(), trainer.model.buffers(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
 
 

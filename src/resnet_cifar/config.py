@@ -138,7 +138,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 
 def _suggest(key: str, valid: list[str]) -> str | None:
-    """The valid key a typo most likely meant: a close spelling, or the abbreviation of its words (learning_rate: lr)."""
+    """The valid key a typo most likely meant: a close spelling or the abbreviation of its words (learning_rate: lr)."""
     close = difflib.get_close_matches(key, valid, n=1)
     if close:
         return close[0]

@@ -5,8 +5,9 @@ import errno
 import functools
 import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, NoReturn
+from typing import NoReturn
 
 DEBUG_ENV = "RESNET_CIFAR_DEBUG"
 # A full or read-only disk is the environment's fault whoever hit it: the package's own writers say so

@@ -6,7 +6,8 @@ normalisation run on whole batches there, so no worker processes compete with th
 from __future__ import annotations
 
 import copy
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F

@@ -3,7 +3,7 @@ loss and accuracy sums that validation and testing share."""
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn

@@ -8,13 +8,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # stages run headless
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-from ..analysis.scores import NO_PREDICTION, NO_PREDICTION_NAME  # noqa: E402
-from ..atomic import atomic_path  # noqa: E402
+from ..analysis.scores import NO_PREDICTION, NO_PREDICTION_NAME
+from ..atomic import atomic_path
 
 NOTE_STYLE = dict(fontsize=9, color="darkred", bbox=dict(boxstyle="round", facecolor="white", edgecolor="darkred",
                                                            alpha=0.9))

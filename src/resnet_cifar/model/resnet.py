@@ -11,7 +11,8 @@ inside `features`, so training, evaluation and prediction all agree): the same w
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -83,7 +84,7 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-Block = Union[type[BasicBlock], type[Bottleneck]]
+Block = type[BasicBlock] | type[Bottleneck]
 
 
 class ResNet(nn.Module):

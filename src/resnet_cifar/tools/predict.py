@@ -56,7 +56,8 @@ def predict_files(checkpoint: Path, paths: list[Path], top_k: int) -> list[list[
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="resnet-cifar-predict", description="Print the top-k CIFAR-10 classes of image files, by a trained checkpoint.")
+    description = "Print the top-k CIFAR-10 classes of image files, by a trained checkpoint."
+    parser = argparse.ArgumentParser(prog="resnet-cifar-predict", description=description)
     parser.add_argument("checkpoint", type=Path, help="a checkpoint written by the train stage, e.g. models/best.pt")
     parser.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...) of any size")
     parser.add_argument("-k", "--top-k", type=int, default=3, help="classes to print per image (default: 3)")
