@@ -13,10 +13,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/cifar_archive.py
+sys.path.insert(0, str(Path(__file__).parent))  # tests/cifar_archive.py, tests/committed.py
 from cifar_archive import write_archive  # noqa: E402
+from committed import REPO, committed_params_text  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore")
 E2E_TIMEOUT = 1200  # seconds for an e2e test, setup included: a whole pipeline or a queued sweep on a loaded machine
 
@@ -78,13 +78,16 @@ def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 
 def make_project(dest: Path) -> Path:
-    """A fresh git repository holding a copy of this project's pipeline (as a user's clone would)."""
+    """A fresh git repository holding a copy of this project's pipeline (as a user's clone would): the code of this
+    checkout, the committed params.yaml."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         src = REPO / name
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
+        if name == "params.yaml":
+            target.write_text(committed_params_text())
+        elif src.is_dir():
             shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy2(src, target)

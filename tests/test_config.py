@@ -1,13 +1,11 @@
 import re
-from pathlib import Path
 
 import pytest
 import yaml
+from committed import committed_params, committed_params_text
 
 from resnet_cifar.config import Params, load_params
 from resnet_cifar.errors import UserError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def write(tmp_path, text):
@@ -18,7 +16,7 @@ def write(tmp_path, text):
 
 def test_repository_params_are_valid_and_are_the_dataclass_defaults():
     """The dataclasses mirror params.yaml, so code that builds parameters without the file gets the same recipe."""
-    p = load_params(REPO / "params.yaml")
+    p = committed_params()
     assert p == Params()
     assert p.model.arch == "resnet18" and (p.data.train_size, p.data.val_size, p.data.test_size) == (5000, 1000, 1000)
     assert p.data.md5 == "c58f30108f718f92721af3b95e74349a"
@@ -26,7 +24,7 @@ def test_repository_params_are_valid_and_are_the_dataclass_defaults():
 
 def test_repository_params_list_every_key():
     """params.yaml is the documented source of every hyperparameter: no field may hide behind a default."""
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = yaml.safe_load(committed_params_text())
     def keys(obj, prefix=""):
         if hasattr(obj, "__dataclass_fields__"):
             return {k for f in obj.__dataclass_fields__ for k in keys(getattr(obj, f), f"{prefix}{f}.")}

@@ -1,0 +1,36 @@
+"""The committed params.yaml, the one source of the parameters that tests (and the data-parallel worker, a
+subprocess without pytest) build: never the workspace's file, which `dvc exp run -S ...` rewrites with an
+experiment's values."""
+import dataclasses
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from resnet_cifar.config import Params, TrainParams, parse_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def committed_params_text() -> str:
+    """params.yaml as HEAD holds it; the file itself where the repository is not a git checkout (an unpacked source
+    archive), since there the file is all there is."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        return (REPO / "params.yaml").read_text()
+    shown = subprocess.run(["git", "show", "HEAD:./params.yaml"], cwd=REPO, capture_output=True, text=True)
+    if shown.returncode != 0:
+        raise RuntimeError(f"git show HEAD:./params.yaml failed in {REPO}: {shown.stderr.strip()}")
+    return shown.stdout
+
+
+@functools.cache
+def committed_params() -> Params:
+    return parse_params(yaml.safe_load(committed_params_text()))
+
+
+def train_params(**changes) -> TrainParams:
+    """The committed train section with `changes`."""
+    return dataclasses.replace(committed_params().train, **changes)
