@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from resnet_cifar.config import Params, TrainParams, parse_params
+from resnet_cifar.config import DataParams, Params, TrainParams, parse_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,3 +34,8 @@ def committed_params() -> Params:
 def train_params(**changes) -> TrainParams:
     """The committed train section with `changes`."""
     return dataclasses.replace(committed_params().train, **changes)
+
+
+def data_params(**changes) -> DataParams:
+    """The committed data section with `changes`."""
+    return dataclasses.replace(committed_params().data, **changes)
