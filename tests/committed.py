@@ -31,6 +31,15 @@ def committed_params() -> Params:
     return parse_params(yaml.safe_load(committed_params_text()))
 
 
+def committed_params_with(text: str) -> str:
+    """The committed params.yaml with the YAML `text` laid over it key by key (a section of `text` that is not a
+    mapping replaces the committed one): a complete params file but for what a test changes."""
+    tree = yaml.safe_load(committed_params_text())
+    for key, value in yaml.safe_load(text).items():
+        tree[key] = {**tree[key], **value} if isinstance(value, dict) and isinstance(tree.get(key), dict) else value
+    return yaml.safe_dump(tree, sort_keys=False)
+
+
 def train_params(**changes) -> TrainParams:
     """The committed train section with `changes`."""
     return dataclasses.replace(committed_params().train, **changes)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from cifar_archive import write_archive
+from committed import committed_params_with
 from conftest import make_project, ran_stages, run, set_params
 from ddp_worker import make_trainer
 
@@ -59,7 +60,7 @@ def test_validation_shards_partition_the_split():
 @pytest.mark.parametrize("nproc, message", [(0, "train.nproc must be in [1, train.batch_size]"),
                                             (9, "train.nproc must be in [1, train.batch_size]")])
 def test_nproc_is_validated(tmp_path, nproc, message):
-    (tmp_path / "params.yaml").write_text(f"train: {{batch_size: 8, nproc: {nproc}}}")
+    (tmp_path / "params.yaml").write_text(committed_params_with(f"train: {{batch_size: 8, nproc: {nproc}}}"))
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_params(tmp_path / "params.yaml")
 
