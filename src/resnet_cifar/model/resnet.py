@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelParams
+from ..data.dataset import NUM_CLASSES
 
-NUM_CLASSES = 10
 CIFAR_IMAGE_SIZE = 32
 
 
