@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 
 from .errors import UserError
+from .model.architectures import ARCHITECTURES
 
 CIFAR10_TRAIN_IMAGES = 50_000
 CIFAR10_TEST_IMAGES = 10_000
-ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")

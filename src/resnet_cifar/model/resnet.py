@@ -11,7 +11,8 @@ inside `features`, so training, evaluation and prediction all agree): the same w
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+import functools
+from typing import Callable, Union
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,7 @@ from torchvision.models.resnet import ResNet as TorchvisionResNet
 
 from ..config import ModelParams
 from ..data.dataset import NUM_CLASSES
+from .architectures import BASIC, BOTTLENECK, LAYOUTS
 
 CIFAR_IMAGE_SIZE = 32
 
@@ -56,32 +58,11 @@ class ResNet(TorchvisionResNet):
         return self.fc(self.features(x))
 
 
-def resnet18(num_classes: int = NUM_CLASSES, **kwargs: Any) -> ResNet:
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, **kwargs)
+BLOCKS: dict[str, Block] = {BASIC: BasicBlock, BOTTLENECK: Bottleneck}
 
-
-def resnet34(num_classes: int = NUM_CLASSES, **kwargs: Any) -> ResNet:
-    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes, **kwargs)
-
-
-def resnet50(num_classes: int = NUM_CLASSES, **kwargs: Any) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, **kwargs)
-
-
-def resnet101(num_classes: int = NUM_CLASSES, **kwargs: Any) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes, **kwargs)
-
-
-def resnet152(num_classes: int = NUM_CLASSES, **kwargs: Any) -> ResNet:
-    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes, **kwargs)
-
-
+# One builder per depth: builder(num_classes, zero_init_residual=..., image_size=...).
 BUILDERS: dict[str, Callable[..., ResNet]] = {
-    "resnet18": resnet18,
-    "resnet34": resnet34,
-    "resnet50": resnet50,
-    "resnet101": resnet101,
-    "resnet152": resnet152,
+    arch: functools.partial(ResNet, BLOCKS[block], list(layers)) for arch, (block, layers) in LAYOUTS.items()
 }
 
 
