@@ -26,7 +26,6 @@ SCHEDULERS = ("multistep", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 URL_SCHEMES = ("http", "https", "file", "")  # "": a plain path
 MIN_IMAGE_SIZE = 8
-MIN_TSNE_SAMPLES = 10  # fewer points make no map worth drawing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +184,9 @@ def _is_number(text: str) -> bool:
 
 
 def _check_ranges(p: Params) -> None:
+    # Imported where it is needed, so that importing this module does not load numpy (embedding.py imports it).
+    from .analysis.embedding import MIN_TSNE_SAMPLES
+
     def require(cond: bool, message: str) -> None:
         if not cond:
             raise UserError(message)
