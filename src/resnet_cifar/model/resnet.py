@@ -12,7 +12,7 @@ inside `features`, so training, evaluation and prediction all agree): the same w
 from __future__ import annotations
 
 import functools
-from typing import Callable, Union
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ from .architectures import BASIC, BOTTLENECK, LAYOUTS
 
 CIFAR_IMAGE_SIZE = 32
 
-Block = Union[type[BasicBlock], type[Bottleneck]]
+Block = type[BasicBlock] | type[Bottleneck]
 
 
 class ResNet(TorchvisionResNet):
