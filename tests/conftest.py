@@ -12,11 +12,11 @@ import torch
 import yaml
 
 from cifar_archive import write_archive
+from committed import REPO, committed_params_text
 
 # Deterministic cuBLAS; read when CUDA initialises, at the first GPU operation, not when torch is imported.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
-REPO = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore")
 E2E_TIMEOUT = 1200  # seconds for an e2e test, setup included: a whole pipeline or a queued sweep on a loaded machine
 
@@ -78,13 +78,16 @@ def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 
 def make_project(dest: Path) -> Path:
-    """A fresh git repository holding a copy of this project's pipeline (as a user's clone would)."""
+    """A fresh git repository holding a copy of this project's pipeline (as a user's clone would): the code of this
+    checkout, the committed params.yaml."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         src = REPO / name
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
+        if name == "params.yaml":
+            target.write_text(committed_params_text())
+        elif src.is_dir():
             shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy2(src, target)

@@ -17,16 +17,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from resnet_cifar.config import TrainParams
 from resnet_cifar.engine.distributed import World, launch, process_group, under_launcher
 from resnet_cifar.engine.run import build_trainer
 from resnet_cifar.engine.trainer import Trainer
 
+from committed import train_params
 from tiny import tiny_params, tiny_split
 
 # 37 images in batches of 16: the last batch (5 images) splits unevenly over two ranks.
-TP = TrainParams(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0, augment=True, nproc=1,
-                 precise_bn_batches=2)
+TP = train_params(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0, augment=True, nproc=1,
+                  precise_bn_batches=2)
 
 
 def small_network(num_classes: int, batchnorm: bool) -> nn.Module:

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from resnet_cifar.archive.download import download_cifar10
-from resnet_cifar.config import DataParams
 from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
 from resnet_cifar.errors import UserError
 
 from cifar_archive import CLASSES, write_archive
+from committed import data_params
 
 PER_BATCH = 40
 
@@ -95,4 +95,4 @@ def small_split(n: int) -> Split:
 ])
 def test_subsets_larger_than_a_small_archive_are_rejected(sizes, message):
     with pytest.raises(UserError, match=message):
-        make_subsets(small_split(200), small_split(60), DataParams(**sizes), seed=0)
+        make_subsets(small_split(200), small_split(60), data_params(**sizes), seed=0)

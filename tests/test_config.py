@@ -1,13 +1,12 @@
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-from resnet_cifar.config import Params, load_params
+from resnet_cifar.config import load_params
 from resnet_cifar.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+from committed import committed_params, committed_params_text, committed_params_with
 
 
 def write(tmp_path, text):
@@ -16,25 +15,35 @@ def write(tmp_path, text):
     return path
 
 
-def test_repository_params_are_valid_and_are_the_dataclass_defaults():
-    """The dataclasses mirror params.yaml, so code that builds parameters without the file gets the same recipe."""
-    p = load_params(REPO / "params.yaml")
-    assert p == Params()
-    assert p.model.arch == "resnet18" and (p.data.train_size, p.data.val_size, p.data.test_size) == (5000, 1000, 1000)
-    assert p.data.md5 == "c58f30108f718f92721af3b95e74349a"
+def test_the_committed_params_are_valid_and_name_the_official_archive():
+    data = committed_params().data
+    assert data.url == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    assert data.md5 == "c58f30108f718f92721af3b95e74349a"
 
 
-def test_repository_params_list_every_key():
-    """params.yaml is the documented source of every hyperparameter: no field may hide behind a default."""
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    def keys(obj, prefix=""):
-        if hasattr(obj, "__dataclass_fields__"):
-            return {k for f in obj.__dataclass_fields__ for k in keys(getattr(obj, f), f"{prefix}{f}.")}
-        return {prefix.rstrip(".")}
-    def raw_keys(d, prefix=""):
-        return {k for key, v in d.items() for k in (raw_keys(v, f"{prefix}{key}.") if isinstance(v, dict)
-                                                    else {f"{prefix}{key}"})}
-    assert raw_keys(raw) == keys(Params())
+def dotted_keys(tree: dict, prefix: str = "") -> list[str]:
+    """Every key of a params tree, sections and their keys, as `section.key`."""
+    keys = []
+    for key, value in tree.items():
+        keys.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys.extend(dotted_keys(value, f"{prefix}{key}."))
+    return keys
+
+
+@pytest.mark.parametrize("key", dotted_keys(yaml.safe_load(committed_params_text())))
+def test_every_key_is_required_and_a_missing_one_is_named(tmp_path, key):
+    """params.yaml is the one source of every value: no key may fall back to a default held elsewhere."""
+    tree = yaml.safe_load(committed_params_text())
+    *sections, leaf = key.split(".")
+    node = tree
+    for section in sections:
+        node = node[section]
+    kind = "section" if isinstance(node.pop(leaf), dict) else "parameter"
+    path = write(tmp_path, yaml.safe_dump(tree, sort_keys=False))
+    with pytest.raises(UserError) as caught:
+        load_params(path)
+    assert str(caught.value) == f"missing {kind} '{key}' in {path}"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -74,13 +83,12 @@ def test_repository_params_list_every_key():
 ])
 def test_invalid_params_are_rejected_with_a_named_key(tmp_path, text, message):
     with pytest.raises(UserError, match=re.escape(message)):
-        load_params(write(tmp_path, text))
+        load_params(write(tmp_path, committed_params_with(text)))
 
 
-def test_missing_keys_take_defaults_and_ints_are_accepted_for_floats(tmp_path):
-    p = load_params(write(tmp_path, "train: {lr: 1}\n"))
+def test_ints_are_accepted_for_floats(tmp_path):
+    p = load_params(write(tmp_path, committed_params_with("train: {lr: 1}")))
     assert p.train.lr == 1.0 and isinstance(p.train.lr, float)
-    assert p.train.epochs == Params().train.epochs
 
 
 def test_a_yaml_syntax_error_is_one_line_with_its_position(tmp_path):

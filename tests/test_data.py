@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from resnet_cifar.archive.download import download_cifar10, fetch
-from resnet_cifar.config import DataParams
 from resnet_cifar.data.batches import (
     CROP_PADDING,
     DeviceSplit,
@@ -21,6 +20,7 @@ from resnet_cifar.data.dataset import load_split, make_subsets, read_cifar10, sa
 from resnet_cifar.errors import UserError
 
 from cifar_archive import write_archive
+from committed import data_params
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_subsets_are_seeded_disjoint_and_round_trip(tmp_path, archive):
     path, md5 = archive
     train, test, classes = read_cifar10(download_cifar10(str(path), md5, tmp_path / "raw"))
     assert train.images.shape == (200, 3, 32, 32) and len(test) == 60 and classes[0] == "airplane"
-    sizes = DataParams(train_size=120, val_size=50, test_size=30)
+    sizes = data_params(train_size=120, val_size=50, test_size=30)
     a, b = make_subsets(train, test, sizes, seed=1), make_subsets(train, test, sizes, seed=1)
     c = make_subsets(train, test, sizes, seed=2)
     assert not set(a["train"].source_index) & set(a["val"].source_index)
@@ -125,7 +125,7 @@ def test_subsets_are_seeded_disjoint_and_round_trip(tmp_path, archive):
     assert back.images.dtype == np.uint8 and np.array_equal(back.images, a["val"].images)
     assert back.classes == classes
     with pytest.raises(UserError, match="only 200 training images"):
-        make_subsets(train, test, DataParams(train_size=190, val_size=20), seed=0)
+        make_subsets(train, test, data_params(train_size=190, val_size=20), seed=0)
 
 
 def test_crop_flip_matches_a_per_image_reference():

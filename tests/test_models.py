@@ -63,11 +63,22 @@ def test_a_smaller_image_size_downsamples_inside_the_model():
     assert seen["layer1"].is_contiguous(memory_format=torch.channels_last)  # the caller's fast layout is kept
 
 
-def test_kaiming_fan_out_init():
+@pytest.mark.parametrize("name", ["conv1", "layer3.0.conv1"])  # the CIFAR stem, made after torchvision's init ran
+def test_kaiming_fan_out_init(name):
     torch.manual_seed(0)
-    conv = build_model("resnet18").layer3[0].conv1  # 128 -> 256 channels, 3x3
+    conv = build_model("resnet18").get_submodule(name)  # 3x3 convolutions
     expected_std = (2 / (conv.out_channels * 9)) ** 0.5
     assert conv.weight.std().item() == pytest.approx(expected_std, rel=0.05)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+def test_zero_init_residual_starts_the_last_batchnorm_of_every_block_at_zero(arch):
+    for zero in (True, False):
+        model = build_model(arch, zero_init_residual=zero)
+        blocks = [block for layer in (model.layer1, model.layer2, model.layer3, model.layer4) for block in layer]
+        last = [block.bn3 if arch == "resnet50" else block.bn2 for block in blocks]
+        assert all(torch.all(bn.weight == (0 if zero else 1)) for bn in last)
+        assert torch.all(model.bn1.weight == 1) and torch.all(model.bn1.bias == 0)
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet50"])

@@ -1,15 +1,15 @@
 import dataclasses
 import shlex
-from pathlib import Path
 
 import pytest
 import yaml
 
-from resnet_cifar.config import DataParams, ModelParams, TrainParams, load_params
+from resnet_cifar.config import ModelParams, TrainParams
 from resnet_cifar.errors import UserError
 from resnet_cifar.tools.recipes import apply_overrides, as_set_arguments, read_recipe
 
-REPO = Path(__file__).resolve().parents[1]
+from committed import REPO, committed_params
+
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 
 
@@ -26,23 +26,24 @@ def test_recipes_exist():
 
 
 def test_the_seed_recipe_turns_the_defaults_back_into_the_seed_parameters():
-    defaults = load_params(REPO / "params.yaml")
+    defaults = committed_params()
     seed = apply_overrides(defaults, read_recipe(REPO / "recipes/seed.yaml"))
     assert (seed.model, seed.train) == (SEED_MODEL, SEED_TRAIN)
     assert (seed.data, seed.seed, seed.evaluate) == (defaults.data, defaults.seed, defaults.evaluate)
 
 
 def test_the_full_seed_recipe_is_the_seed_recipe_over_all_the_data_for_100_epochs():
-    full = apply_overrides(load_params(REPO / "params.yaml"), read_recipe(REPO / "recipes/seed-full.yaml"))
+    defaults = committed_params()
+    full = apply_overrides(defaults, read_recipe(REPO / "recipes/seed-full.yaml"))
     assert full.model == SEED_MODEL
     assert full.train == dataclasses.replace(SEED_TRAIN, epochs=100)
-    assert full.data == dataclasses.replace(DataParams(), train_size=45_000, val_size=5_000, test_size=10_000)
+    assert full.data == dataclasses.replace(defaults.data, train_size=45_000, val_size=5_000, test_size=10_000)
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_each_recipe_is_valid_against_params_yaml(recipe):
     overrides = read_recipe(recipe)
-    params = apply_overrides(load_params(REPO / "params.yaml"), overrides)
+    params = apply_overrides(committed_params(), overrides)
     for key, value in overrides.items():
         section, name = key.split(".") if "." in key else (None, key)
         actual = getattr(getattr(params, section), name) if section else getattr(params, name)
@@ -59,6 +60,6 @@ def test_set_arguments_survive_the_shell_and_yaml():
 
 def test_bad_override_is_rejected():
     with pytest.raises(UserError, match="train.lr must be > 0"):
-        apply_overrides(load_params(REPO / "params.yaml"), {"train.lr": -1})
+        apply_overrides(committed_params(), {"train.lr": -1})
     with pytest.raises(UserError, match="unknown parameter 'train.lrr'"):
-        apply_overrides(load_params(REPO / "params.yaml"), {"train.lrr": 1})
+        apply_overrides(committed_params(), {"train.lrr": 1})

@@ -15,6 +15,7 @@ from resnet_cifar.engine.trainer import Trainer, TrainingDiverged, seed_everythi
 from resnet_cifar.errors import UserError
 from resnet_cifar.model.resnet import build_model
 
+from committed import train_params
 from plain_way import plain_step  # the benchmarks' baseline step, the reference here
 from tiny import tiny_params, tiny_split
 
@@ -35,8 +36,8 @@ def assert_same_weights(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key
 
 
-TP = TrainParams(epochs=2, batch_size=16, lr=0.05, weight_decay=1e-4, scheduler="cosine", warmup_epochs=0.5,
-                 label_smoothing=0.0, augment=True, precise_bn_batches=2)
+TP = train_params(epochs=2, batch_size=16, lr=0.05, weight_decay=1e-4, scheduler="cosine", warmup_epochs=0.5,
+                  label_smoothing=0.0, augment=True, precise_bn_batches=2)
 
 
 @pytest.mark.e2e
@@ -111,8 +112,8 @@ def test_label_smoothing_changes_the_loss():
 
 
 # A few steps at a learning rate high enough that the BatchNorm running averages fall far behind the weights.
-FAST = TrainParams(epochs=2, batch_size=8, lr=0.3, weight_decay=1e-4, scheduler="multistep", warmup_epochs=0,
-                   label_smoothing=0.0, augment=True, precise_bn_batches=0)
+FAST = train_params(epochs=2, batch_size=8, lr=0.3, weight_decay=1e-4, scheduler="multistep", warmup_epochs=0,
+                    label_smoothing=0.0, augment=True, precise_bn_batches=0)
 
 
 @pytest.mark.e2e
@@ -180,20 +181,20 @@ def lrs(tp: TrainParams, steps_per_epoch: int) -> list[float]:
 
 
 def test_multistep_is_the_seed_schedule():
-    values = lrs(TrainParams(epochs=5, lr=0.1, milestones=[2, 4], gamma=0.1, scheduler="multistep", warmup_epochs=0),
+    values = lrs(train_params(epochs=5, lr=0.1, milestones=[2, 4], gamma=0.1, scheduler="multistep", warmup_epochs=0),
                  steps_per_epoch=3)
     assert values == pytest.approx([0.1] * 6 + [0.01] * 6 + [0.001] * 3)
 
 
 def test_warmup_then_cosine_decay():
-    values = lrs(TrainParams(epochs=4, lr=0.2, scheduler="cosine", warmup_epochs=1), steps_per_epoch=4)
+    values = lrs(train_params(epochs=4, lr=0.2, scheduler="cosine", warmup_epochs=1), steps_per_epoch=4)
     assert values[:4] == pytest.approx([0.05, 0.1, 0.15, 0.2])
     assert values[4] == pytest.approx(0.2) and values[-1] < 0.01
     assert all(x >= y for x, y in zip(values[4:], values[5:]))
 
 
 def test_onecycle_peaks_at_lr_after_warmup():
-    values = lrs(TrainParams(epochs=4, lr=0.4, scheduler="onecycle", warmup_epochs=1), steps_per_epoch=10)
+    values = lrs(train_params(epochs=4, lr=0.4, scheduler="onecycle", warmup_epochs=1), steps_per_epoch=10)
     peak = int(np.argmax(values))
     assert values[peak] == pytest.approx(0.4) and 8 <= peak <= 10
     assert values[0] < 0.05 and values[-1] < 1e-3
@@ -204,8 +205,8 @@ def test_given_the_same_batches_the_engine_takes_the_textbook_steps(monkeypatch)
     """In fp32 the Trainer (fused SGD, summed loss rescaled per batch, channels_last) updates the weights as the plain
     loop of mean loss, default SGD and a per-step schedule does, batch for batch: any accuracy difference between
     the two ways can only come from the data they draw."""
-    tp = TrainParams(epochs=2, batch_size=16, lr=0.2, weight_decay=5e-4, nesterov=True, scheduler="onecycle",
-                     warmup_epochs=0.5, label_smoothing=0.1, precise_bn_batches=0)  # the buffers as training left them
+    tp = train_params(epochs=2, batch_size=16, lr=0.2, weight_decay=5e-4, nesterov=True, scheduler="onecycle",
+                      warmup_epochs=0.5, label_smoothing=0.1, precise_bn_batches=0)  # the buffers as training left them
     data = DeviceSplit(tiny_split(40, 1), CPU)  # 16 + 16 + 8: the last batch is partial
     epochs = [list(train_batches(data, tp.batch_size, torch.Generator().manual_seed(e))) for e in range(2)]
     feed = iter(epochs)
@@ -234,7 +235,7 @@ def test_given_the_same_batches_the_engine_takes_the_textbook_steps(monkeypatch)
 @pytest.mark.parametrize("epochs, warmup_epochs, steps_per_epoch", [(1, 0.9, 4), (1, 0.1, 4), (2, 0.5, 2), (1, 0.5, 3)])
 def test_onecycle_runs_whatever_the_warmup_rounds_to(epochs, warmup_epochs, steps_per_epoch):
     """A warmup that rounds to every step of the run, or to fewer than two, used to divide by zero in OneCycleLR."""
-    values = lrs(TrainParams(epochs=epochs, lr=0.2, scheduler="onecycle", warmup_epochs=warmup_epochs),
+    values = lrs(train_params(epochs=epochs, lr=0.2, scheduler="onecycle", warmup_epochs=warmup_epochs),
                  steps_per_epoch)
     assert len(values) == epochs * steps_per_epoch and max(values) == pytest.approx(0.2)
     assert values[-1] < values[0] < 0.2
@@ -242,4 +243,4 @@ def test_onecycle_runs_whatever_the_warmup_rounds_to(epochs, warmup_epochs, step
 
 def test_onecycle_needs_three_steps():
     with pytest.raises(UserError, match="at least 3 optimisation steps"):
-        lrs(TrainParams(epochs=1, lr=0.2, scheduler="onecycle", warmup_epochs=0.5), steps_per_epoch=2)
+        lrs(train_params(epochs=1, lr=0.2, scheduler="onecycle", warmup_epochs=0.5), steps_per_epoch=2)

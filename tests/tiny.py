@@ -4,10 +4,11 @@ import dataclasses
 
 import numpy as np
 
-from resnet_cifar.config import EvaluateParams, ModelParams, Params, TrainParams
+from resnet_cifar.config import Params, TrainParams
 from resnet_cifar.data.dataset import Split
 
 from cifar_archive import class_images
+from committed import committed_params
 
 
 def tiny_split(n: int, seed: int) -> Split:
@@ -17,7 +18,9 @@ def tiny_split(n: int, seed: int) -> Split:
 
 
 def tiny_params(tp: TrainParams, precision: str = "fp32", seed: int = 0, eval_batch_size: int = 20) -> Params:
-    """ResNet-18 at full resolution, with train params `tp` at `precision`."""
-    return Params(seed=seed, model=ModelParams(arch="resnet18", zero_init_residual=True, image_size=32),
-                  train=dataclasses.replace(tp, precision=precision),
-                  evaluate=EvaluateParams(batch_size=eval_batch_size))
+    """The committed params with ResNet-18 at full resolution and train params `tp` at `precision`."""
+    base = committed_params()
+    return dataclasses.replace(
+        base, seed=seed, model=dataclasses.replace(base.model, arch="resnet18", zero_init_residual=True, image_size=32),
+        train=dataclasses.replace(tp, precision=precision),
+        evaluate=dataclasses.replace(base.evaluate, batch_size=eval_batch_size))

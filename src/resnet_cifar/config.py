@@ -1,7 +1,8 @@
 """Typed, validated view of `params.yaml`: every stage loads its parameters through `load_params`.
 
-Validation happens once, before any work: unknown keys (typos), wrong types and out-of-range values all raise
-`UserError` with the offending key named.
+The dataclasses hold no defaults: params.yaml, what DVC reads and records, is the one place the values live, so it
+must list every key. Validation happens once, before any work: missing and unknown keys (typos), wrong types and
+out-of-range values all raise `UserError` with the offending key named.
 """
 from __future__ import annotations
 
@@ -16,77 +17,76 @@ from typing import Any
 import yaml
 
 from .errors import UserError
+from .model.architectures import ARCHITECTURES
 
 CIFAR10_TRAIN_IMAGES = 50_000
 CIFAR10_TEST_IMAGES = 10_000
-ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 URL_SCHEMES = ("http", "https", "file", "")  # "": a plain path
 MIN_IMAGE_SIZE = 8
-MIN_TSNE_SAMPLES = 10  # fewer points make no map worth drawing
 
 
 @dataclasses.dataclass(frozen=True)
 class DataParams:
-    url: str = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-    md5: str = "c58f30108f718f92721af3b95e74349a"
-    train_size: int = 5000
-    val_size: int = 1000
-    test_size: int = 1000
+    url: str
+    md5: str
+    train_size: int
+    val_size: int
+    test_size: int
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelParams:
-    arch: str = "resnet18"
-    zero_init_residual: bool = True
-    image_size: int = 14
+    arch: str
+    zero_init_residual: bool
+    image_size: int
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
-    epochs: int = 4
-    batch_size: int = 64
-    lr: float = 0.2
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = True
-    milestones: list[int] = dataclasses.field(default_factory=lambda: [60, 80])
-    gamma: float = 0.1
-    scheduler: str = "onecycle"
-    warmup_epochs: float = 0.9
-    label_smoothing: float = 0.1
-    augment: bool = False
-    precise_bn_batches: int = 10
-    precision: str = "auto"
-    compile: bool = False
-    device: str = "auto"
-    nproc: int = 1
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    nesterov: bool
+    milestones: list[int]
+    gamma: float
+    scheduler: str
+    warmup_epochs: float
+    label_smoothing: float
+    augment: bool
+    precise_bn_batches: int
+    precision: str
+    compile: bool
+    device: str
+    nproc: int
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateParams:
-    batch_size: int = 500
-    tta: bool = False
-    calibration_bins: int = 15
+    batch_size: int
+    tta: bool
+    calibration_bins: int
 
 
 @dataclasses.dataclass(frozen=True)
 class PlotParams:
-    grid_size: int = 16
-    dpi: int = 120
-    tsne_samples: int = 500
+    grid_size: int
+    dpi: int
+    tsne_samples: int
 
 
 @dataclasses.dataclass(frozen=True)
 class Params:
-    seed: int = 42
-    data: DataParams = dataclasses.field(default_factory=DataParams)
-    model: ModelParams = dataclasses.field(default_factory=ModelParams)
-    train: TrainParams = dataclasses.field(default_factory=TrainParams)
-    evaluate: EvaluateParams = dataclasses.field(default_factory=EvaluateParams)
-    plot: PlotParams = dataclasses.field(default_factory=PlotParams)
+    seed: int
+    data: DataParams
+    model: ModelParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    plot: PlotParams
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -98,12 +98,12 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise UserError(f"{path} not found: run from the repository root") from None
     except yaml.YAMLError as err:
         raise UserError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
-    return parse_params(raw if raw is not None else {})
+    return parse_params(raw if raw is not None else {}, source=str(path))
 
 
-def parse_params(raw: Any) -> Params:
-    """Validate a params tree (as parsed from YAML)."""
-    params = _build(Params, raw, prefix="")
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate a params tree (as parsed from YAML); `source` names the file in the error for a missing key."""
+    params = _build(Params, raw, prefix="", source=source)
     _check_ranges(params)
     return params
 
@@ -115,7 +115,7 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
-def _build(cls: type, raw: Any, prefix: str) -> Any:
+def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     if not isinstance(raw, dict):
         raise UserError(f"{prefix.rstrip('.') or 'params'} must be a mapping, got {raw!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -127,18 +127,19 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
             raise UserError(f"unknown parameter '{prefix}{key}'{hint}; valid keys here: {', '.join(fields)}")
     values = {}
     for name in fields:
-        if name not in raw:
-            continue
         hint = hints[name]
+        if name not in raw:
+            kind = "section" if dataclasses.is_dataclass(hint) else "parameter"
+            raise UserError(f"missing {kind} '{prefix}{name}' in {source}")
         if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, raw[name], prefix=f"{prefix}{name}.")
+            values[name] = _build(hint, raw[name], prefix=f"{prefix}{name}.", source=source)
         else:
             values[name] = _coerce(raw[name], hint, f"{prefix}{name}")
     return cls(**values)
 
 
 def _suggest(key: str, valid: list[str]) -> str | None:
-    """The valid key a typo most likely meant: a close spelling or the abbreviation of its words (learning_rate: lr)."""
+    """The valid key a typo most likely meant: a close spelling, or the initials of its words (learning_rate: lr)."""
     close = difflib.get_close_matches(key, valid, n=1)
     if close:
         return close[0]
@@ -183,6 +184,9 @@ def _is_number(text: str) -> bool:
 
 
 def _check_ranges(p: Params) -> None:
+    # Imported where it is needed, so that importing this module does not load numpy (embedding.py imports it).
+    from .analysis.embedding import MIN_TSNE_SAMPLES
+
     def require(cond: bool, message: str) -> None:
         if not cond:
             raise UserError(message)
