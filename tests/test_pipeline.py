@@ -111,8 +111,8 @@ def test_exp_show_leads_with_the_columns_people_compare(project):
     kept = run(project, *shlex.split(command), "--csv").stdout.splitlines()[0].split(",")
     assert [c for c in kept if c not in ("rev", "typ", "parent")] == [
         "Experiment", "Created", "State", "accuracy", "loss", "best.val_acc", "time.train_seconds",
-        "time.images_per_sec", "run.device_name", "run.precision", "run.torch", "model.arch", "train.epochs", "train.batch_size", "train.lr", "data.train_size",
-        "data.val_size", "data.test_size"]
+        "time.images_per_sec", "run.device_name", "run.precision", "run.torch", "model.arch", "train.epochs",
+        "train.batch_size", "train.lr", "data.train_size", "data.val_size", "data.test_size"]
 
 
 def test_history_has_one_row_per_epoch(project):
