@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from resnet_cifar.engine.device import resolve_precision
-from resnet_cifar.engine.provenance import cpu_name, short_device_name
-from resnet_cifar.tools.compare import comparison, render
+from resnet_cifar.engine.provenance import cpu_name
+from resnet_cifar.tools.compare import comparison, render, short_device_name
 
 from conftest import run
 

@@ -7,7 +7,6 @@ should be identical still compare equal.
 from __future__ import annotations
 
 import platform
-import re
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +46,3 @@ def run_provenance(device: torch.device, precision: str, world: World) -> dict[s
         "cudnn": torch.backends.cudnn.version() if on_cuda else None,
     }
 
-
-# Words that name the maker or the kind of part rather than the part itself.
-_NOISE = re.compile(r"\((R|TM|tm|r)\)|\bNVIDIA\b|\bIntel\b|\bAMD\b|\bGeForce\b|\bCPU\b|\bProcessor\b"
-                    r"|\b\d+-Core\b|@.*$")
-
-
-def short_device_name(name: str) -> str:
-    """A device name cut to what tells parts apart: 'NVIDIA H200' -> 'H200', 'Intel(R) Xeon(R) Platinum 8375C CPU
-    @ 2.90GHz' -> 'Xeon Platinum 8375C'."""
-    return " ".join(_NOISE.sub(" ", name).split()) or name.strip()

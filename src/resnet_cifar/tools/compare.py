@@ -3,8 +3,7 @@
 `python -m resnet_cifar.tools.compare [-A] [--csv FILE]` prints one row per experiment with results (the baseline
 commit's, the workspace's if they differ, each experiment's): its name, the main settings, test accuracy and loss,
 best validation accuracy, training time and images/s, and what ran it (device, precision, torch), in at most 120
-columns. `-A` takes the experiments of every
-commit, as `dvc exp show -A` does.
+columns. `-A` takes the experiments of every commit, as `dvc exp show -A` does.
 
 The table is DVC's own: `dvc exp show --csv`, the flat table that `dvc.api.exp_show` also returns (as dicts), but
 with `-A`, which the API lacks.
@@ -13,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_path
-from ..engine.provenance import short_device_name
 from ..errors import UserError, report_user_errors
 
 # DVC's column -> the header shown. The name comes first, then the settings, then the results.
@@ -56,6 +55,17 @@ def exp_show(all_commits: bool = False) -> pd.DataFrame:
         lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
         raise UserError(f"`dvc exp show` failed: {lines[-1]}")
     return pd.read_csv(io.StringIO(result.stdout)) if result.stdout.strip() else pd.DataFrame()
+
+
+# Words that name the maker or the kind of part rather than the part itself.
+_NOISE = re.compile(r"\((R|TM|tm|r)\)|\bNVIDIA\b|\bIntel\b|\bAMD\b|\bGeForce\b|\bCPU\b|\bProcessor\b"
+                    r"|\b\d+-Core\b|@.*$")
+
+
+def short_device_name(name: str) -> str:
+    """A device name cut to what tells parts apart: 'NVIDIA H200' -> 'H200', 'Intel(R) Xeon(R) Platinum 8375C CPU
+    @ 2.90GHz' -> 'Xeon Platinum 8375C'."""
+    return " ".join(_NOISE.sub(" ", name).split()) or name.strip()
 
 
 def ran_on(row: pd.Series) -> str | None:
