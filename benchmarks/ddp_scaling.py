@@ -71,7 +71,7 @@ def main() -> None:
         measure(args)
         return
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, claim=False)  # only its type: the measuring processes take the GPUs
     if device.type == "cuda":
         usable = [n for n in args.nproc if n <= torch.cuda.device_count()]
         if usable != args.nproc:

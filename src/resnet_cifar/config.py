@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import typing
 import urllib.parse
 from pathlib import Path
@@ -24,6 +25,7 @@ CIFAR10_TEST_IMAGES = 10_000
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
+PINNED_GPU = re.compile(r"cuda:[0-9]+")  # train.device 'cuda:N': GPU N, which engine/gpu_claim.py does not choose
 URL_SCHEMES = ("http", "https", "file", "")  # "": a plain path
 MIN_IMAGE_SIZE = 8
 
@@ -228,7 +230,11 @@ def _check_ranges(p: Params) -> None:
     require(0 <= t.label_smoothing < 1, f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
     require(t.precise_bn_batches >= 0, f"train.precise_bn_batches must be >= 0, got {t.precise_bn_batches}")
     require(t.precision in PRECISIONS, f"train.precision '{t.precision}' is not one of: {', '.join(PRECISIONS)}")
-    require(t.device in DEVICES, f"train.device '{t.device}' is not one of: {', '.join(DEVICES)}")
+    require(t.device in DEVICES or bool(PINNED_GPU.fullmatch(t.device)),
+            f"train.device '{t.device}' is not one of: {', '.join(DEVICES)}, cuda:N (GPU N)")
+    require(t.nproc == 1 or not PINNED_GPU.fullmatch(t.device),
+            f"train.device '{t.device}' pins one GPU, but train.nproc {t.nproc} processes each take their own: "
+            f"use 'cuda' or 'auto'")
     require(1 <= t.nproc <= t.batch_size,
             f"train.nproc must be in [1, train.batch_size] (each process takes a share of every batch), got {t.nproc}")
     require(p.evaluate.batch_size > 0, f"evaluate.batch_size must be > 0, got {p.evaluate.batch_size}")

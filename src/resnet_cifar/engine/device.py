@@ -6,14 +6,31 @@ import contextlib
 import torch
 
 from ..errors import UserError
+from .gpu_claim import choose_gpu
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device is 'cuda' but no CUDA GPU is available; use 'auto' or 'cpu'")
-    return torch.device(name)
+def visible_gpus() -> list[str]:
+    """The UUIDs of the CUDA GPUs this process sees, in CUDA's order: what the GPU claims are keyed by."""
+    if not torch.cuda.is_available():
+        return []
+    return [str(torch.cuda.get_device_properties(i).uuid) for i in range(torch.cuda.device_count())]
+
+
+def resolve_device(name: str = "auto", claim: bool = True) -> torch.device:
+    """The device that train.device `name` means here. On a machine with several GPUs, 'auto' and 'cuda' claim a
+    free one unless told not to `claim` (engine/gpu_claim.py, which the tests drive with GPU ids of their own)."""
+    if name == "cpu":
+        return torch.device("cpu")
+    gpus = visible_gpus()
+    if not gpus:
+        if name == "auto":
+            return torch.device("cpu")
+        raise UserError(f"train.device is '{name}' but no CUDA GPU is available; use 'auto' or 'cpu'")
+    index = choose_gpu(name, gpus, claim)
+    if index is None:
+        return torch.device("cuda")
+    torch.cuda.set_device(index)  # for whatever uses the current GPU: CUDA's context, cuDNN, a bare synchronize()
+    return torch.device("cuda", index)
 
 
 def cpu_has_fast_bf16() -> bool:

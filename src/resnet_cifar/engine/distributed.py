@@ -138,9 +138,10 @@ def process_group(nproc: int, device_name: str) -> Iterator[tuple[World, torch.d
     """This process's world and training device.
 
     In a torchrun worker, join the process group (NCCL on CUDA, one GPU per process; gloo on CPU, where the node's
-    cores are split between its processes). Outside torchrun, the world is this one process.
+    cores are split between its processes). Outside torchrun, the world is this one process, which on a machine
+    with several GPUs claims a free one; a worker never claims, as each takes its local rank's GPU.
     """
-    device = resolve_device(device_name)
+    device = resolve_device(device_name, claim=not under_launcher())
     if not under_launcher():
         yield World(), device
         return

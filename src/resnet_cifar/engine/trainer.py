@@ -130,7 +130,7 @@ class Trainer:
                     self._check_finite(loss_total, epoch, step)
                     bar.set_postfix(loss=f"{loss_total / seen:.3f}", acc=f"{correct / seen:.3f}")
         if device.type == "cuda":
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
         loss_total, correct = self.world.sum(sums).tolist()
         self._check_finite(loss_total, epoch, self.steps_per_epoch)

@@ -44,7 +44,7 @@ def class_probabilities(model: torch.nn.Module, images: np.ndarray, device: torc
 
 def predict_files(checkpoint: Path, paths: list[Path], top_k: int) -> list[list[tuple[str, float]]]:
     """For each image file, its `top_k` (class name, probability) pairs, most probable first."""
-    device = resolve_device("auto")
+    device = resolve_device("auto", claim=False)  # a few images: better a busy GPU than waiting for a free one
     model, meta = load_model(checkpoint, device)
     classes = meta["classes"]
     if not 1 <= top_k <= len(classes):
