@@ -103,6 +103,8 @@ def test_two_processes_claim_two_gpus_and_a_third_waits_until_one_exits(claimant
     assert not has_output(third.process.stdout)  # no GPU while both are held
     first.exit()
     assert third.gpu() == held[first]
+    third.exit()
+    assert third.process.stderr.read().decode().count("\n") == 0  # one line, read above: said once, not per poll
 
 
 def test_a_killed_holder_frees_its_gpu(claimants):
@@ -116,10 +118,12 @@ def test_a_killed_holder_frees_its_gpu(claimants):
     assert WAITING in read_line(fourth.process.stderr)  # the killed holder's GPU went to the third, not to both
 
 
-def test_one_gpu_is_shared_as_before_and_nothing_is_locked(claimants, tmp_path):
-    first, second = claimants(gpus=("GPU-only",)), claimants(gpus=("GPU-only",))
-    assert first.gpu() == second.gpu() == "None"  # CUDA's default GPU, unclaimed
-    assert not list(tmp_path.iterdir())
+def test_a_single_gpu_is_shared_as_before_and_kept_off_by_processes_that_choose(claimants):
+    first, second = claimants(gpus=("GPU-bbbb",)), claimants(gpus=("GPU-bbbb",))
+    assert first.gpu() == second.gpu() == "None"  # CUDA's default GPU: neither waits
+    # GPU b is visible alone to those two (CUDA_VISIBLE_DEVICES=1, say) and as index 1 to the next processes.
+    assert claimants().gpu() == "0"
+    assert WAITING in read_line(claimants().process.stderr)
 
 
 def test_processes_that_do_not_claim_never_wait_nor_lock(claimants):
@@ -180,6 +184,7 @@ def test_without_usable_lock_files_auto_stops_with_one_line_and_a_pin_still_runs
     with pytest.raises(UserError, match=r"^cannot claim a GPU through the lock files in .*missing .*cuda:N"):
         choose_gpu("auto", TWO_GPUS, lock_dir=missing)
     assert choose_gpu("cuda:1", TWO_GPUS, lock_dir=missing) == 1
+    assert choose_gpu("auto", ("GPU-only",), lock_dir=missing) is None
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without a CUDA GPU")

@@ -11,10 +11,14 @@ contend for the same file. A file is created readable by all (flock needs only a
 sticky bit of /tmp keeps other users from deleting it. Only this project's processes take these locks: other
 programs' GPU jobs go unseen, and so do processes in containers with a /tmp of their own.
 
+A process that sees a single GPU (one GPU in the machine, or CUDA_VISIBLE_DEVICES naming one) runs there as it
+always did, never waiting; it only takes the GPU's lock when free, so that processes that do choose keep off it.
+
 Nothing here imports torch: the caller passes the visible GPUs' ids (engine/device.py), a test its own.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -93,26 +97,26 @@ def wait_for_free_gpu(paths: Sequence[Path], poll_seconds: float) -> int:
 def choose_gpu(spec: str, gpus: Sequence[str], claim: bool = True, lock_dir: Path = LOCK_DIR,
                poll_seconds: float = POLL_SECONDS) -> int | None:
     """Which of the visible GPUs (`gpus`: their ids, in CUDA's order) `spec` ('auto', 'cuda' or 'cuda:N') runs on:
-    its index, or None for CUDA's default GPU, which is what a single GPU, or a process told not to `claim` (a DDP
-    rank, which takes its local rank's GPU), gets with 'auto' and 'cuda'.
+    its index, or None for CUDA's default GPU, which is what 'auto' and 'cuda' get on a single GPU or where told not
+    to `claim` (a DDP rank, which takes its local rank's GPU).
 
-    On several GPUs, 'auto' and 'cuda' claim a free one, waiting while every one is claimed. 'cuda:N' runs on GPU N
-    whether or not another process claimed it, and claims it when free so that other runs keep off it.
+    Where there is a choice, 'auto' or 'cuda' on several GPUs, a process claims a free GPU, waiting while every one
+    is claimed. Where there is none, 'cuda:N' or a single visible GPU, it runs there whether or not another process
+    claimed it, and claims it if free so that processes that choose keep off it.
     """
     pinned = int(spec.removeprefix(PINNED_PREFIX)) if spec.startswith(PINNED_PREFIX) else None
     if pinned is not None and pinned >= len(gpus):
         raise UserError(f"train.device is '{spec}' but this machine has {len(gpus)} CUDA GPU(s) "
                         f"(cuda:0 to cuda:{len(gpus) - 1})")
-    if not claim or len(gpus) < 2 or fcntl is None:
+    if not claim or fcntl is None:
         return pinned
     paths = [lock_file(lock_dir, gpu) for gpu in gpus]
+    if pinned is not None or len(paths) == 1:
+        with contextlib.suppress(OSError):  # the claim only keeps others off this GPU: without it, this still runs
+            try_claim(paths[pinned or 0])
+        return pinned
     try:
-        if pinned is not None:
-            try_claim(paths[pinned])
-            return pinned
         return wait_for_free_gpu(paths, poll_seconds)
     except OSError as err:
-        if pinned is not None:
-            return pinned  # the claim only keeps other runs off a pinned GPU: without it, this run still runs
         raise UserError(f"cannot claim a GPU through the lock files in {lock_dir} ({err}); "
                         f"set train.device to cuda:N to choose one") from err
