@@ -4,13 +4,13 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from loopback import free_port, serve
 
 SSHD_CONFIG = """\
 ListenAddress 127.0.0.1
@@ -43,29 +43,10 @@ def find_sshd() -> str | None:
     return shutil.which("sshd", path=f"{os.environ.get('PATH', '')}{os.pathsep}/usr/sbin{os.pathsep}/usr/local/sbin")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _keygen(path: Path) -> str:
     """Write an ed25519 key pair without passphrase; return the public key line."""
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "throwaway", "-f", str(path)], check=True)
     return path.with_suffix(".pub").read_text().strip()
-
-
-def _wait_for_port(port: int, server: subprocess.Popen, log: Path, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"sshd exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"sshd did not listen on port {port} within {timeout:.0f} s:\n{log.read_text()}")
 
 
 @contextmanager
@@ -81,19 +62,11 @@ def ssh_server(folder: Path) -> Iterator[SSHServer]:
     config.write_text(SSHD_CONFIG.format(folder=folder))
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
-    port = _free_port()
+    port = free_port()
     home = folder / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh/known_hosts").write_text(f"[127.0.0.1]:{port} {host_public}\n")
 
     log = folder / "sshd.log"
-    with open(log, "w") as log_file:
-        server = subprocess.Popen([sshd, "-D", "-e", "-f", str(config), "-p", str(port)],
-                                  stdout=log_file, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_port(port, server, log)
-        yield SSHServer(port=port, user=getpass.getuser(), keyfile=folder / "user_key", home=home,
-                        log=log)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with serve([sshd, "-D", "-e", "-f", str(config), "-p", str(port)], port, "sshd", log):
+        yield SSHServer(port=port, user=getpass.getuser(), keyfile=folder / "user_key", home=home, log=log)

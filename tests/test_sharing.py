@@ -3,7 +3,6 @@
 repository; run a queued sweep in parallel workers."""
 import hashlib
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -20,43 +19,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """A throwaway HOME for this module: the default remote in .dvc/config is ~/resnet-cifar-dvc-storage."""
-    with pytest.MonkeyPatch.context() as patch:
-        path = tmp_path_factory.mktemp("home")
-        patch.setenv("HOME", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
-def origin(tmp_path_factory, home, tiny_pipeline) -> Path:
-    """A copy of the tiny pipeline with its baseline results committed, its git history pushed to a bare
-    repository `origin.git` beside it. Its DVC remote is the default one in .dvc/config."""
-    root = tmp_path_factory.mktemp("team")
-    project = shutil.copytree(tiny_pipeline[0], root / "project", symlinks=True)
-    run(project, "git", "add", "-A")
-    run(project, "git", "commit", "-qm", "baseline results")
-    run(root, "git", "init", "-q", "--bare", "-b", "main", "origin.git")
-    run(project, "git", "remote", "add", "origin", str(root / "origin.git"))
-    run(project, "git", "push", "-q", "origin", "main")
-    return project
-
-
-@pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     skip_unless_installed(find_sshd() is not None, "sshd is not installed (Debian: apt-get install openssh-server)")
     with ssh_server(tmp_path_factory.mktemp("sshd")) as server:
         yield server
-
-
-@pytest.fixture
-def own_origin(origin, tmp_path) -> Path:
-    """A private copy of `origin` and of its bare repository, for a test that changes them."""
-    root = shutil.copytree(origin.parent, tmp_path / "team", symlinks=True,
-                           ignore=lambda folder, names: [n for n in names if n.startswith("teammate")])
-    project = root / "project"
-    run(project, "git", "remote", "set-url", "origin", str(root / "origin.git"))
-    return project
 
 
 def clone(origin: Path, name: str) -> Path:
