@@ -1,0 +1,198 @@
+"""The CIFAR-10-C corruptions: seeded, shape- and range-keeping, growing with severity, and right where a parameter
+has a closed-form meaning."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from resnet_cifar.errors import UserError
+from resnet_cifar.robustness import corruptions
+from resnet_cifar.robustness.corruptions import CORRUPTIONS, FAMILY, PARAMETERS, SEVERITIES, corrupt
+
+IMPLEMENTED = tuple(name for name in CORRUPTIONS if name in corruptions._FUNCTIONS)
+# Saturate's severities 1-2 desaturate and 3-5 oversaturate, so its distance from the clean image is not monotone
+# (nor is it in the reference).
+NOT_MONOTONE = {"saturate"}
+
+
+def natural_images(n: int, seed: int = 0) -> np.ndarray:
+    """Smooth colour images with edges, textures and a range of brightness, like photographs at 32x32: a few
+    low-frequency waves per channel plus a bright or dark disc."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:32, 0:32] / 32
+    images = np.empty((n, 3, 32, 32))
+    for i in range(n):
+        base = rng.uniform(60, 190, size=(3, 1, 1))
+        waves = sum(rng.uniform(10, 35, size=(3, 1, 1))
+                    * np.sin(2 * np.pi * (rng.uniform(0.5, 3) * rows + rng.uniform(0.5, 3) * cols)
+                             + rng.uniform(0, 2 * np.pi, size=(3, 1, 1)))
+                    for _ in range(3))
+        centre = rng.uniform(0.2, 0.8, size=2)
+        disc = (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 < rng.uniform(0.02, 0.08)
+        images[i] = base + waves + disc * rng.uniform(-60, 60, size=(3, 1, 1))
+    return np.clip(np.rint(images), 0, 255).astype(np.uint8)
+
+
+def grey(n: int, level: int = 128) -> np.ndarray:
+    return np.full((n, 3, 32, 32), level, dtype=np.uint8)
+
+
+def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return natural_images(16)
+
+
+def test_names_and_families() -> None:
+    assert len(corruptions.STANDARD) == 15 and len(corruptions.EXTRA) == 4
+    assert len(set(CORRUPTIONS)) == 19 and set(FAMILY) == set(CORRUPTIONS) == set(PARAMETERS)
+    assert {FAMILY[n] for n in corruptions.EXTRA} == {"extra"}
+    assert [FAMILY[n] for n in corruptions.STANDARD].count("weather") == 4
+    assert all(len(PARAMETERS[n]) == len(SEVERITIES) for n in CORRUPTIONS)
+
+
+@pytest.mark.parametrize("name", IMPLEMENTED)
+def test_shape_dtype_and_determinism(name: str, images: np.ndarray) -> None:
+    out = corrupt(images, name, 3, seed=7)
+    assert out.shape == images.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, corrupt(images, name, 3, seed=7))
+    assert not np.array_equal(out, images)
+    np.testing.assert_array_equal(images, natural_images(16))  # the input is left alone
+
+
+@pytest.mark.parametrize("name", [n for n in IMPLEMENTED if n not in ("brightness", "contrast", "saturate")])
+def test_random_corruptions_differ_between_seeds(name: str, images: np.ndarray) -> None:
+    assert not np.array_equal(corrupt(images, name, 3, seed=0), corrupt(images, name, 3, seed=1))
+
+
+@pytest.mark.parametrize("name", [n for n in IMPLEMENTED if n not in NOT_MONOTONE])
+def test_distance_grows_with_severity(name: str, images: np.ndarray) -> None:
+    distances = [mean_abs_difference(corrupt(images, name, s, seed=0), images) for s in SEVERITIES]
+    assert distances[0] > 0
+    assert all(a < b for a, b in zip(distances, distances[1:])), distances
+
+
+def test_an_empty_batch_stays_empty() -> None:
+    assert corrupt(np.zeros((0, 3, 32, 32), np.uint8), "gaussian_noise", 1, seed=0).shape == (0, 3, 32, 32)
+
+
+@pytest.mark.parametrize(("name", "severity", "seed", "message"), [
+    ("gaussian", 1, 0, "unknown corruption 'gaussian'; choose one of gaussian_noise, shot_noise"),
+    ("fog", 0, 0, "severity must be one of 1, 2, 3, 4, 5, got 0"),
+    ("fog", 6, 0, "severity must be one of 1, 2, 3, 4, 5, got 6"),
+    ("fog", 2.0, 0, "severity must be one of 1, 2, 3, 4, 5, got 2.0"),
+    ("fog", 1, -1, "seed must be a non-negative integer, got -1"),
+])
+def test_bad_choices_are_user_errors(name: str, severity: object, seed: int, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        corrupt(grey(1), name, severity, seed)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_gaussian_noise_has_the_severity_sigma(severity: int) -> None:
+    # Mid-grey: at 4 sigma of 0.1 the noise stays inside [0, 1], so clipping does not shrink it.
+    out = corrupt(grey(64), "gaussian_noise", severity, seed=0).astype(np.float64) / 255
+    sigma = PARAMETERS["gaussian_noise"][severity - 1]
+    assert abs(out.std() - sigma) < 0.02 * sigma
+    assert abs(out.mean() - 128 / 255) < 0.002
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_shot_noise_has_poisson_variance(severity: int) -> None:
+    photons = PARAMETERS["shot_noise"][severity - 1]
+    out = corrupt(grey(64, 64), "shot_noise", severity, seed=0).astype(np.float64)
+    # The exact variance of round(255 * Poisson(x * photons) / photons), from the Poisson probabilities; in
+    # float32 like the module, whose rounding decides the ties (k / photons * 255 = m + 1/2 for some counts k).
+    counts = np.arange(0, 4 * photons)
+    levels = np.rint(np.minimum((counts / photons).astype(np.float32), 1) * 255)
+    probability = scipy.stats.poisson.pmf(counts, 64 / 255 * photons)
+    mean = (probability * levels).sum()
+    expected = (probability * (levels - mean) ** 2).sum()
+    # Within 4 standard errors of the sample mean and (near-normal draws) of the sample variance.
+    assert abs(out.mean() - mean) < 4 * np.sqrt(expected / out.size)
+    assert abs(out.var() / expected - 1) < 4 * np.sqrt(2 / out.size)
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_impulse_noise_replaces_the_expected_fraction(severity: int) -> None:
+    out = corrupt(grey(64), "impulse_noise", severity, seed=0)
+    amount = PARAMETERS["impulse_noise"][severity - 1]
+    changed = out != 128
+    assert abs(changed.mean() - amount) < 0.05 * amount
+    assert set(np.unique(out[changed])) == {0, 255}
+    assert abs((out[changed] == 255).mean() - 0.5) < 0.03
+
+
+def test_speckle_noise_scales_with_the_value() -> None:
+    dark, bright = (corrupt(grey(32, level), "speckle_noise", 5, seed=0).astype(np.float64) for level in (40, 120))
+    assert abs(bright.std() / dark.std() - 3) < 0.1
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_contrast_scales_the_range_about_the_mean(severity: int, images: np.ndarray) -> None:
+    factor = PARAMETERS["contrast"][severity - 1]
+    out = corrupt(images, "contrast", severity, seed=0).astype(np.float64)
+    clean = images.astype(np.float64)
+    mean = clean.mean(axis=(2, 3), keepdims=True)
+    np.testing.assert_allclose(out, (clean - mean) * factor + mean, atol=0.5 + 1e-6)
+    out_range = np.ptp(out, axis=(2, 3))
+    np.testing.assert_allclose(out_range, factor * np.ptp(clean, axis=(2, 3)), atol=1.0 + 1e-6)
+
+
+def hsv(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hue in [0, 6), saturation and value of uint8 (N, 3, H, W) images, by the textbook formulas."""
+    x = images.astype(np.float64) / 255
+    value, low = x.max(axis=1), x.min(axis=1)
+    spread = value - low
+    saturation = np.where(value > 0, spread / np.where(value > 0, value, 1), 0)
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    safe = np.where(spread > 0, spread, 1)
+    hue = np.select([spread == 0, value == r, value == g],
+                    [0, ((g - b) / safe) % 6, (b - r) / safe + 2], (r - g) / safe + 4)
+    return hue, saturation, value
+
+
+def hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = np.abs(a - b)
+    return np.minimum(d, 6 - d)  # hue is an angle: 0 and 6 are the same red
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_brightness_raises_hsv_value(severity: int, images: np.ndarray) -> None:
+    shift = PARAMETERS["brightness"][severity - 1]
+    hue, saturation, value = hsv(images)
+    new_hue, new_saturation, new_value = hsv(corrupt(images, "brightness", severity, seed=0))
+    np.testing.assert_allclose(new_value, np.minimum(value + shift, 1), atol=0.5 / 255 + 1e-9)
+    # Hue and saturation move only by the rounding to uint8 (more where few levels separate the channels).
+    vivid = value - images.min(axis=1) / 255 > 40 / 255
+    assert hue_distance(new_hue, hue)[vivid].max() < 0.05
+    assert np.abs(new_saturation - saturation)[vivid].max() < 0.02
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_saturate_scales_hsv_saturation(severity: int, images: np.ndarray) -> None:
+    scale, shift = PARAMETERS["saturate"][severity - 1]
+    hue, saturation, value = hsv(images)
+    new_hue, new_saturation, new_value = hsv(corrupt(images, "saturate", severity, seed=0))
+    np.testing.assert_allclose(new_value, value, atol=0.5 / 255 + 1e-9)
+    vivid = (value - images.min(axis=1) / 255 > 40 / 255) & (value > 0.3)
+    np.testing.assert_allclose(new_saturation[vivid], np.clip(saturation * scale + shift, 0, 1)[vivid], atol=0.01)
+    # Rounding each channel by up to half a level moves the hue (in sextants) by at most 2 / (spread - 1), the
+    # spread being the output's max - min channel in levels.
+    out = corrupt(images, "saturate", severity, seed=0).astype(np.float64)
+    spread = out.max(axis=1) - out.min(axis=1)
+    judged = vivid & (spread >= 4)
+    assert judged.mean() > 0.5
+    assert (hue_distance(new_hue, hue) <= 2 / (spread - 1 + 1e-9))[judged].all()
+
+
+@pytest.mark.parametrize("name", ["brightness", "saturate"])
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_grey_images_stay_grey(name: str, severity: int) -> None:
+    levels = np.arange(0, 256, 17, dtype=np.uint8)
+    out = corrupt(np.broadcast_to(levels[:, None, None, None], (len(levels), 3, 32, 32)).copy(), name, severity, 0)
+    assert (out == out[:, :1]).all()
