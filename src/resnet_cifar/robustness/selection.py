@@ -34,11 +34,21 @@ def expand_corruptions(entries: Iterable[str]) -> tuple[str, ...]:
         elif entry in FAMILY:
             chosen.add(entry)
         else:
-            close = difflib.get_close_matches(entry, [*GROUPS, *CORRUPTIONS], n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            close = _closest(entry)
+            hint = f" (did you mean '{close}'?)" if close else ""
             raise ValueError(f"'{entry}' is not a corruption or group{hint}; groups: {', '.join(GROUPS)}; "
                              f"corruptions: {', '.join(CORRUPTIONS)}")
     return tuple(n for n in CORRUPTIONS if n in chosen)
+
+
+def _closest(entry: str) -> str | None:
+    """The valid name `entry` most likely meant: a close spelling, or the one name it is part of (jpeg)."""
+    valid = [*GROUPS, *CORRUPTIONS]
+    close = difflib.get_close_matches(entry, valid, n=1)
+    if close:
+        return close[0]
+    containing = [name for name in valid if entry and entry.lower() in name]
+    return containing[0] if len(containing) == 1 else None
 
 
 def severity_key(severity: int) -> str:
