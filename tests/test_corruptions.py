@@ -10,11 +10,19 @@ from resnet_cifar.errors import UserError
 from resnet_cifar.robustness import corruptions
 from resnet_cifar.robustness.corruptions import CORRUPTIONS, FAMILY, PARAMETERS, SEVERITIES, corrupt
 
-IMPLEMENTED = tuple(name for name in CORRUPTIONS if name in corruptions._FUNCTIONS)
-# Saturate's severities 1-2 desaturate and 3-5 oversaturate, so its distance from the clean image is not monotone
-# (nor is it in the reference).
-NOT_MONOTONE = {"saturate"}
-
+DETERMINISTIC = {"brightness", "contrast", "saturate", "defocus_blur", "zoom_blur", "pixelate", "jpeg_compression",
+                 "gaussian_blur"}
+# Where the reference's severities do not order the distance from the clean image (docs/corruptions.md says why),
+# so this implementation, keeping its parameters, does not either; each has its own test below instead.
+NOT_MONOTONE = {
+    "saturate",  # severities 1-2 desaturate, 3-5 oversaturate
+    "glass_blur",  # the blur that grows over 1-3 and 4-5 hides the shuffle's pixel-scale differences
+    "elastic_transform",  # the global affine part shrinks with severity while the local warp grows
+    "frost",  # the image's weight falls faster than the frost's grows from severity 3 on
+    "spatter",  # water at 1-3, mud at 4-5
+}
+# Motion blur's severities 3 and 4 differ only in kernel radius, 6 vs 8, at sigma 2: taps 13-16 weigh < 1e-9.
+SAME_DISTANCE = {("motion_blur", 4)}
 
 def natural_images(n: int, seed: int = 0) -> np.ndarray:
     """Smooth colour images with edges, textures and a range of brightness, like photographs at 32x32: a few
@@ -55,7 +63,7 @@ def test_names_and_families() -> None:
     assert all(len(PARAMETERS[n]) == len(SEVERITIES) for n in CORRUPTIONS)
 
 
-@pytest.mark.parametrize("name", IMPLEMENTED)
+@pytest.mark.parametrize("name", CORRUPTIONS)
 def test_shape_dtype_and_determinism(name: str, images: np.ndarray) -> None:
     out = corrupt(images, name, 3, seed=7)
     assert out.shape == images.shape and out.dtype == np.uint8
@@ -64,16 +72,24 @@ def test_shape_dtype_and_determinism(name: str, images: np.ndarray) -> None:
     np.testing.assert_array_equal(images, natural_images(16))  # the input is left alone
 
 
-@pytest.mark.parametrize("name", [n for n in IMPLEMENTED if n not in ("brightness", "contrast", "saturate")])
-def test_random_corruptions_differ_between_seeds(name: str, images: np.ndarray) -> None:
-    assert not np.array_equal(corrupt(images, name, 3, seed=0), corrupt(images, name, 3, seed=1))
+@pytest.mark.parametrize("name", CORRUPTIONS)
+def test_only_random_corruptions_depend_on_the_seed(name: str, images: np.ndarray) -> None:
+    same = np.array_equal(corrupt(images, name, 3, seed=0), corrupt(images, name, 3, seed=1))
+    assert same == (name in DETERMINISTIC)
 
 
-@pytest.mark.parametrize("name", [n for n in IMPLEMENTED if n not in NOT_MONOTONE])
+@pytest.mark.parametrize("name", [n for n in CORRUPTIONS if n not in NOT_MONOTONE])
 def test_distance_grows_with_severity(name: str, images: np.ndarray) -> None:
     distances = [mean_abs_difference(corrupt(images, name, s, seed=0), images) for s in SEVERITIES]
     assert distances[0] > 0
-    assert all(a < b for a, b in zip(distances, distances[1:])), distances
+    grows = [a < b for a, b, s in zip(distances, distances[1:], SEVERITIES[1:]) if (name, s) not in SAME_DISTANCE]
+    assert all(grows), distances
+
+
+def test_motion_blur_severities_3_and_4_share_their_kernel() -> None:
+    kernel_3, kernel_4 = (corruptions._motion_kernel(*PARAMETERS["motion_blur"][s - 1]) for s in (3, 4))
+    assert len(kernel_4) > len(kernel_3)
+    np.testing.assert_allclose(kernel_4[:len(kernel_3)], kernel_3, atol=1e-8)
 
 
 def test_an_empty_batch_stays_empty() -> None:
