@@ -165,9 +165,14 @@ def _bilinear(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, border: str) ->
     top, left = top.astype(np.int64), left.astype(np.int64)
     r0, r1 = _border_index(top, height, border), _border_index(top + 1, height, border)
     c0, c1 = _border_index(left, width, border), _border_index(left + 1, width, border)
-    image = np.arange(n)[:, None, None]
-    return ((x[image, r0, c0] * (1 - dc) + x[image, r0, c1] * dc) * (1 - dr)
-            + (x[image, r1, c0] * (1 - dc) + x[image, r1, c1] * dc) * dr).astype(np.float32)
+    flat = x.reshape(n * height * width, -1)
+    base = (np.arange(n) * (height * width))[:, None, None]
+
+    def at(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return np.take(flat, (base + r * width + c).ravel(), axis=0).reshape(x.shape)
+
+    return ((at(r0, c0) * (1 - dc) + at(r0, c1) * dc) * (1 - dr)
+            + (at(r1, c0) * (1 - dc) + at(r1, c1) * dc) * dr).astype(np.float32)
 
 
 def _linear_along(x: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
@@ -214,15 +219,15 @@ def _motion_blur(x: np.ndarray, radius: float, sigma: float, angles: np.ndarray)
     # ImageMagick rounds halves down: ceil(v - 0.5).
     d_rows = np.ceil(steps * np.sin(angle) - 0.5).astype(np.int64)
     d_cols = np.ceil(steps * np.cos(angle) - 0.5).astype(np.int64)
-    planes = x.transpose(0, 2, 3, 1)
-    image = np.arange(n)[:, None, None]
+    planes = x.transpose(0, 2, 3, 1).reshape(n * height * width, -1)
+    base = (np.arange(n) * (height * width))[:, None, None]
     rows, cols = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
     out = np.zeros_like(planes)
     for tap, weight in enumerate(weights):
         r = np.clip(rows + d_rows[:, tap, None, None], 0, height - 1)
         c = np.clip(cols + d_cols[:, tap, None, None], 0, width - 1)
-        out += weight * planes[image, r, c]
-    return out.transpose(0, 3, 1, 2)
+        out += weight * np.take(planes, (base + r * width + c).ravel(), axis=0)
+    return out.reshape(n, height, width, -1).transpose(0, 3, 1, 2)
 
 
 def _grey(x: np.ndarray) -> np.ndarray:
