@@ -15,7 +15,7 @@ from resnet_cifar.engine.device import resolve_device
 from resnet_cifar.engine.inference import predict_logits
 from resnet_cifar.errors import report_user_errors, require_inputs
 from resnet_cifar.model.checkpoint import load_model
-from resnet_cifar.robustness.report import results_table, rounded, summary
+from resnet_cifar.robustness.report import results_table, rounded, severity_means, summary
 from resnet_cifar.robustness.selection import read_made, severity_key
 
 CHECKPOINT = Path("models/best.pt")
@@ -53,14 +53,16 @@ def main() -> None:
         print(f"{name}: accuracy {', '.join(f'{results[name, s]:.3f}' for s in severities)} at severities "
               f"{', '.join(map(str, severities))}", flush=True)
 
-    metrics = rounded(summary(results_table(results), clean_accuracy))
+    table = results_table(results)
+    metrics = rounded(summary(table, clean_accuracy))
     write_json(METRICS, metrics)
     with atomic_path(RESULTS) as tmp:
-        results_table(results).to_csv(tmp, index=False, float_format="%.6f")
+        table.to_csv(tmp, index=False, float_format="%.6f")
     standard = f", {metrics['corrupted_acc_15']:.4f} over the standard 15" if "corrupted_acc_15" in metrics else ""
-    print(f"corrupted accuracy {metrics['corrupted_acc']:.4f}{standard}, clean {clean_accuracy:.4f} on the same "
-          f"{len(clean)} images ({len(names)} corruptions x {len(severities)} severities, "
-          f"{time.perf_counter() - started:.1f} s)")
+    by_severity = ", ".join(f"{s}: {a:.4f}" for s, a in severity_means(table).items())
+    print(f"corrupted accuracy {metrics['corrupted_acc']:.4f}{standard} (by severity {by_severity}), clean "
+          f"{clean_accuracy:.4f} on the same {len(clean)} images; {len(names)} corruptions x {len(severities)} "
+          f"severities in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

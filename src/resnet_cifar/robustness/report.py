@@ -30,16 +30,20 @@ def mean_accuracy(table: pd.DataFrame) -> float:
 
 def summary(table: pd.DataFrame, clean_accuracy: float) -> dict:
     """The metrics: clean accuracy on the same images, the mean corrupted accuracy, the mean over the 15 standard
-    corruptions alone where the table also has others (the figure papers quote), corrupted relative to clean (None
-    if the clean accuracy is 0), and the mean per severity (keys are the severities as text, as JSON needs)."""
+    corruptions alone where the table has all of them and others too (the figure papers quote), and corrupted
+    relative to clean (None if the clean accuracy is 0)."""
     corrupted = mean_accuracy(table)
     metrics: dict = {"clean_acc": clean_accuracy, "corrupted_acc": corrupted}
     names = set(table["corruption"])
     if set(STANDARD) <= names and names - set(STANDARD):
         metrics["corrupted_acc_15"] = mean_accuracy(table[table["corruption"].isin(STANDARD)])
     metrics["relative_acc"] = corrupted / clean_accuracy if clean_accuracy > 0 else None
-    metrics["severity"] = {str(s): float(a) for s, a in table.groupby("severity", sort=True)["accuracy"].mean().items()}
     return metrics
+
+
+def severity_means(table: pd.DataFrame) -> dict[int, float]:
+    """Mean accuracy over the corruptions at each severity, in increasing severity."""
+    return {int(s): float(a) for s, a in table.groupby("severity", sort=True)["accuracy"].mean().items()}
 
 
 def family_means(table: pd.DataFrame) -> pd.DataFrame:
