@@ -161,7 +161,7 @@ def _bilinear(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, border: str) ->
     """Sample images x (N, H, W, C) at fractional positions rows, cols (N, H, W) by bilinear interpolation."""
     n, height, width, _ = x.shape
     top, left = np.floor(rows), np.floor(cols)
-    dr, dc = (rows - top)[..., None], (cols - left)[..., None]
+    dr, dc = (rows - top)[..., None].astype(np.float32), (cols - left)[..., None].astype(np.float32)
     top, left = top.astype(np.int64), left.astype(np.int64)
     r0, r1 = _border_index(top, height, border), _border_index(top + 1, height, border)
     c0, c1 = _border_index(left, width, border), _border_index(left + 1, width, border)
@@ -171,34 +171,32 @@ def _bilinear(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, border: str) ->
     def at(r: np.ndarray, c: np.ndarray) -> np.ndarray:
         return np.take(flat, (base + r * width + c).ravel(), axis=0).reshape(x.shape)
 
-    return ((at(r0, c0) * (1 - dc) + at(r0, c1) * dc) * (1 - dr)
-            + (at(r1, c0) * (1 - dc) + at(r1, c1) * dc) * dr).astype(np.float32)
+    return (at(r0, c0) * (1 - dc) + at(r0, c1) * dc) * (1 - dr) + (at(r1, c0) * (1 - dc) + at(r1, c1) * dc) * dr
 
 
-def _linear_along(x: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
-    """Linear interpolation of x along `axis` at fractional `positions` inside 0..size-1."""
-    size = x.shape[axis]
+def _linear_matrix(positions: np.ndarray, size: int) -> np.ndarray:
+    """Linear interpolation at fractional `positions` inside 0..size-1 as a (len(positions), size) matrix."""
     lower = np.clip(np.floor(positions).astype(np.int64), 0, size - 1)
     upper = np.minimum(lower + 1, size - 1)
-    shape = [1] * x.ndim
-    shape[axis] = len(positions)
-    weight = (positions - lower).astype(np.float32).reshape(shape)
-    return np.take(x, lower, axis=axis) * (1 - weight) + np.take(x, upper, axis=axis) * weight
+    weight = positions - lower
+    matrix = np.zeros((len(positions), size), np.float32)
+    np.add.at(matrix, (np.arange(len(positions)), lower), 1 - weight)
+    np.add.at(matrix, (np.arange(len(positions)), upper), weight)
+    return matrix
 
 
 def _clipped_zoom(x: np.ndarray, factor: float) -> np.ndarray:
     """Magnify the centre of each image plane by `factor`, keeping the size: the central ceil(size / factor)
     square is resized by `factor` (scipy.ndimage.zoom's linear interpolation: corner samples aligned) and the
-    middle `size` rows and columns of the result kept. Linear interpolation is separable, so rows and columns are
-    resampled one after the other."""
+    middle `size` rows and columns of the result kept. Linear interpolation is separable: rows and columns are
+    each resampled by one matrix product."""
     size = x.shape[-1]
     crop = int(np.ceil(size / factor))
     start = (size - crop) // 2
     zoomed = int(round(crop * factor))
     trim = (zoomed - size) // 2
-    positions = (np.arange(size) + trim) * ((crop - 1) / (zoomed - 1))
-    plane = x[..., start:start + crop, start:start + crop]
-    return _linear_along(_linear_along(plane, positions, x.ndim - 2), positions, x.ndim - 1)
+    matrix = _linear_matrix((np.arange(size) + trim) * ((crop - 1) / (zoomed - 1)), crop)
+    return matrix @ x[..., start:start + crop, start:start + crop] @ matrix.T
 
 
 def _motion_kernel(radius: float, sigma: float) -> np.ndarray:
@@ -434,7 +432,7 @@ def pixelate(x: np.ndarray, fraction: float, rng: np.random.Generator) -> np.nda
     for size_in, size_out in ((size, small), (small, size)):
         matrix = _box_resize_matrix(size_in, size_out)
         levels = _round_half_up(levels @ matrix.T)
-        levels = _round_half_up(np.einsum("oi,nciw->ncow", matrix, levels))
+        levels = _round_half_up(matrix @ levels)
     return (levels / 255).astype(np.float32)
 
 
