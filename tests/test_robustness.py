@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resnet_cifar.figures.robustness import corruption_grid, robustness_figure
+from resnet_cifar.figures.robustness import GRID_GAP, corruption_grid, robustness_figure
 from resnet_cifar.robustness.corruptions import CORRUPTIONS, EXTRA, STANDARD
 from resnet_cifar.robustness.report import (
     family_means,
@@ -96,24 +96,42 @@ def test_rounded_rounds_nested_floats_and_keeps_the_rest():
         "a": 0.123, "b": None, "c": {"1": 0.667}, "d": 3}
 
 
-def test_robustness_figure_has_a_panel_per_family_with_a_line_per_corruption():
+def test_robustness_figure_has_a_panel_per_family_with_a_line_per_corruption_and_one_of_the_means():
     accuracy = {(name, s): 0.9 - 0.1 * s for name in ("gaussian_noise", "shot_noise", "fog") for s in (1, 3, 5)}
     fig = robustness_figure(table_of(accuracy), clean_accuracy=0.95)
-    noise, weather = fig.axes
-    assert (noise.get_title(), weather.get_title()) == ("noise", "weather")
-    labels = [line.get_label() for line in noise.get_lines()]
-    assert labels == ["gaussian noise", "shot noise", "mean", "clean"]
-    mean_line = noise.get_lines()[2]
-    assert list(mean_line.get_ydata()) == pytest.approx([80, 60, 40])
+    noise, weather, means = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["noise", "weather", "mean per family"]
+    assert [line.get_label() for line in noise.get_lines()] == ["gaussian noise", "shot noise", "mean", "clean"]
+    assert list(noise.get_lines()[2].get_ydata()) == pytest.approx([80, 60, 40])
     assert list(noise.get_lines()[3].get_ydata()) == pytest.approx([95, 95])  # the clean reference
+    assert [line.get_label() for line in means.get_lines()] == ["noise", "weather", "clean"]
+    assert list(means.get_lines()[1].get_ydata()) == pytest.approx([80, 60, 40])
+    nineteen = {(name, s): 0.5 for name in CORRUPTIONS for s in (1, 5)}
+    big = robustness_figure(table_of(nineteen), clean_accuracy=0.6)
+    shown = [ax for ax in big.axes if ax.axison]
+    assert len(big.axes) == 6 and len(shown) == 6  # five families and the means, two rows of three
 
 
 def test_corruption_grid_puts_each_family_on_a_row_beside_the_clean_image():
     rng = np.random.default_rng(0)
     names = ("gaussian_noise", "shot_noise", "fog", "saturate")
     images = {name: rng.integers(0, 256, (3, 32, 32), dtype=np.uint8) for name in names}
-    fig = corruption_grid(rng.integers(0, 256, (3, 32, 32), dtype=np.uint8), images, 3, "cat")
-    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titled == ["clean", "gaussian noise", "shot noise", "clean", "fog", "clean", "saturate"]
-    assert len(fig.axes) == 3 * 3  # three families, the widest row has the clean image and two corruptions
-    assert "severity 3" in fig._suptitle.get_text() and "cat" in fig._suptitle.get_text()
+    clean = rng.integers(0, 256, (3, 32, 32), dtype=np.uint8)
+    fig = corruption_grid(clean, images, 3, "cat")
+    [ax] = fig.axes
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["clean", "gaussian noise", "shot noise", "noise", "clean", "fog", "weather", "clean", "saturate",
+                     "extra"]
+    mosaic = ax.get_images()[0].get_array()
+    step = 32 + GRID_GAP
+    assert mosaic.shape == (3 * step, 3 * step - GRID_GAP, 3)  # three families, at most a clean image and two more
+
+    def cell(row: int, col: int) -> np.ndarray:
+        return mosaic[row * step + GRID_GAP:(row + 1) * step, col * step:col * step + 32]
+
+    for row in range(3):
+        assert (cell(row, 0) == clean.transpose(1, 2, 0)).all()
+    assert (cell(0, 2) == images["shot_noise"].transpose(1, 2, 0)).all()
+    assert (cell(2, 1) == images["saturate"].transpose(1, 2, 0)).all()
+    assert (cell(1, 2) == 255).all()  # weather has one corruption here: the rest of its row is blank
+    assert "severity 3" in ax.get_title() and "cat" in ax.get_title()
