@@ -25,12 +25,16 @@ METRICS = Path("metrics/robustness.json")
 RESULTS = Path("results/robustness.csv")
 
 
-def accuracy(model: torch.nn.Module, images: np.ndarray, clean: Split, device: torch.device, batch_size: int) -> float:
-    """Accuracy on `images` (clean's images, corrupted or not) against clean's labels; in fp32, like the test
-    metrics, so that the numbers do not depend on the training precision."""
-    data = DeviceSplit(Split(images, clean.labels, clean.source_index, clean.classes), device)
-    logits = predict_logits(model, data, batch_size, precision="fp32")
-    return score_logits(logits.cpu().numpy(), clean.labels).accuracy
+def accuracies(model: torch.nn.Module, image_sets: list[np.ndarray], clean: Split, device: torch.device,
+               batch_size: int) -> list[float]:
+    """Accuracy on each of `image_sets` (clean's images, corrupted or not) against clean's labels; in fp32, like
+    the test metrics, so that the numbers do not depend on the training precision. The sets are classified
+    together: a sample of a few dozen images per set would make batches too small to be fast."""
+    images = np.concatenate(image_sets)
+    labels = np.tile(clean.labels, len(image_sets))
+    data = DeviceSplit(Split(images, labels, np.arange(len(labels)), clean.classes), device)
+    logits = predict_logits(model, data, batch_size, precision="fp32").cpu().numpy()
+    return [score_logits(part, clean.labels).accuracy for part in np.split(logits, len(image_sets))]
 
 
 @report_user_errors
@@ -43,13 +47,13 @@ def main() -> None:
     names, severities = read_made(CLEAN)
     batch_size = params.evaluate.batch_size
     started = time.perf_counter()
-    clean_accuracy = accuracy(model, clean.images, clean, device, batch_size)
+    [clean_accuracy] = accuracies(model, [clean.images], clean, device, batch_size)
     results = {}
     for name in names:
         with np.load(CORRUPTED / f"{name}.npz", allow_pickle=False) as corrupted:
-            for severity in severities:
-                results[name, severity] = accuracy(model, corrupted[severity_key(severity)], clean, device,
-                                                   batch_size)
+            image_sets = [corrupted[severity_key(severity)] for severity in severities]
+        for severity, value in zip(severities, accuracies(model, image_sets, clean, device, batch_size), strict=True):
+            results[name, severity] = value
         print(f"{name}: accuracy {', '.join(f'{results[name, s]:.3f}' for s in severities)} at severities "
               f"{', '.join(map(str, severities))}", flush=True)
 
