@@ -1,5 +1,6 @@
 """Stage `plot`: training history, correct predictions and the most confident mistakes, confusion heatmap,
-per-class accuracy, reliability diagram and the t-SNE map of the penultimate features."""
+per-class accuracy, reliability diagram, the t-SNE map of the penultimate features, accuracy under corruption and
+what each corruption does to an image."""
 import json
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from resnet_cifar.figures.plotting import (
     reliability_figure,
     save_figure,
 )
+from resnet_cifar.figures.robustness import corruption_grid, robustness_figure
+from resnet_cifar.robustness.selection import read_made, severity_key
 
 LIVE_DIR = Path("metrics/train")
 RESULTS = Path("results")
@@ -31,7 +34,12 @@ CALIBRATION = RESULTS / "calibration.csv"
 FEATURES = RESULTS / "features.npz"
 METRICS = Path("metrics/evaluate.json")
 TEST_SUBSET = Path("data/subsets/test.npz")
+ROBUSTNESS = RESULTS / "robustness.csv"
+ROBUSTNESS_METRICS = Path("metrics/robustness.json")
+CORRUPTED = Path("data/corrupted")
+CORRUPTED_CLEAN = CORRUPTED / "clean.npz"
 OUT_DIR = Path("plots")
+GRID_SEVERITY = 3  # the middle of CIFAR-10-C's five: plainly visible, not yet unrecognisable
 
 
 def spread(indices: np.ndarray, count: int) -> np.ndarray:
@@ -41,11 +49,33 @@ def spread(indices: np.ndarray, count: int) -> np.ndarray:
     return indices[np.linspace(0, len(indices) - 1, count).round().astype(int)]
 
 
+def grid_severity(severities: list[int]) -> int:
+    """The severity made nearest GRID_SEVERITY (the higher of two as near)."""
+    return min(severities, key=lambda s: (abs(s - GRID_SEVERITY), -s))
+
+
+def robustness_figures(dpi: int) -> None:
+    """Accuracy against severity, and the first corrupted test image under each corruption."""
+    table = pd.read_csv(ROBUSTNESS)
+    clean_accuracy = json.loads(ROBUSTNESS_METRICS.read_text())["clean_acc"]
+    save_figure(robustness_figure(table, clean_accuracy), OUT_DIR / "robustness.png", dpi)
+    clean = load_split(CORRUPTED_CLEAN)
+    names, severities = read_made(CORRUPTED_CLEAN)
+    shown = grid_severity(severities)
+    examples = {}
+    for name in names:
+        with np.load(CORRUPTED / f"{name}.npz", allow_pickle=False) as f:
+            examples[name] = f[severity_key(shown)][0]
+    save_figure(corruption_grid(clean.images[0], examples, shown, clean.classes[clean.labels[0]]),
+                OUT_DIR / "corruptions.png", dpi)
+
+
 @report_user_errors
 def main() -> None:
     params = load_params()
     p = params.plot
     require_inputs([TEST_SUBSET, METRICS, PREDICTIONS, REPORT, CALIBRATION, FEATURES], "evaluate")
+    require_inputs([ROBUSTNESS, ROBUSTNESS_METRICS, CORRUPTED_CLEAN], "robustness")
     save_figure(history_figure(read_history(LIVE_DIR)), OUT_DIR / "history.png", p.dpi)
 
     test = load_split(TEST_SUBSET)
@@ -82,6 +112,7 @@ def main() -> None:
     shown = sample[mapped.shown]
     save_figure(embedding_figure(mapped.coords, labels[shown], predicted[shown], test.classes, mapped.note),
                 OUT_DIR / "tsne.png", p.dpi)
+    robustness_figures(p.dpi)
 
 
 if __name__ == "__main__":

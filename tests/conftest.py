@@ -17,7 +17,7 @@ from committed import REPO, committed_params_text
 # Deterministic cuBLAS; read when CUDA initialises, at the first GPU operation, not when torch is imported.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvc/plots", ".dvcignore")
 E2E_TIMEOUT = 1200  # seconds for an e2e test, setup included: a whole pipeline or a queued sweep on a loaded machine
 
 
@@ -96,6 +96,7 @@ def make_project(dest: Path) -> Path:
 
 
 TINY = {"train_size": 64, "val_size": 32, "test_size": 40}  # subset sizes of the tiny pipeline
+TINY_ROBUSTNESS = {"images": 24}  # a sample of the 40 test images, under every corruption of the committed params
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +108,7 @@ def tiny_pipeline(tmp_path_factory, http_server) -> tuple[Path, str]:
     project = make_project(tmp_path_factory.mktemp("tiny-pipeline") / "project")
     set_params(project, data={"url": f"{base_url}/cifar-tiny.tar.gz", "md5": md5, **TINY},
                train={"epochs": 2, "batch_size": 16, "lr": 0.02}, evaluate={"batch_size": 16},
-               plot={"grid_size": 8})
+               robustness=TINY_ROBUSTNESS, plot={"grid_size": 8})
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "tiny pipeline")
     return project, run(project, "dvc", "repro").stdout

@@ -17,20 +17,20 @@ from conftest import run
 EPYC = "AMD EPYC 7B13 64-Core Processor,1,fp32,2.14.1+cu130"
 H200 = "NVIDIA H200,2,bf16,2.14.1+cu130"
 EXP_SHOW = f"""\
-Experiment,rev,typ,Created,parent,State,Executor,accuracy,loss,ece,best.val_acc,best.epoch,time.train_seconds,\
-time.images_per_sec,run.device_name,run.processes,run.precision,run.torch,model.arch,model.zero_init_residual,\
-train.epochs,train.batch_size,train.lr,data.train_size,data.url,stages/train.py
-,workspace,baseline,,,,,0.31,1.9,0.1,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,file:///a.tar.gz,abc
-,main,baseline,2026-11-27T09:00:00,,,,0.31,1.9,0.1,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,\
+Experiment,rev,typ,Created,parent,State,Executor,accuracy,loss,ece,clean_acc,corrupted_acc,best.val_acc,best.epoch,\
+time.train_seconds,time.images_per_sec,run.device_name,run.processes,run.precision,run.torch,model.arch,\
+model.zero_init_residual,train.epochs,train.batch_size,train.lr,data.train_size,data.url,stages/train.py
+,workspace,baseline,,,,,0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,file:///a.tar.gz,abc
+,main,baseline,2026-11-27T09:00:00,,,,0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,\
 file:///a.tar.gz,abc
-sated-tarp,9f1022f,branch_commit,2026-11-27T09:10:00,main,Success,,0.355,1.8123456,0.1,0.36,2,301.25,6.6,{H200},\
-resnet34,False,2,128,0.05,1000,file:///a.tar.gz,abc
-ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,0.2,2.1,0.1,0.25,1,55.0,18.2,{EPYC},resnet18,\
-False,1,64,0.2,1000,file:///a.tar.gz,abc
-queued-one,1234567,branch_base,2026-11-27T09:20:00,main,Queued,,,,,,,,,,,,,resnet50,False,1,128,0.1,1000,\
+sated-tarp,9f1022f,branch_commit,2026-11-27T09:10:00,main,Success,,0.355,1.8123456,0.1,0.34,0.2912345,0.36,2,301.25,\
+6.6,{H200},resnet34,False,2,128,0.05,1000,file:///a.tar.gz,abc
+ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,0.2,2.1,0.1,0.2,0.15,0.25,1,55.0,18.2,{EPYC},\
+resnet18,False,1,64,0.2,1000,file:///a.tar.gz,abc
+queued-one,1234567,branch_base,2026-11-27T09:20:00,main,Queued,,,,,,,,,,,,,,,resnet50,False,1,128,0.1,1000,\
 file:///a.tar.gz,abc
 """
-HEADERS = ["experiment", "arch", "ep", "lr", "batch", "n_train", "test_acc", "test_loss", "best_val", "train_s",
+HEADERS = ["experiment", "arch", "ep", "lr", "batch", "n_train", "acc", "loss", "c_acc", "best_val", "train_s",
            "img/s", "ran_on"]
 
 
@@ -45,7 +45,7 @@ def test_rows_with_results_best_test_accuracy_first_under_short_headers():
     assert without == 1  # the queued experiment
     assert frame.iloc[0].to_dict() == {
         "experiment": "sated-tarp", "arch": "resnet34", "ep": 2, "lr": 0.05, "batch": 128, "n_train": 1000,
-        "test_acc": 0.355, "test_loss": 1.8123456, "best_val": 0.36, "train_s": 301.25, "img/s": 6.6,
+        "acc": 0.355, "loss": 1.8123456, "c_acc": 0.2912345, "best_val": 0.36, "train_s": 301.25, "img/s": 6.6,
         "ran_on": "2x H200 bf16 2.14.1"}
     assert frame.iloc[1]["ran_on"] == "EPYC 7B13 fp32 2.14.1"
 
@@ -58,16 +58,18 @@ def test_a_workspace_with_other_results_than_its_baseline_is_a_row():
 
 def test_values_dvc_could_not_read_count_as_missing():
     row = "ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,"
-    text = EXP_SHOW.replace(row + "0.2,2.1,0.1,0.25,1,55.0", row + "!,2.1,0.1,0.25,1,!")
+    text = EXP_SHOW.replace(row + "0.2,2.1,0.1,0.2,0.15,0.25,1,55.0", row + "!,2.1,0.1,0.2,!,0.25,1,!")
     frame, without = comparison(exp_show(text))
     assert list(frame["experiment"]) == ["sated-tarp", "main"] and without == 2
     assert render(frame).splitlines()[1].split()[0] == "sated-tarp"
 
 
 def test_columns_missing_from_an_old_commit_are_blank():
-    table = exp_show().drop(columns=["best.val_acc", "time.images_per_sec", "run.device_name"])
+    # A commit from before the robustness stage has no corrupted accuracy.
+    table = exp_show().drop(columns=["best.val_acc", "time.images_per_sec", "run.device_name", "corrupted_acc"])
     frame, _ = comparison(table)
     assert list(frame.columns) == HEADERS and frame["best_val"].isna().all() and frame["ran_on"].isna().all()
+    assert frame["c_acc"].isna().all()
     assert "  -" in render(frame)
 
 
@@ -77,6 +79,7 @@ def test_render_fits_120_columns_and_rounds():
     lines = text.splitlines()
     assert lines[0].split() == HEADERS and max(map(len, lines)) <= 120
     assert "1.8123" in lines[1] and "1.8123456" not in text and "301.2" in lines[1]
+    assert "0.2912" in lines[1] and "0.2912345" not in text
     long = frame.assign(experiment=["x" * 150, "main", "y" * 90])
     lines = render(long).splitlines()
     assert max(map(len, lines)) <= 120 and lines[1].lstrip().startswith("xxx") and "~" in lines[1]
@@ -111,7 +114,7 @@ def test_compare_after_a_two_experiment_sweep(finished_project, tmp_path):
     table = pd.read_csv(csv)
     assert list(table.columns) == HEADERS
     assert "main" in set(table["experiment"])
-    assert list(table["test_acc"]) == sorted(table["test_acc"], reverse=True)
+    assert list(table["acc"]) == sorted(table["acc"], reverse=True)
     assert sorted(table["lr"]) == [0.01, 0.02, 0.05]  # the workspace repeats the last experiment: not a row
     assert [line.split()[0] for line in lines[1:len(table) + 1]] == list(table["experiment"])
     shown_json = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)

@@ -80,10 +80,25 @@ def test_every_key_is_required_and_a_missing_one_is_named(tmp_path, key):
     ("train: {precise_bn_batches: -1}", "train.precise_bn_batches must be >= 0, got -1"),
     ("train: {precise_bn_batches: 2.5}", "train.precise_bn_batches must be of type int"),
     ("train: {precise_bn_batches: true}", "train.precise_bn_batches must be of type int"),
+    ("robustness: {corruptions: [fogg]}", "robustness.corruptions: 'fogg' is not a corruption or group (did you mean "
+                                          "'fog'?); groups: all, standard, noise, blur, weather, digital, extra;"),
+    ("robustness: {corruptions: [noise, Standard]}", "robustness.corruptions: 'Standard' is not a corruption or group"),
+    ("robustness: {corruptions: []}", "robustness.corruptions must name at least one corruption or group"),
+    ("robustness: {corruptions: all}", "robustness.corruptions must be a list, got 'all'"),
+    ("robustness: {severities: [0, 1]}", "robustness.severities must be strictly increasing values of 1, 2, 3, 4, 5"),
+    ("robustness: {severities: [3, 1]}", "robustness.severities must be strictly increasing"),
+    ("robustness: {severities: [3, 3]}", "robustness.severities must be strictly increasing"),
+    ("robustness: {severities: [6]}", "robustness.severities must be strictly increasing"),
+    ("robustness: {severities: []}", "robustness.severities must be strictly increasing"),
+    ("robustness: {images: 0}", "robustness.images must be in [1, data.test_size = 1000]"),
+    ("robustness: {images: 1001}", "robustness.images must be in [1, data.test_size = 1000] (they are drawn from"),
+    ("{data: {test_size: 200}, robustness: {images: 201}}", "robustness.images must be in [1, data.test_size = 200] "
+                                                            "(they are drawn from the test subset), got 201"),
 ])
 def test_invalid_params_are_rejected_with_a_named_key(tmp_path, text, message):
-    with pytest.raises(UserError, match=re.escape(message)):
+    with pytest.raises(UserError, match=re.escape(message)) as caught:
         load_params(write(tmp_path, committed_params_with(text)))
+    assert "\n" not in str(caught.value)
 
 
 def test_ints_are_accepted_for_floats(tmp_path):

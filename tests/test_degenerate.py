@@ -1,6 +1,6 @@
-"""A diverged or barely trained model still gets every output of `evaluate` and `plot`: finite, honest metrics
-where they exist (null where they do not), every figure, a note on a figure where something cannot be drawn, and no
-traceback."""
+"""A diverged or barely trained model still gets every output of `evaluate`, `robustness` and `plot`: finite, honest
+metrics where they exist (null where they do not), every figure, a note on a figure where something cannot be drawn,
+and no traceback."""
 import json
 import sys
 
@@ -200,6 +200,9 @@ HISTORY = {"train/loss": [9.5, 3.9], "train/acc": [0.1, 0.12], "val/loss": [np.i
            "lr": [0.1, 0.1]}
 
 
+STAGES = ("evaluate", "corrupt", "robustness", "plot")  # what runs on the failed model, in order
+
+
 def declared_outputs(project, stage):
     outs = yaml.safe_load((project / "dvc.yaml").read_text())["stages"][stage]["outs"]
     return [next(iter(o)) if isinstance(o, dict) else o for o in outs]
@@ -208,11 +211,12 @@ def declared_outputs(project, stage):
 @pytest.fixture(scope="module", params=list(SCENARIOS))
 def failed_run(request, tmp_path_factory):
     """A project holding a failed model's checkpoint, a test subset and a diverged training history, after
-    `python -m stages.evaluate` and `python -m stages.plot`: (scenario, project, outputs of the two stages).
-    Its tests are e2e: it runs git and both stages as subprocesses, for each scenario."""
+    `python -m stages.X` for each of STAGES: (scenario, project, outputs of the stages).
+    Its tests are e2e: it runs git and the stages as subprocesses, for each scenario."""
     damage, labels = SCENARIOS[request.param]
     project = make_project(tmp_path_factory.mktemp("degenerate") / "project")
-    set_params(project, evaluate={"tta": True}, plot={"dpi": 60})  # TTA: the flip-averaged scores too
+    set_params(project, evaluate={"tta": True}, plot={"dpi": 60},  # TTA: the flip-averaged scores too
+               robustness={"images": len(labels), "corruptions": ["impulse_noise", "fog"], "severities": [1, 5]})
     rng = np.random.default_rng(0)
     images = class_images(labels, rng).reshape(-1, 3, 32, 32)
     save_split(Split(images, labels, np.arange(len(labels)), tuple(CLASSES)), project / "data/subsets/test.npz")
@@ -225,7 +229,7 @@ def failed_run(request, tmp_path_factory):
         path = project / "metrics/train/plots/metrics" / f"{name}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("step\t" + name.split("/")[-1] + "\n" + "".join(f"{i}\t{v}\n" for i, v in enumerate(values, 1)))
-    results = [run(project, sys.executable, "-m", f"stages.{stage}", check=False) for stage in ("evaluate", "plot")]
+    results = [run(project, sys.executable, "-m", f"stages.{stage}", check=False) for stage in STAGES]
     return request.param, project, results
 
 
@@ -236,8 +240,8 @@ def test_a_failed_model_gets_every_output_and_no_traceback(failed_run):
         output = result.stdout + result.stderr
         assert result.returncode == 0, output
         assert "Traceback" not in output and "RuntimeWarning" not in output, output
-    for path in declared_outputs(project, "evaluate") + declared_outputs(project, "plot"):
-        assert (project / path).is_file(), path
+    for path in [path for stage in STAGES for path in declared_outputs(project, stage)]:
+        assert (project / path).is_file() or any((project / path).glob("*.npz")), path  # data/corrupted: a folder
         if path.endswith(".json"):
             strict_json((project / path).read_text())
         if path.endswith(".png"):
@@ -249,7 +253,7 @@ def test_a_failed_model_gets_every_output_and_no_traceback(failed_run):
 
 @pytest.mark.e2e
 def test_a_failed_model_gets_honest_metrics(failed_run):
-    scenario, project, (evaluate, _) = failed_run
+    scenario, project, (evaluate, *_) = failed_run
     labels = SCENARIOS[scenario][1]
     metrics = strict_json((project / "metrics/evaluate.json").read_text())
     warnings = [line for line in evaluate.stderr.splitlines() if line.startswith("warning:")]
@@ -274,3 +278,19 @@ def test_a_failed_model_gets_honest_metrics(failed_run):
     per_class = per_class_accuracy(pd.read_csv(project / "results/classification_report.csv"))
     absent = [name for k, name in enumerate(CLASSES) if k not in labels]
     assert absent and all(per_class[name] is None for name in absent)
+
+
+@pytest.mark.e2e
+def test_a_failed_model_gets_honest_robustness_metrics(failed_run):
+    """Images without a prediction count as wrong under corruption too; a model right on no clean image has no
+    relative accuracy (null), not a division by zero."""
+    scenario, project, _ = failed_run
+    metrics = strict_json((project / "metrics/robustness.json").read_text())
+    table = pd.read_csv(project / "results/robustness.csv")
+    assert len(table) == 4 and metrics["corrupted_acc"] == pytest.approx(table["accuracy"].mean(), abs=1e-6)
+    if scenario == "overflowing":  # NaN logits everywhere
+        assert metrics == {"clean_acc": 0.0, "corrupted_acc": 0.0, "relative_acc": None}
+    if scenario == "all right":  # the model answers class 3 whatever the image, and every label is 3
+        assert metrics == {"clean_acc": 1.0, "corrupted_acc": 1.0, "relative_acc": 1.0}
+    if scenario == "all wrong":
+        assert metrics == {"clean_acc": 0.0, "corrupted_acc": 0.0, "relative_acc": None}

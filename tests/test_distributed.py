@@ -142,7 +142,7 @@ def one_then_two_processes(tmp_path_factory, http_server):
     set_params(project, data={"url": f"{base_url}/cifar-ddp.tar.gz", "md5": md5, "train_size": 64, "val_size": 64,
                               "test_size": 16},
                model={"zero_init_residual": True}, train={"epochs": 2, "batch_size": 16, "lr": 0.01},
-               evaluate={"batch_size": 64})
+               evaluate={"batch_size": 64}, robustness={"images": 16})
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "tiny")
     run(project, "dvc", "repro", "train")

@@ -157,7 +157,7 @@ def test_the_derivation_sees_the_modules_it_must():
     """Guards against a checker that passes because it derives nothing."""
     pipeline = load_pipeline()
     derived = {stage: stage_modules(REPO, spec["cmd"]) for stage, spec in pipeline["stages"].items()}
-    assert set(derived) == {"download", "subset", "train", "evaluate", "plot"}
+    assert set(derived) == {"download", "subset", "train", "evaluate", "corrupt", "robustness", "plot"}
     for stage, modules in derived.items():
         assert f"stages/{stage}.py" in modules and "stages/__init__.py" in modules, stage
         assert any(path.startswith("src/resnet_cifar/") and path not in EXCLUDED for path in modules), stage
@@ -172,6 +172,10 @@ def test_the_derivation_sees_the_modules_it_must():
     assert package + "model/architectures.py" not in derived["download"] | derived["subset"] | derived["plot"]
     assert package + "analysis/embedding.py" in derived["plot"]
     assert package + "analysis/embedding.py" not in derived["download"] | derived["subset"] | derived["train"]
+    # The corrupted images are made by the corruptions alone: neither the model nor the report's code remakes them.
+    assert package + "robustness/corruptions.py" in derived["corrupt"] & derived["robustness"]
+    assert package + "robustness/report.py" in derived["robustness"] - derived["corrupt"]
+    assert not {path for path in derived["corrupt"] if path.startswith((package + "model/", package + "engine/"))}
     # Relative imports are followed: offline_plots imports ..atomic and ..errors.
     tools = stage_modules(REPO, "python -m resnet_cifar.tools.offline_plots")
     assert {package + "atomic.py", package + "errors.py", package + "tools/__init__.py"} <= tools

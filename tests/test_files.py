@@ -6,9 +6,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from resnet_cifar.atomic import atomic_path, write_json, write_text
+from resnet_cifar.atomic import atomic_path, write_json, write_npz, write_text
 from resnet_cifar.errors import UserError
 
 from cifar_archive import write_archive
@@ -55,6 +56,16 @@ def test_a_kill_while_writing_leaves_the_old_file(tmp_path):
     assert target.read_text() == "old"
 
 
+def test_npz_files_are_compressed_on_request_and_read_back_the_same(tmp_path):
+    flat = np.full((50, 3, 32, 32), 7, np.uint8)
+    write_npz(tmp_path / "plain.npz", images=flat)
+    write_npz(tmp_path / "small.npz", compressed=True, images=flat)
+    assert (tmp_path / "small.npz").stat().st_size < (tmp_path / "plain.npz").stat().st_size / 10
+    for name in ("plain.npz", "small.npz"):
+        with np.load(tmp_path / name) as f:
+            assert f.files == ["images"] and (f["images"] == flat).all()
+
+
 def test_written_files_get_the_usual_permissions(tmp_path):
     write_text(tmp_path / "atomic.txt", "x")
     (tmp_path / "plain.txt").write_text("x")
@@ -81,7 +92,7 @@ def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_s
         import json, resource, signal, sys
         from pathlib import Path
         import numpy as np
-        from resnet_cifar.atomic import write_json
+        from resnet_cifar.atomic import write_json, write_npz
         from resnet_cifar.model.checkpoint import save_checkpoint
         from resnet_cifar.data.dataset import Split, save_split
         from resnet_cifar.archive.download import download_cifar10
@@ -89,16 +100,18 @@ def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_s
         from resnet_cifar.model.resnet import build_model
 
         work, url, local, md5 = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-        for name in ("metrics.json", "best.pt", "train.npz"):
+        for name in ("metrics.json", "best.pt", "train.npz", "fog.npz"):
             (work / name).write_text("old")
         model = build_model("resnet18")
         split = Split(np.zeros((100, 3, 32, 32), np.uint8), np.zeros(100, np.int64), np.arange(100), ("a",) * 10)
+        noise = np.random.default_rng(0).integers(0, 256, (100, 3, 32, 32), dtype=np.uint8)  # does not compress
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write() instead of being killed
         resource.setrlimit(resource.RLIMIT_FSIZE, (65536, resource.RLIM_INFINITY))
         writes = {
             "metrics.json": lambda: write_json(work / "metrics.json", list(range(100_000))),
             "best.pt": lambda: save_checkpoint(work / "best.pt", model, "resnet18", ("a",) * 10),
             "train.npz": lambda: save_split(split, work / "train.npz"),
+            "fog.npz": lambda: write_npz(work / "fog.npz", compressed=True, severity_3=noise),
             "local download": lambda: download_cifar10(local, md5, work / "raw1"),
             "http download": lambda: download_cifar10(url, md5, work / "raw2"),
         }
@@ -120,8 +133,8 @@ def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_s
         assert "disk has space" in message
     # The downloads fail on the disk, not the network: no "cannot download ... attempts" retry message.
     assert all("attempts" not in message for message in errors.values())
-    assert sorted(p.name for p in work.iterdir()) == ["best.pt", "metrics.json", "train.npz"]
-    assert all((work / name).read_text() == "old" for name in ("best.pt", "metrics.json", "train.npz"))
+    assert sorted(p.name for p in work.iterdir()) == ["best.pt", "fog.npz", "metrics.json", "train.npz"]
+    assert all((work / name).read_text() == "old" for name in ("best.pt", "metrics.json", "train.npz", "fog.npz"))
 
 
 def test_training_summary_is_written_atomically(tmp_path, monkeypatch):

@@ -10,11 +10,16 @@ import torch
 import yaml
 from PIL import Image
 
+from resnet_cifar.data.batches import DeviceSplit
+from resnet_cifar.data.dataset import Split
+from resnet_cifar.engine.inference import predict_logits
+from resnet_cifar.model.checkpoint import load_model
+from resnet_cifar.robustness.corruptions import CORRUPTIONS, FAMILY, STANDARD
 from resnet_cifar.tools.offline_plots import install as install_offline_template
 
 from browser import chromium_path, render, skip_unless_installed
 from cifar_archive import CLASSES
-from conftest import REPO, TINY, ran_stages, run, set_params
+from conftest import REPO, TINY, TINY_ROBUSTNESS, ran_stages, run, set_params
 
 # Every test here runs dvc in a project made once per session (conftest's tiny_pipeline); tests that change the
 # project take a private copy of it (finished_project), so no test depends on another one's changes.
@@ -29,7 +34,7 @@ def project(tiny_pipeline):
 
 def test_repro_runs_every_stage_and_writes_every_out(tiny_pipeline):
     project, output = tiny_pipeline
-    assert ran_stages(output) == ["download", "subset", "train", "evaluate", "plot"]
+    assert ran_stages(output) == ["download", "subset", "train", "evaluate", "corrupt", "robustness", "plot"]
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     declared = [o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])]
     for path in declared:
@@ -96,8 +101,9 @@ def test_per_class_calibration_and_feature_outputs(project):
 def test_exp_show_leads_with_the_columns_people_compare(project):
     header = run(project, "dvc", "exp", "show", "--csv").stdout.splitlines()[0].split(",")
     metrics = header[header.index("Created") + 2:header.index("model.arch")]  # after "Created" and "parent"
-    assert metrics[:5] == ["accuracy", "loss", "ece", "best.val_acc", "best.epoch"]
-    assert metrics[5:7] == ["time.train_seconds", "time.images_per_sec"]
+    assert metrics[:3] == ["accuracy", "loss", "ece"]
+    assert metrics[3:7] == ["clean_acc", "corrupted_acc", "corrupted_acc_15", "relative_acc"]  # all 19 corruptions
+    assert metrics[7:11] == ["best.val_acc", "best.epoch", "time.train_seconds", "time.images_per_sec"]
     assert not [name for name in metrics if name.startswith("accuracy.")]  # per-class accuracy is a plot
     assert metrics[-2:] == ["params", "size_mb_fp32"]
     params = header[header.index("model.arch"):]
@@ -113,6 +119,65 @@ def test_exp_show_leads_with_the_columns_people_compare(project):
         "Experiment", "Created", "State", "accuracy", "loss", "best.val_acc", "time.train_seconds",
         "time.images_per_sec", "run.device_name", "run.precision", "run.torch", "model.arch", "train.epochs",
         "train.batch_size", "train.lr", "data.train_size", "data.val_size", "data.test_size"]
+
+
+def test_robustness_covers_every_corruption_and_severity_and_its_metrics_are_the_csvs(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())["robustness"]
+    severities = params["severities"]
+    table = pd.read_csv(project / "results/robustness.csv")
+    assert list(table.columns) == ["corruption", "family", "severity", "accuracy"]
+    assert list(table["corruption"].unique()) == list(CORRUPTIONS)  # the committed [all], in canonical order
+    assert table.groupby("corruption", sort=False)["severity"].apply(list).tolist() == [severities] * 19
+    assert [FAMILY[name] for name in table["corruption"]] == table["family"].tolist()
+    metrics = json.loads((project / "metrics/robustness.json").read_text())
+    assert metrics["corrupted_acc"] == pytest.approx(table["accuracy"].mean(), abs=1e-6)
+    standard = table[table["corruption"].isin(STANDARD)]
+    assert metrics["corrupted_acc_15"] == pytest.approx(standard["accuracy"].mean(), abs=1e-6)
+    assert metrics["relative_acc"] == pytest.approx(metrics["corrupted_acc"] / metrics["clean_acc"], abs=1e-5)
+    # Accuracies of `images` test images: multiples of 1/images.
+    count = TINY_ROBUSTNESS["images"]
+    assert np.allclose(table["accuracy"] * count, np.round(table["accuracy"] * count), atol=1e-4)
+
+    # The sample: distinct images of the test subset, with their labels, corrupted in that order.
+    with np.load(project / "data/subsets/test.npz") as f:
+        test_images, test_labels, test_source = f["images"], f["labels"], f["source_index"]
+    with np.load(project / "data/corrupted/clean.npz") as f:
+        clean, labels, source = f["images"], f["labels"], f["source_index"]
+        assert list(f["corruptions"]) == list(CORRUPTIONS) and list(f["severities"]) == severities
+    assert len(clean) == count and len(set(source)) == count and set(source) <= set(test_source)
+    position = np.searchsorted(test_source, source)
+    assert (test_images[position] == clean).all() and (test_labels[position] == labels).all()
+    assert sorted(p.name for p in (project / "data/corrupted").iterdir()) == sorted(
+        ["clean.npz", *(f"{name}.npz" for name in CORRUPTIONS)])
+    with np.load(project / "data/corrupted/fog.npz") as f:
+        assert sorted(f.files) == sorted(f"severity_{s}" for s in severities)
+        fog = [f[f"severity_{s}"] for s in severities]
+    for images in fog:
+        assert images.shape == clean.shape and images.dtype == np.uint8 and (images != clean).any()
+    # The accuracy the stage reports on the clean sample is the checkpoint's on those images.
+    model, _ = load_model(project / "models/best.pt")
+    data = DeviceSplit(Split(clean, labels, source, tuple(CLASSES)), torch.device("cpu"))
+    predicted = predict_logits(model, data, 16).argmax(1).numpy()
+    assert metrics["clean_acc"] == pytest.approx((predicted == labels).mean(), abs=1e-6)
+
+
+def test_retraining_reuses_the_corrupted_images_and_corruption_params_remake_them(finished_project):
+    project = finished_project
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["corrupt"]["outs"]
+    set_params(project, train={"lr": 0.03})
+    retrained = run(project, "dvc", "repro")
+    assert ran_stages(retrained.stdout) == ["train", "evaluate", "robustness", "plot"]
+    assert yaml.safe_load((project / "dvc.lock").read_text())["stages"]["corrupt"]["outs"] == lock
+    set_params(project, robustness={"severities": [2], "corruptions": ["blur", "fog"]})
+    remade = run(project, "dvc", "repro")
+    assert ran_stages(remade.stdout) == ["corrupt", "robustness", "plot"]
+    table = pd.read_csv(project / "results/robustness.csv")
+    assert table[["corruption", "severity"]].values.tolist() == [
+        ["defocus_blur", 2], ["glass_blur", 2], ["motion_blur", 2], ["zoom_blur", 2], ["fog", 2]]
+    metrics = json.loads((project / "metrics/robustness.json").read_text())
+    assert "corrupted_acc_15" not in metrics  # standard corruptions only: the mean is already theirs
+    assert sorted(p.name for p in (project / "data/corrupted").iterdir()) == [
+        "clean.npz", "defocus_blur.npz", "fog.npz", "glass_blur.npz", "motion_blur.npz", "zoom_blur.npz"]
 
 
 def test_history_has_one_row_per_epoch(project):
@@ -131,13 +196,15 @@ def test_checkpoints_load_safely(project):
 
 
 def test_plots_are_png_images_and_dvc_renders_them(project, tmp_path):
-    names = ("history", "correct", "confident_mistakes", "confusion", "per_class_accuracy", "reliability", "tsne")
+    names = ("history", "correct", "confident_mistakes", "confusion", "per_class_accuracy", "reliability", "tsne",
+             "robustness", "corruptions")
     for name in names:
         with Image.open(project / f"plots/{name}.png") as image:
             assert image.format == "PNG" and min(image.size) > 100
     run(project, "dvc", "plots", "show", "-o", str(tmp_path / "plots_html"))
     page = (tmp_path / "plots_html/index.html").read_text()
-    for title in ("Loss", "Accuracy", "Learning rate", "Confusion matrix", "Accuracy per class", "Reliability"):
+    for title in ("Loss", "Accuracy", "Learning rate", "Confusion matrix", "Accuracy per class", "Reliability",
+                  "Accuracy under corruption"):
         assert title in page
     for name in names:
         assert f"plots/{name}.png" in page, name

@@ -21,7 +21,8 @@ EPOCHS = 4
 def tiny_project(path, archive_url, md5, **train):
     project = make_project(path)
     set_params(project, data={"url": archive_url, "md5": md5, "train_size": 48, "val_size": 16, "test_size": 16},
-               train={"epochs": EPOCHS, "batch_size": 16, "lr": 0.02, **train}, evaluate={"batch_size": 16})
+               train={"epochs": EPOCHS, "batch_size": 16, "lr": 0.02, **train}, evaluate={"batch_size": 16},
+               robustness={"images": 16, "corruptions": ["gaussian_noise"], "severities": [3]})
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "tiny")
     return project

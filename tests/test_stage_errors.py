@@ -11,7 +11,7 @@ from resnet_cifar.errors import UserError, report_user_errors
 from cifar_archive import write_archive
 from conftest import make_project, run
 
-STAGES = ("download", "subset", "train", "evaluate", "plot")
+STAGES = ("download", "subset", "train", "evaluate", "corrupt", "robustness", "plot")
 TYPO = "error: unknown parameter 'train.learning_rate' (did you mean 'train.lr'?); valid keys here: epochs, "
 
 

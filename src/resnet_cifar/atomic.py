@@ -75,7 +75,8 @@ def write_text(target: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_npz(target: str | Path, **arrays: Any) -> None:
+def write_npz(target: str | Path, *, compressed: bool = False, **arrays: Any) -> None:
+    save = np.savez_compressed if compressed else np.savez
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temporary name
-            np.savez(f, **arrays)
+            save(f, **arrays)

@@ -75,6 +75,13 @@ class EvaluateParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class RobustnessParams:
+    corruptions: list[str]  # names and groups (resnet_cifar.robustness.selection)
+    severities: list[int]
+    images: int
+
+
+@dataclasses.dataclass(frozen=True)
 class PlotParams:
     grid_size: int
     dpi: int
@@ -88,6 +95,7 @@ class Params:
     model: ModelParams
     train: TrainParams
     evaluate: EvaluateParams
+    robustness: RobustnessParams
     plot: PlotParams
 
 
@@ -244,3 +252,23 @@ def _check_ranges(p: Params) -> None:
             f"evaluate.calibration_bins must be > 0, got {p.evaluate.calibration_bins}")
     require(p.plot.tsne_samples >= MIN_TSNE_SAMPLES,
             f"plot.tsne_samples must be >= {MIN_TSNE_SAMPLES}, got {p.plot.tsne_samples}")
+    _check_robustness(p.robustness, p.data)
+
+
+def _check_robustness(r: RobustnessParams, d: DataParams) -> None:
+    # Imported here, not at the top: the corruptions' names live with the corruptions, whose module loads numpy.
+    from .robustness.corruptions import SEVERITIES
+    from .robustness.selection import expand_corruptions
+
+    if not r.corruptions:
+        raise UserError("robustness.corruptions must name at least one corruption or group (e.g. [all])")
+    try:
+        expand_corruptions(r.corruptions)
+    except ValueError as err:
+        raise UserError(f"robustness.corruptions: {err}") from None
+    if not r.severities or r.severities != sorted(set(r.severities)) or not set(r.severities) <= set(SEVERITIES):
+        raise UserError(f"robustness.severities must be strictly increasing values of {', '.join(map(str, SEVERITIES))}"
+                        f", got {r.severities}")
+    if not 0 < r.images <= d.test_size:
+        raise UserError(f"robustness.images must be in [1, data.test_size = {d.test_size}] (they are drawn from the "
+                        f"test subset), got {r.images}")

@@ -2,8 +2,8 @@
 
 `python -m resnet_cifar.tools.compare [-A] [--csv FILE]` prints one row per experiment with results (the baseline
 commit's, the workspace's if they differ, each experiment's): its name, the main settings, test accuracy and loss,
-best validation accuracy, training time and images/s, and what ran it (device, precision, torch), in at most 120
-columns. `-A` takes the experiments of every commit, as `dvc exp show -A` does.
+mean accuracy under corruption, best validation accuracy, training time and images/s, and what ran it (device,
+precision, torch), in at most 120 columns. `-A` takes the experiments of every commit, as `dvc exp show -A` does.
 
 The table is DVC's own: `dvc exp show --csv`, the flat table that `dvc.api.exp_show` also returns (as dicts), but
 with `-A`, which the API lacks.
@@ -29,21 +29,23 @@ COLUMNS = {
     "train.lr": "lr",
     "train.batch_size": "batch",
     "data.train_size": "n_train",
-    "accuracy": "test_acc",
-    "loss": "test_loss",
+    "accuracy": "acc",
+    "loss": "loss",
+    "corrupted_acc": "c_acc",
     "best.val_acc": "best_val",
     "time.train_seconds": "train_s",
     "time.images_per_sec": "img/s",
 }
 # The run's provenance (metrics/train/metrics.json, `run`), shown as one short column.
 PROVENANCE = ("run.device_name", "run.processes", "run.precision", "run.torch")
-HEADERS_HELP = ("ep: epochs, batch: batch size, n_train: training images, test_acc / test_loss: on the test subset "
-                "(best checkpoint), best_val: best validation accuracy, train_s: training seconds, img/s: training "
-                "images per second, ran_on: [processes x] device, precision, torch version")
+HEADERS_HELP = ("ep: epochs, batch: batch size, n_train: training images, acc / loss: on the test subset (best "
+                "checkpoint), c_acc: its mean accuracy under the image corruptions (stage robustness), "
+                "best_val: best validation accuracy, train_s: training seconds, img/s: training images per second, "
+                "ran_on: [processes x] device, precision, torch version")
 WIDTH = 120
 FORMATS = {
-    "ep": "{:.0f}", "lr": "{:g}", "batch": "{:.0f}", "n_train": "{:.0f}", "test_acc": "{:.4f}", "test_loss": "{:.4f}",
-    "best_val": "{:.4f}", "train_s": "{:.1f}", "img/s": "{:.1f}",
+    "ep": "{:.0f}", "lr": "{:g}", "batch": "{:.0f}", "n_train": "{:.0f}", "acc": "{:.4f}", "loss": "{:.4f}",
+    "c_acc": "{:.4f}", "best_val": "{:.4f}", "train_s": "{:.1f}", "img/s": "{:.1f}",
 }
 
 
@@ -92,13 +94,13 @@ def comparison(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     frame[numbers] = frame[numbers].apply(pd.to_numeric, errors="coerce")
     frame.insert(0, "experiment", table["Experiment"].where(named, table["rev"]).astype(str))
     frame["ran_on"] = [ran_on(row) for _, row in table.iterrows()]
-    with_results = frame["test_acc"].notna()
+    with_results = frame["acc"].notna()
     frame, workspace = frame[with_results], table.loc[with_results, "rev"] == "workspace"
     # The workspace repeats its baseline's row (or the last experiment's) until something is run and not saved.
     results = frame.drop(columns="experiment")
     others = [row for _, row in results[~workspace].iterrows()]
     repeats = [i for i, row in results[workspace].iterrows() if any(row.equals(o) for o in others)]
-    frame = frame.drop(index=repeats).sort_values("test_acc", ascending=False, kind="stable")
+    frame = frame.drop(index=repeats).sort_values("acc", ascending=False, kind="stable")
     return frame.reset_index(drop=True), int((~with_results).sum())
 
 
