@@ -10,8 +10,9 @@ import pytest
 import scipy.stats
 
 from resnet_cifar.errors import UserError
-from resnet_cifar.robustness import corruptions
-from resnet_cifar.robustness.corruptions import CORRUPTIONS, FAMILY, PARAMETERS, SEVERITIES, corrupt
+from resnet_cifar.robustness import corruptions, names
+from resnet_cifar.robustness.corruptions import PARAMETERS, corrupt
+from resnet_cifar.robustness.names import CORRUPTIONS, FAMILY, SEVERITIES
 
 DETERMINISTIC = {"brightness", "contrast", "saturate", "defocus_blur", "zoom_blur", "pixelate", "jpeg_compression",
                  "gaussian_blur"}
@@ -59,10 +60,10 @@ def images() -> np.ndarray:
 
 
 def test_names_and_families() -> None:
-    assert len(corruptions.STANDARD) == 15 and len(corruptions.EXTRA) == 4
+    assert len(names.STANDARD) == 15 and len(names.EXTRA) == 4
     assert len(set(CORRUPTIONS)) == 19 and set(FAMILY) == set(CORRUPTIONS) == set(PARAMETERS)
-    assert {FAMILY[n] for n in corruptions.EXTRA} == {"extra"}
-    assert [FAMILY[n] for n in corruptions.STANDARD].count("weather") == 4
+    assert {FAMILY[n] for n in names.EXTRA} == {"extra"}
+    assert [FAMILY[n] for n in names.STANDARD].count("weather") == 4
     assert all(len(PARAMETERS[n]) == len(SEVERITIES) for n in CORRUPTIONS)
 
 

@@ -14,7 +14,7 @@ from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.inference import predict_logits
 from resnet_cifar.model.checkpoint import load_model
-from resnet_cifar.robustness.corruptions import CORRUPTIONS, FAMILY, STANDARD
+from resnet_cifar.robustness.names import CORRUPTIONS, FAMILY, STANDARD
 from resnet_cifar.tools.offline_plots import install as install_offline_template
 
 from browser import chromium_path, render, skip_unless_installed

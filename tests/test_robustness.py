@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from resnet_cifar.figures.robustness import GRID_GAP, corruption_grid, robustness_figure
-from resnet_cifar.robustness.corruptions import CORRUPTIONS, EXTRA, STANDARD
+from resnet_cifar.robustness.names import CORRUPTIONS, EXTRA, STANDARD
 from resnet_cifar.robustness.report import (
     family_means,
     mean_accuracy,

@@ -256,8 +256,8 @@ def _check_ranges(p: Params) -> None:
 
 
 def _check_robustness(r: RobustnessParams, d: DataParams) -> None:
-    # Imported here, not at the top: the corruptions' names live with the corruptions, whose module loads numpy.
-    from .robustness.corruptions import SEVERITIES
+    # Imported here, not at the top: robustness.selection, which knows the groups of names, loads numpy.
+    from .robustness.names import SEVERITIES
     from .robustness.selection import expand_corruptions
 
     if not r.corruptions:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .corruptions import FAMILY, STANDARD
+from .names import FAMILY, STANDARD
 
 COLUMNS = ("corruption", "family", "severity", "accuracy")
 

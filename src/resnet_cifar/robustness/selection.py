@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corruptions import CORRUPTIONS, FAMILY, STANDARD
+from .names import CORRUPTIONS, FAMILY, STANDARD
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "all": CORRUPTIONS,
