@@ -17,7 +17,7 @@ from resnet_cifar.config import load_params
 from resnet_cifar.data.dataset import Split, load_split
 from resnet_cifar.errors import UserError, report_user_errors
 from resnet_cifar.robustness.corruptions import corrupt
-from resnet_cifar.robustness.selection import expand_corruptions, severity_key
+from resnet_cifar.robustness.selection import corruption_file, expand_corruptions, severity_key
 
 TEST_SUBSET = Path("data/subsets/test.npz")
 OUT_DIR = Path("data/corrupted")
@@ -51,7 +51,7 @@ def main() -> None:
     written = set()
     for name in names:
         began = time.perf_counter()
-        path = OUT_DIR / f"{name}.npz"
+        path = corruption_file(OUT_DIR, name)
         write_npz(path, compressed=True, **{severity_key(severity): corrupt(test.images, name, severity, params.seed)
                                             for severity in p.severities})
         written.add(path)

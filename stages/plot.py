@@ -24,7 +24,7 @@ from resnet_cifar.figures.plotting import (
     save_figure,
 )
 from resnet_cifar.figures.robustness import corruption_grid, robustness_figure
-from resnet_cifar.robustness.selection import read_made, severity_key
+from resnet_cifar.robustness.selection import read_corrupted, read_made
 
 LIVE_DIR = Path("metrics/train")
 RESULTS = Path("results")
@@ -62,10 +62,7 @@ def robustness_figures(dpi: int) -> None:
     clean = load_split(CORRUPTED_CLEAN)
     names, severities = read_made(CORRUPTED_CLEAN)
     shown = grid_severity(severities)
-    examples = {}
-    for name in names:
-        with np.load(CORRUPTED / f"{name}.npz", allow_pickle=False) as f:
-            examples[name] = f[severity_key(shown)][0]
+    examples = {name: read_corrupted(CORRUPTED, name, [shown])[0][0] for name in names}
     save_figure(corruption_grid(clean.images[0], examples, shown, clean.classes[clean.labels[0]]),
                 OUT_DIR / "corruptions.png", dpi)
 

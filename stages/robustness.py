@@ -16,7 +16,7 @@ from resnet_cifar.engine.inference import predict_logits
 from resnet_cifar.errors import report_user_errors, require_inputs
 from resnet_cifar.model.checkpoint import load_model
 from resnet_cifar.robustness.report import results_table, rounded, severity_means, summary
-from resnet_cifar.robustness.selection import read_made, severity_key
+from resnet_cifar.robustness.selection import read_corrupted, read_made
 
 CHECKPOINT = Path("models/best.pt")
 CORRUPTED = Path("data/corrupted")
@@ -50,8 +50,7 @@ def main() -> None:
     [clean_accuracy] = accuracies(model, [clean.images], clean, device, batch_size)
     results = {}
     for name in names:
-        with np.load(CORRUPTED / f"{name}.npz", allow_pickle=False) as corrupted:
-            image_sets = [corrupted[severity_key(severity)] for severity in severities]
+        image_sets = read_corrupted(CORRUPTED, name, severities)
         for severity, value in zip(severities, accuracies(model, image_sets, clean, device, batch_size), strict=True):
             results[name, severity] = value
         print(f"{name}: accuracy {', '.join(f'{results[name, s]:.3f}' for s in severities)} at severities "

@@ -52,8 +52,19 @@ def _closest(entry: str) -> str | None:
 
 
 def severity_key(severity: int) -> str:
-    """The key of one severity's images in a corruption's file, data/corrupted/<corruption>.npz."""
+    """The key of one severity's images in a corruption's file (`corruption_file`)."""
     return f"severity_{severity}"
+
+
+def corruption_file(folder: Path, name: str) -> Path:
+    """The file of stage `corrupt`'s folder that holds corruption `name`'s images, a key per severity."""
+    return folder / f"{name}.npz"
+
+
+def read_corrupted(folder: Path, name: str, severities: Iterable[int]) -> list[np.ndarray]:
+    """Corruption `name`'s images at each of `severities`, as stage `corrupt` wrote them in `folder`."""
+    with np.load(corruption_file(folder, name), allow_pickle=False) as f:
+        return [f[severity_key(severity)] for severity in severities]
 
 
 def read_made(clean_file: Path) -> tuple[list[str], list[int]]:
