@@ -43,7 +43,8 @@ def measure(args: argparse.Namespace) -> None:
     """One process count: every rank trains; rank 0 writes the timed epoch's throughput to args.result."""
     params = apply_overrides(load_params(PARAMS), {
         "model.arch": args.arch, "model.image_size": 32, "train.epochs": 2, "train.warmup_epochs": 0.5,
-        "train.batch_size": args.batch_size, "train.augment": True, "train.precision": args.precision,
+        "train.batch_size": args.batch_size, "train.flip": "random", "train.translate": 4,
+        "train.precision": args.precision,
         "train.nproc": args.processes, "train.device": args.device})
     with process_group(args.processes, args.device) as (world, device):
         trainer = build_trainer(params, random_images(args.images, 0), random_images(world.size, 1), device, world)

@@ -1,5 +1,5 @@
 """The plain way most example repositories train, as the benchmarks' baseline: fp32, NCHW, torchvision PIL
-transforms (random crop + flip, ToTensor, Normalize) in DataLoader worker processes."""
+transforms (RandomCrop + RandomHorizontalFlip, ToTensor, Normalize) in DataLoader worker processes."""
 from __future__ import annotations
 
 import copy
@@ -10,8 +10,8 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from resnet_cifar.config import Params
-from resnet_cifar.data.batches import CIFAR10_MEAN, CIFAR10_STD, CROP_PADDING, DeviceSplit
+from resnet_cifar.config import Params, TrainParams
+from resnet_cifar.data.batches import CIFAR10_MEAN, CIFAR10_STD, DeviceSplit
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits
 from resnet_cifar.engine.schedules import lr_schedule
@@ -19,11 +19,14 @@ from resnet_cifar.model.resnet import model_from_params
 
 
 class PilDataset(torch.utils.data.Dataset):
-    """One PIL image at a time through torchvision transforms, with or without the crop/flip augmentation."""
+    """One PIL image at a time through torchvision transforms: train.translate as a padded RandomCrop, and any
+    train.flip as RandomHorizontalFlip (torchvision has no alternating flip)."""
 
-    def __init__(self, split: Split, augment: bool = True) -> None:
+    def __init__(self, split: Split, tp: TrainParams) -> None:
         self.split = split
-        steps = [T.RandomCrop(32, padding=CROP_PADDING), T.RandomHorizontalFlip()] if augment else []
+        padding_mode = {"zeros": "constant", "reflect": "reflect"}[tp.padding]
+        steps = [T.RandomCrop(32, padding=tp.translate, padding_mode=padding_mode)] if tp.translate else []
+        steps += [T.RandomHorizontalFlip()] if tp.flip != "none" else []
         self.transform = T.Compose(steps + [T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
 
     def __len__(self) -> int:
@@ -53,7 +56,7 @@ def train_plain(params: Params, subsets: dict[str, Split], workers: int,
     model = model_from_params(params.model).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=tp.lr, momentum=tp.momentum, weight_decay=tp.weight_decay,
                                 nesterov=tp.nesterov)
-    loader = torch.utils.data.DataLoader(PilDataset(subsets["train"], tp.augment), batch_size=tp.batch_size,
+    loader = torch.utils.data.DataLoader(PilDataset(subsets["train"], tp), batch_size=tp.batch_size,
                                          shuffle=True, num_workers=workers, persistent_workers=workers > 0,
                                          generator=torch.Generator().manual_seed(params.seed))
     scheduler = lr_schedule(optimizer, tp, len(loader))

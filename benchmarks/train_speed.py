@@ -40,6 +40,10 @@ def synthetic_split(n: int) -> Split:
                  tuple(str(i) for i in range(10)))
 
 
+# The augmentation both ways run: the usual random 32x32 crop of the zero-padded image and random flip.
+CROP_FLIP = {"train.flip": "random", "train.translate": 4, "train.padding": "zeros"}
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -50,8 +54,9 @@ def plain_images_per_sec(split: Split, arch: str, batch: int, warmup: int, steps
     torch.manual_seed(0)
     model = build_model(arch).to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
-    loader = torch.utils.data.DataLoader(PilDataset(split), batch_size=batch, shuffle=True, num_workers=workers,
-                                         drop_last=True, persistent_workers=workers > 0)
+    crop_flip = apply_overrides(load_params(PARAMS), CROP_FLIP).train
+    loader = torch.utils.data.DataLoader(PilDataset(split, crop_flip), batch_size=batch, shuffle=True,
+                                         num_workers=workers, drop_last=True, persistent_workers=workers > 0)
     criterion = nn.CrossEntropyLoss()
     done, start = 0, None
     while done < warmup + steps:
@@ -73,8 +78,8 @@ def project_images_per_sec(split: Split, arch: str, batch: int, steps: int, devi
     augmentation) over `steps` batches twice: the first epoch warms up (and compiles), the second is timed.
     Validation (on one image) is excluded from the time."""
     params = apply_overrides(load_params(PARAMS), {
-        "model.arch": arch, "model.image_size": 32, "train.batch_size": batch, "train.augment": True,
-        "train.epochs": 2, "train.warmup_epochs": 0.5, "train.precision": precision, "train.compile": compile_model,
+        "model.arch": arch, "model.image_size": 32, "train.batch_size": batch, **CROP_FLIP, "train.epochs": 2,
+        "train.warmup_epochs": 0.5, "train.precision": precision, "train.compile": compile_model,
         "train.precise_bn_batches": 0, "evaluate.batch_size": 1})
     timed = Split(split.images[:steps * batch], split.labels[:steps * batch], split.source_index[:steps * batch],
                   split.classes)

@@ -2,10 +2,10 @@
 
 `python tests/ddp_worker.py OUT --nproc N` runs the real Trainer in N torchrun processes on a BatchNorm-free network
 (so that one process and N processes compute the same updates up to float rounding) and has every rank save its
-final weights and history to OUT/rank<r>.pt. `--fail-rank R` makes rank R crash at the start of the second epoch,
-while the others go on into it. `--idle` makes every rank write its pid to OUT/pid<r> and wait instead of training.
-`--precise-bn` gives the network a BatchNorm and has every rank only recompute its statistics (precise BN, before
-any training) and save them.
+final weights (trained and evaluated) and history to OUT/rank<r>.pt. `--fail-rank R` makes rank R crash at the start
+of the second epoch, while the others go on into it. `--idle` makes every rank write its pid to OUT/pid<r> and wait
+instead of training. `--precise-bn` gives the network a BatchNorm and has every rank only recompute its statistics
+(precise BN, before any training) and save them.
 """
 import argparse
 import dataclasses
@@ -25,8 +25,9 @@ from committed import train_params
 from tiny import tiny_params, tiny_split
 
 # 37 images in batches of 16: the last batch (5 images) splits unevenly over two ranks.
-TP = train_params(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0, augment=True, nproc=1,
-                  precise_bn_batches=2)
+# Every technique of the engine on, so that each is checked to be the same over ranks as in one process.
+TP = train_params(epochs=2, batch_size=16, lr=0.05, scheduler="cosine", warmup_epochs=0, flip="alternate", translate=2,
+                  padding="reflect", ema_decay=0.9, bn_bias_lr_scale=4.0, nproc=1, precise_bn_batches=2)
 
 
 def small_network(num_classes: int, batchnorm: bool) -> nn.Module:
@@ -58,15 +59,15 @@ def main() -> None:
         if args.precise_bn:
             trainer = make_trainer(world, args.nproc, batchnorm=True)
             trainer.recompute_batchnorm_statistics()
-            torch.save(dict(trainer.model.named_buffers()), args.out / f"rank{world.rank}.pt")
+            torch.save(dict(trainer.evaluated.named_buffers()), args.out / f"rank{world.rank}.pt")
             return
         trainer = make_trainer(world, args.nproc)
         while trainer.epoch < TP.epochs:
             if trainer.epoch == 1 and world.rank == args.fail_rank:
                 raise RuntimeError(f"injected failure on rank {world.rank}")
             trainer.train_epoch()
-        torch.save({"weights": trainer.model.state_dict(), "history": [dataclasses.asdict(r) for r in trainer.history]},
-                   args.out / f"rank{world.rank}.pt")
+        torch.save({"weights": trainer.model.state_dict(), "evaluated": trainer.evaluated.state_dict(),
+                    "history": [dataclasses.asdict(r) for r in trainer.history]}, args.out / f"rank{world.rank}.pt")
 
 
 if __name__ == "__main__":

@@ -8,14 +8,7 @@ import pytest
 import torch
 
 from resnet_cifar.archive.download import download_cifar10, fetch
-from resnet_cifar.data.batches import (
-    CROP_PADDING,
-    DeviceSplit,
-    eval_batches,
-    normalize,
-    random_crop_flip,
-    train_batches,
-)
+from resnet_cifar.data.batches import Augmentation, DeviceSplit, eval_batches, normalize, train_batches
 from resnet_cifar.data.dataset import load_split, make_subsets, read_cifar10, save_split
 from resnet_cifar.errors import UserError
 
@@ -128,22 +121,51 @@ def test_subsets_are_seeded_disjoint_and_round_trip(tmp_path, archive):
         make_subsets(train, test, data_params(train_size=190, val_size=20), seed=0)
 
 
-def test_crop_flip_matches_a_per_image_reference():
+@pytest.mark.parametrize("padding", ["zeros", "reflect"])
+def test_translate_and_flip_match_a_per_image_reference(padding):
     torch.manual_seed(0)
     images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
-    out = random_crop_flip(images, torch.Generator().manual_seed(3))
-    # Replay the same random draws and build each image the slow, obvious way.
+    shift = 4
+    augment = Augmentation("random", shift, padding)
+    out = augment(images, torch.arange(16), 1, torch.Generator().manual_seed(3))
+    # Replay the same random draws and build each image the slow, obvious way: a 32x32 crop of the padded image.
     g = torch.Generator().manual_seed(3)
-    top = torch.randint(0, 2 * CROP_PADDING + 1, (16,), generator=g)
-    left = torch.randint(0, 2 * CROP_PADDING + 1, (16,), generator=g)
+    top = torch.randint(0, 2 * shift + 1, (16,), generator=g)
+    left = torch.randint(0, 2 * shift + 1, (16,), generator=g)
     flip = torch.rand(16, generator=g) < 0.5
-    padded = torch.nn.functional.pad(images, (CROP_PADDING,) * 4)
+    mode = {"zeros": "constant", "reflect": "reflect"}[padding]
+    padded = torch.nn.functional.pad(images.float(), (shift,) * 4, mode=mode).to(torch.uint8)
     for i in range(16):
         expected = padded[i, :, top[i]:top[i] + 32, left[i]:left[i] + 32]
         if flip[i]:
             expected = expected.flip(-1)
         assert torch.equal(out[i], expected)
     assert flip.any() and not flip.all()
+    assert (top != shift).any() and (left != shift).any()
+
+
+def test_alternate_flip_shows_every_image_once_each_way_over_two_epochs():
+    images = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    augment = Augmentation.drawn("alternate", 0, "zeros", 40, torch.Generator().manual_seed(1))
+    index = torch.randperm(40, generator=torch.Generator().manual_seed(2))
+    generator = torch.Generator().manual_seed(3)
+    flipped = {}
+    for epoch in (1, 2, 3):
+        out = augment(images[index], index, epoch, generator)
+        mirrored = torch.tensor([torch.equal(o, images[i].flip(-1)) for o, i in zip(out, index)])
+        plain = torch.tensor([torch.equal(o, images[i]) for o, i in zip(out, index)])
+        assert torch.equal(mirrored, ~plain)  # each image comes out either mirrored or as it is
+        flipped[epoch] = torch.zeros(40, dtype=torch.bool).index_put((index,), mirrored)
+    assert 0 < flipped[1].sum() < 40
+    assert torch.equal(flipped[2], ~flipped[1]) and torch.equal(flipped[3], flipped[1])
+
+
+def test_no_augmentation_draws_no_random_numbers():
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    assert torch.equal(Augmentation()(images, torch.arange(8), 1, generator), images)
+    assert torch.equal(generator.get_state(), state)
 
 
 def test_batches_cover_each_image_once_and_normalise(device):
@@ -161,14 +183,15 @@ def test_batches_cover_each_image_once_and_normalise(device):
     assert abs(x.mean().item()) < 0.5
 
 
-def test_augment_off_gives_the_plain_images_in_shuffled_order(device):
+def test_no_augmentation_gives_the_plain_images_in_shuffled_order(device):
     rng = np.random.default_rng(1)
     from resnet_cifar.data.dataset import Split
     split = Split(rng.integers(0, 256, (20, 3, 32, 32), dtype=np.uint8), np.arange(20) % 10, np.arange(20),
                   tuple("abcdefghij"))
     data = DeviceSplit(split, device)
-    plain = list(train_batches(data, 8, torch.Generator().manual_seed(0), augment=False))
-    augmented = list(train_batches(data, 8, torch.Generator().manual_seed(0)))
+    plain = list(train_batches(data, 8, torch.Generator().manual_seed(0)))
+    augmented = list(train_batches(data, 8, torch.Generator().manual_seed(0),
+                                   augmentation=Augmentation("random", 4, "zeros")))
     order = torch.randperm(20, generator=torch.Generator().manual_seed(0))
     assert torch.equal(torch.cat([b.images for b in plain]), normalize(data.images[order]))
     assert not torch.equal(torch.cat([b.images for b in augmented]), normalize(data.images[order]))

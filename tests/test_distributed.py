@@ -78,8 +78,9 @@ def test_two_processes_stay_identical_and_match_one_process(tmp_path):
     result = run_worker(tmp_path, "--nproc", "2")
     assert result.returncode == 0, result.stderr
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
-    for key, value in ranks[0]["weights"].items():
-        assert torch.equal(value, ranks[1]["weights"][key]), key
+    for weights in ("weights", "evaluated"):  # the trained and the averaged weights
+        for key, value in ranks[0][weights].items():
+            assert torch.equal(value, ranks[1][weights][key]), key
     untimed = [[{k: v for k, v in r.items() if k not in ("seconds", "images_per_sec")} for r in rank["history"]]
                for rank in ranks]
     assert untimed[0] == untimed[1]  # every rank reports the same, reduced metrics
@@ -88,8 +89,9 @@ def test_two_processes_stay_identical_and_match_one_process(tmp_path):
     for _ in range(2):
         single.train_epoch()
     # Without BatchNorm, two ranks with their shares compute the one-process update, up to float summation order.
-    for key, value in single.model.state_dict().items():
-        torch.testing.assert_close(ranks[0]["weights"][key], value, rtol=1e-4, atol=1e-6)
+    for weights, model in (("weights", single.model), ("evaluated", single.evaluated)):
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(ranks[0][weights][key], value, rtol=1e-4, atol=1e-6)
     for mine, theirs in zip(ranks[0]["history"], single.history, strict=True):
         assert mine["val_acc"] == theirs.val_acc
         assert mine["val_loss"] == pytest.approx(theirs.val_loss, rel=1e-5)

@@ -37,7 +37,7 @@ def assert_same_weights(a: dict, b: dict) -> None:
 
 
 TP = train_params(epochs=2, batch_size=16, lr=0.05, weight_decay=1e-4, scheduler="cosine", warmup_epochs=0.5,
-                  label_smoothing=0.0, augment=True, precise_bn_batches=2)
+                  label_smoothing=0.0, flip="random", translate=4, precise_bn_batches=2)
 
 
 @pytest.mark.e2e
@@ -75,18 +75,24 @@ def test_both_streams_are_functions_of_the_seed_alone_and_the_data_stream_does_n
         assert not torch.equal(init_a, init_b) and not torch.equal(data_a, data_b)  # another seed, other streams
 
 
+# Every speed-run technique on: the averaged weights and the alternating flips' half are training state too.
+SPEEDRUN = dataclasses.replace(TP, flip="alternate", translate=2, padding="reflect", ema_decay=0.9,
+                               bn_bias_lr_scale=8.0, scheduler="linear")
+
+
 @pytest.mark.e2e
-def test_resumed_training_matches_uninterrupted_training_exactly(device):
-    straight = make_trainer(TP, device=device)
+@pytest.mark.parametrize("tp", [TP, SPEEDRUN], ids=["default", "speedrun"])
+def test_resumed_training_matches_uninterrupted_training_exactly(device, tp):
+    straight = make_trainer(tp, device=device)
     straight.train_epoch()
     straight.train_epoch()
 
-    first = make_trainer(TP, device=device)
+    first = make_trainer(tp, device=device)
     first.train_epoch()
     buffer = io.BytesIO()
     torch.save(first.state_dict(), buffer)  # through bytes, loaded as the stage loads it
     buffer.seek(0)
-    resumed = make_trainer(TP, seed=123, device=device)  # different init and RNG: all must come from the state
+    resumed = make_trainer(tp, seed=123, device=device)  # different init and RNG: all must come from the state
     resumed.load_state_dict(torch.load(buffer, weights_only=True, map_location="cpu"))  # as the stage loads it
     resumed.train_epoch()
 
@@ -94,6 +100,7 @@ def test_resumed_training_matches_uninterrupted_training_exactly(device):
     assert [r.val_acc for r in straight.history] == [r.val_acc for r in resumed.history]
     assert straight.best_epoch == resumed.best_epoch
     assert_same_weights(straight.best_state, resumed.best_state)
+    assert_same_weights(straight.evaluated.state_dict(), resumed.evaluated.state_dict())
 
 
 @pytest.mark.e2e
@@ -113,7 +120,7 @@ def test_label_smoothing_changes_the_loss():
 
 # A few steps at a learning rate high enough that the BatchNorm running averages fall far behind the weights.
 FAST = train_params(epochs=2, batch_size=8, lr=0.3, weight_decay=1e-4, scheduler="multistep", warmup_epochs=0,
-                    label_smoothing=0.0, augment=True, precise_bn_batches=0)
+                    label_smoothing=0.0, flip="random", translate=4, precise_bn_batches=0)
 
 
 @pytest.mark.e2e

@@ -23,7 +23,10 @@ from .model.architectures import ARCHITECTURES
 CIFAR10_TRAIN_IMAGES = 50_000
 CIFAR10_TEST_IMAGES = 10_000
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-SCHEDULERS = ("multistep", "cosine", "onecycle")
+SCHEDULERS = ("multistep", "cosine", "linear", "onecycle")
+FLIPS = ("none", "random", "alternate")
+PADDINGS = ("zeros", "reflect")
+MAX_TRANSLATE = 16  # pixels: half a CIFAR image (reflect padding mirrors at most the whole image minus its edge)
 DEVICES = ("auto", "cpu", "cuda")
 PINNED_GPU = re.compile(r"cuda:[0-9]+")  # train.device 'cuda:N': GPU N, which engine/gpu_claim.py does not choose
 URL_SCHEMES = ("http", "https", "file", "")  # "": a plain path
@@ -59,7 +62,11 @@ class TrainParams:
     scheduler: str
     warmup_epochs: float
     label_smoothing: float
-    augment: bool
+    flip: str
+    translate: int
+    padding: str
+    ema_decay: float
+    bn_bias_lr_scale: float
     precise_bn_batches: int
     precision: str
     compile: bool
@@ -236,6 +243,12 @@ def _check_ranges(p: Params) -> None:
     require(t.scheduler != "onecycle" or t.warmup_epochs > 0,
             "train.scheduler 'onecycle' needs train.warmup_epochs > 0 (the length of its rising phase)")
     require(0 <= t.label_smoothing < 1, f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
+    require(t.flip in FLIPS, f"train.flip '{t.flip}' is not one of: {', '.join(FLIPS)}")
+    require(0 <= t.translate <= MAX_TRANSLATE,
+            f"train.translate must be in [0, {MAX_TRANSLATE}] pixels, got {t.translate}")
+    require(t.padding in PADDINGS, f"train.padding '{t.padding}' is not one of: {', '.join(PADDINGS)}")
+    require(0 <= t.ema_decay < 1, f"train.ema_decay must be in [0, 1) (0: no averaged weights), got {t.ema_decay}")
+    require(t.bn_bias_lr_scale > 0, f"train.bn_bias_lr_scale must be > 0, got {t.bn_bias_lr_scale}")
     require(t.precise_bn_batches >= 0, f"train.precise_bn_batches must be >= 0, got {t.precise_bn_batches}")
     require(t.precision in PRECISIONS, f"train.precision '{t.precision}' is not one of: {', '.join(PRECISIONS)}")
     require(t.device in DEVICES or bool(PINNED_GPU.fullmatch(t.device)),

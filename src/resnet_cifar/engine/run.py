@@ -131,6 +131,7 @@ def run_training(params: Params, train: Split, val: Split, files: RunFiles = Run
             if on_epoch:
                 on_epoch(trainer, r)
         world.check_identical(trainer.model)
+        world.check_identical(trainer.evaluated)
         run = TrainedRun(trainer, provenance)
         if live is not None:
             # The outcome before the last epoch's numbers: `dvc exp show` orders its columns as the file does. Wall
@@ -146,7 +147,7 @@ def run_training(params: Params, train: Split, val: Split, files: RunFiles = Run
 
     last = trainer.history[-1]
     if world.is_main:
-        save_checkpoint(files.models / "last.pt", trainer.model, params.model.arch, train.classes,
+        save_checkpoint(files.models / "last.pt", trainer.evaluated, params.model.arch, train.classes,
                         epoch=last.epoch, val_acc=last.val_acc, run=provenance)
     trainer.model.load_state_dict(trainer.best_state)
     if world.is_main:

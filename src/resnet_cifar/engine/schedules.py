@@ -13,8 +13,10 @@ from ..errors import UserError
 def lr_schedule(optimizer: torch.optim.Optimizer, tp: TrainParams,
                 steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
     """`multistep`: the seed recipe, lr x gamma at each milestone epoch. `cosine`: cosine decay to zero.
-    Both start with a linear warmup over `warmup_epochs` when it is set. `onecycle`: PyTorch's OneCycleLR rising to
-    `lr` over `warmup_epochs`, then annealing (with momentum cycling)."""
+    `linear`: linear decay to zero (the speed-run trainers' short warmup, then a long straight descent).
+    These three start with a linear warmup over `warmup_epochs` when it is set. `onecycle`: PyTorch's OneCycleLR
+    rising to `lr` over `warmup_epochs`, then annealing (with momentum cycling). Each parameter group's schedule
+    is relative to its own learning rate."""
     total = tp.epochs * steps_per_epoch
     warmup = round(tp.warmup_epochs * steps_per_epoch)
     if tp.scheduler == "onecycle":
@@ -24,7 +26,8 @@ def lr_schedule(optimizer: torch.optim.Optimizer, tp: TrainParams,
                             f"{tp.epochs} epochs of {steps_per_epoch} batches make {total}; use more epochs or "
                             f"images, a smaller train.batch_size, or another scheduler")
         rise = min(max(warmup, 2), total - 1)
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=tp.lr, total_steps=total,
+        peaks = [group["lr"] for group in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total,
                                                    pct_start=rise / total)
 
     def factor(step: int) -> float:
@@ -33,6 +36,8 @@ def lr_schedule(optimizer: torch.optim.Optimizer, tp: TrainParams,
         if tp.scheduler == "multistep":
             return tp.gamma ** bisect.bisect_right(tp.milestones, step // steps_per_epoch)
         progress = (step - warmup) / max(total - warmup, 1)
+        if tp.scheduler == "linear":
+            return 1 - progress
         return 0.5 * (1 + math.cos(math.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

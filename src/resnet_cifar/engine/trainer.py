@@ -5,8 +5,10 @@ catch a diverging loss early) and at the end of the epoch. With several processe
 rank trains on its share of every batch through DistributedDataParallel and validates on its shard of the
 validation set; the sums behind every reported number are added up over ranks, so all ranks report the same.
 
-With `train.precise_bn_batches` > 0, every BatchNorm's running statistics are recomputed before each validation
-("precise BN"): see `Trainer.recompute_batchnorm_statistics`.
+With `train.ema_decay` > 0 the trainer also keeps an exponential moving average of the weights, updated after
+every step; validation, the best model and the checkpoints are then those averaged weights. With
+`train.precise_bn_batches` > 0, the evaluated model's BatchNorm running statistics are recomputed before each
+validation ("precise BN"): see `Trainer.recompute_batchnorm_statistics`.
 """
 from __future__ import annotations
 
@@ -20,10 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ..config import TrainParams
-from ..data.batches import DeviceSplit, normalize, train_batches
+from ..data.batches import Augmentation, DeviceSplit, normalize, train_batches
 from ..errors import UserError
 from .device import autocast
 from .distributed import World, data_parallel
@@ -62,6 +65,24 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(data_seed)
 
 
+def parameter_groups(model: nn.Module, tp: TrainParams) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: one, or with train.bn_bias_lr_scale != 1 the BatchNorm biases apart, at
+    lr x scale and weight decay / scale, so their decay per step (lr x weight decay) is the other weights'.
+
+    A BatchNorm bias is a per-channel offset that the preceding weights cannot move on their own, and in a short
+    run the default learning rate moves it little (airbench trains them far faster, arXiv 2404.00498).
+    The other weights stay the first group: its lr is the one logged.
+    """
+    biases = {id(m.bias) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine}
+    if tp.bn_bias_lr_scale == 1 or not biases:
+        return [{"params": list(model.parameters())}]
+    rest = [p for p in model.parameters() if id(p) not in biases]
+    bn_biases = [p for p in model.parameters() if id(p) in biases]
+    return [{"params": rest},
+            {"params": bn_biases, "lr": tp.lr * tp.bn_bias_lr_scale,
+             "weight_decay": tp.weight_decay / tp.bn_bias_lr_scale}]
+
+
 class Trainer:
     """Owns the model, optimiser, schedule and RNG for one training run; `state_dict` captures all of it."""
 
@@ -70,18 +91,24 @@ class Trainer:
         self.world = world
         self.model, train_module = data_parallel(model.to(train.device, memory_format=torch.channels_last),
                                                  train.device, world)
+        # Every rank steps identical weights, so every rank's average is the same. Buffers (BatchNorm statistics)
+        # follow the trained model's: precise BN, when on, gives the averaged weights their own.
+        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(tp.ema_decay))
+                    if tp.ema_decay > 0 else None)
         # torch.compile and DDP wrap the module; checkpoints keep using the plain one so their keys stay unprefixed.
         maybe_compile = torch.compile if tp.compile else (lambda module: module)
-        self.eval_forward = maybe_compile(self.model)
-        self.train_forward = self.eval_forward if train_module is self.model else maybe_compile(train_module)
+        self.eval_forward = maybe_compile(self.evaluated)
+        plain_train = train_module is self.model and self.ema is None
+        self.train_forward = self.eval_forward if plain_train else maybe_compile(train_module)
         self.train_data, self.val_data = train, val
         self.val_shard = val.shard(world.rank, world.size)
         self.tp, self.precision, self.generator = tp, precision, generator
         self.eval_batch_size = eval_batch_size
         # The fused kernel updates all parameters in one pass: on this CPU 3x faster than the default per-tensor
         # loop for ResNet-18 (benchmarks/optimizer_step.py), which matters most at small batches and images.
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=tp.lr, momentum=tp.momentum,
+        self.optimizer = torch.optim.SGD(parameter_groups(self.model, tp), lr=tp.lr, momentum=tp.momentum,
                                          weight_decay=tp.weight_decay, nesterov=tp.nesterov, fused=True)
+        self.augmentation = Augmentation.drawn(tp.flip, tp.translate, tp.padding, len(train), generator)
         self.steps_per_epoch = -(-len(train) // tp.batch_size)
         self.scheduler = lr_schedule(self.optimizer, tp, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler(train.device.type, enabled=precision == "fp16")
@@ -89,6 +116,11 @@ class Trainer:
         self.history: list[EpochResult] = []
         self.best_epoch, self.best_val_acc = 0, -1.0
         self.best_state: dict[str, torch.Tensor] | None = None
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The model that is validated and saved: the averaged weights with train.ema_decay, else the trained ones."""
+        return self.model if self.ema is None else self.ema.module
 
     @property
     def epoch(self) -> int:
@@ -105,7 +137,7 @@ class Trainer:
         seen = 0
         start = time.perf_counter()
         batches = train_batches(self.train_data, self.tp.batch_size, self.generator, self.world.rank, self.world.size,
-                                self.tp.augment)
+                                self.augmentation, epoch)
         with tqdm(total=len(self.train_data), desc=f"epoch {epoch}/{self.tp.epochs}", unit="img",
                   disable=None if self.world.is_main else True, leave=False) as bar:
             for step, (images, labels, global_size) in enumerate(batches, 1):
@@ -121,6 +153,8 @@ class Trainer:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.scheduler.step()
+                if self.ema is not None:
+                    self.ema.update_parameters(self.model)
                 sums[0] += loss_sum.detach()
                 sums[1] += (logits.detach().argmax(1) == labels).sum()
                 seen += global_size
@@ -136,13 +170,14 @@ class Trainer:
         self._check_finite(loss_total, epoch, self.steps_per_epoch)
         self.recompute_batchnorm_statistics()
         self.world.share_buffers(self.model)
+        self.world.share_buffers(self.evaluated)
         val_loss, val_acc = self.validate()
         result = EpochResult(epoch, lr, loss_total / seen, correct / seen, val_loss, val_acc, seconds,
                              seen / seconds)
         self.history.append(result)
         if val_acc > self.best_val_acc:
             self.best_epoch, self.best_val_acc = epoch, val_acc
-            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.best_state = copy.deepcopy(self.evaluated.state_dict())
         return result
 
     @torch.no_grad()
@@ -159,7 +194,8 @@ class Trainer:
         With several processes each rank averages over its share of every batch, then the ranks' averages are
         averaged (under SyncBatchNorm the shares' statistics are already global), so all ranks hold the same values.
         """
-        layers = [m for m in self.model.modules()
+        model = self.evaluated
+        layers = [m for m in model.modules()
                   if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
         if self.tp.precise_bn_batches == 0 or not layers:
             return
@@ -167,21 +203,21 @@ class Trainer:
         for bn in layers:
             bn.reset_running_stats()
             bn.momentum = None  # cumulative average: every batch below weighs the same
-        was_training = self.model.training
-        self.model.train()
+        was_training = model.training
+        model.train()
         size, data = self.tp.batch_size, self.train_data
         batches = min(self.tp.precise_bn_batches, max(1, len(data) // size))  # a short last batch would be noisy
         for start in range(0, batches * size, size):
             images = data.images[start:start + size][self.world.rank::self.world.size]
             with autocast(data.device, self.precision):
-                self.model(normalize(images))  # the plain module: DDP would overwrite the buffers with rank 0's
+                model(normalize(images))  # the plain module: DDP would overwrite the buffers with rank 0's
         for bn, (momentum, tracked) in zip(layers, saved):
             bn.momentum = momentum
             bn.num_batches_tracked.copy_(tracked)  # it keeps counting training steps, as it did before
             if self.world.size > 1:
                 for buffer in (bn.running_mean, bn.running_var):
                     self.world.sum(buffer).div_(self.world.size)
-        self.model.train(was_training)
+        model.train(was_training)
 
     def validate(self) -> tuple[float, float]:
         """Mean loss and accuracy over the validation set, each rank predicting its own shard."""
@@ -205,6 +241,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "ema": None if self.ema is None else self.ema.state_dict(),
+            "flip_base": self.augmentation.flip_base,
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "history": [dataclasses.asdict(r) for r in self.history],
@@ -221,6 +259,9 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.augmentation.flip_base = state["flip_base"]
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and torch.cuda.is_available():
