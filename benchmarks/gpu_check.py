@@ -42,12 +42,7 @@ from resnet_cifar.config import Params, load_params
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import Split, read_cifar10
 from resnet_cifar.engine.device import resolve_precision
-from resnet_cifar.engine.inference import (
-    flip_averaged_log_probs,
-    loss_and_accuracy,
-    predict_logits,
-    predict_mirrored_logits,
-)
+from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits, tta_log_probs
 from resnet_cifar.engine.run import RunFiles, TrainedRun, run_training
 from resnet_cifar.model.checkpoint import load_model, read_checkpoint
 from resnet_cifar.tools.recipes import apply_overrides
@@ -132,9 +127,10 @@ def check_accuracy(setup: Setup, full_train: Split, full_test: Split) -> None:
     test = run.trainer.val_data
     logits = predict_logits(model, test, 1000)
     _, accuracy = loss_and_accuracy(logits, test.labels)
-    mirrored = predict_mirrored_logits(model, test, 1000)
-    _, tta_accuracy = loss_and_accuracy(flip_averaged_log_probs(logits, mirrored), test.labels)
-    say(f"accuracy: test accuracy {accuracy:.4f} (flip TTA {tta_accuracy:.4f}) on {len(test)} images after "
+    _, flip_accuracy = loss_and_accuracy(tta_log_probs(model, test, 1000, "fp32", "flip"), test.labels)
+    _, translate_accuracy = loss_and_accuracy(tta_log_probs(model, test, 1000, "fp32", "flip_translate"), test.labels)
+    say(f"accuracy: test accuracy {accuracy:.4f} (TTA flip {flip_accuracy:.4f}, flip_translate "
+        f"{translate_accuracy:.4f}) on {len(test)} images after "
         f"{run.trainer.epoch} epochs; training time {run.train_seconds:.1f} s, wall time with per-epoch testing and "
         f"checkpoints {wall:.1f} s")
     for m in MILESTONES:

@@ -1,4 +1,4 @@
-"""Stage `evaluate`: test metrics of the best checkpoint (optionally with flip test-time augmentation), the
+"""Stage `evaluate`: test metrics of the best checkpoint (optionally also with test-time augmentation), the
 classification report, per-class accuracy, calibration, confusion data and the penultimate features."""
 import sys
 from pathlib import Path
@@ -13,7 +13,7 @@ from resnet_cifar.config import load_params
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import load_split
 from resnet_cifar.engine.device import resolve_device
-from resnet_cifar.engine.inference import flip_averaged_log_probs, predict_features_and_logits, predict_mirrored_logits
+from resnet_cifar.engine.inference import predict_features_and_logits, tta_log_probs
 from resnet_cifar.errors import report_user_errors
 from resnet_cifar.model.checkpoint import load_model
 
@@ -58,12 +58,10 @@ def main() -> None:
 
     metrics = {"accuracy": rounded(scores.accuracy), "loss": rounded(scores.loss), "ece": rounded(ece)}
     warnings = [scores.warning("test images")]
-    if p.tta:
-        mirrored = predict_mirrored_logits(model, test, p.batch_size, precision="fp32")
-        averaged = flip_averaged_log_probs(logits.cpu().double(), mirrored.cpu().double())
-        tta = score_logits(averaged.numpy(), labels)
+    if p.tta != "none":
+        tta = score_logits(tta_log_probs(model, test, p.batch_size, "fp32", p.tta).cpu().numpy(), labels)
         metrics["tta"] = {"accuracy": rounded(tta.accuracy), "loss": rounded(tta.loss)}
-        warnings.append(tta.warning("test images with flip TTA"))
+        warnings.append(tta.warning(f"test images with {p.tta} TTA"))
     for line in filter(None, warnings):
         print(line, file=sys.stderr)
     write_json(METRICS, metrics)
@@ -77,7 +75,7 @@ def main() -> None:
     write_npz(RESULTS / "predictions.npz", probs=scores.probs, labels=labels, predicted=predicted)
     # float32, not float16: a diverged model's features exceed float16's range and would be stored as infinity.
     write_npz(RESULTS / "features.npz", features=features.cpu().numpy())
-    tta_text = f" (flip TTA: accuracy {metrics['tta']['accuracy']:.4f})" if p.tta else ""
+    tta_text = f" ({p.tta} TTA: accuracy {metrics['tta']['accuracy']:.4f})" if p.tta != "none" else ""
     print(f"test accuracy {scores.accuracy:.4f}, loss {shown(scores.loss)}, ECE {shown(ece)} on {len(test)} images "
           f"(best epoch {meta.get('epoch')}){tta_text}")
 

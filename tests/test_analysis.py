@@ -1,4 +1,5 @@
-"""Unit tests of the analysis pieces: calibration, classification report, flip TTA, feature map, figures."""
+"""Unit tests of the analysis pieces: calibration, classification report, flip TTA, feature map, figures (the TTA views
+themselves: tests/test_tta.py)."""
 import numpy as np
 import pytest
 import torch
@@ -15,11 +16,10 @@ from resnet_cifar.analysis.reports import (
 from resnet_cifar.data.batches import DeviceSplit, normalize
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.inference import (
-    flip_averaged_log_probs,
     loss_and_accuracy,
     predict_features_and_logits,
     predict_logits,
-    predict_mirrored_logits,
+    tta_log_probs,
 )
 from resnet_cifar.figures.plotting import embedding_figure, per_class_accuracy_figure, reliability_figure
 from resnet_cifar.model.resnet import build_model
@@ -109,13 +109,11 @@ def test_features_and_logits_come_from_one_pass_and_match_the_model(model_and_da
 def test_flip_tta_averages_the_softmax_of_both_views(model_and_data):
     model, data = model_and_data
     logits = predict_logits(model, data, batch_size=4)
-    mirrored = predict_mirrored_logits(model, data, batch_size=4)
     with torch.no_grad():
-        expected_mirrored = model(normalize(torch.flip(data.images, dims=[3])))
-    assert torch.allclose(mirrored, expected_mirrored, atol=1e-5)
+        mirrored = model(normalize(torch.flip(data.images, dims=[3])))
     assert not torch.allclose(mirrored, logits, atol=1e-3)  # random images are not mirror-symmetric
-    averaged = flip_averaged_log_probs(logits, mirrored)
-    expected = (torch.softmax(logits, 1) + torch.softmax(mirrored, 1)) / 2
+    averaged = tta_log_probs(model, data, batch_size=4, precision="fp32", mode="flip")
+    expected = ((torch.softmax(logits, 1) + torch.softmax(mirrored, 1)) / 2).double()
     assert torch.allclose(averaged.exp(), expected, atol=1e-6)
     loss, accuracy = loss_and_accuracy(averaged, data.labels)
     chosen = expected[torch.arange(6, device=data.labels.device), data.labels]

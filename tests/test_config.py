@@ -72,7 +72,9 @@ def test_every_key_is_required_and_a_missing_one_is_named(tmp_path, key):
     ("train: {lr: 1e-3}", "got the text '1e-3'"),  # YAML 1.1 reads it as text: the message says why
     ("data: {url: 's3://bucket/cifar.tar.gz'}", "data.url must be an http(s):// or file:// URL or a local path"),
     ("data: {url: ''}", "data.url must be"),
-    ("evaluate: {tta: 1}", "evaluate.tta must be of type bool"),
+    ("evaluate: {tta: 1}", "evaluate.tta must be of type str"),
+    ("evaluate: {tta: true}", "evaluate.tta must be of type str, got True"),  # the old boolean
+    ("evaluate: {tta: mirror}", "evaluate.tta 'mirror' is not one of: none, flip, flip_translate"),
     ("evaluate: {calibration_bins: 0}", "evaluate.calibration_bins must be > 0"),
     ("plot: {tsne_samples: 5}", "plot.tsne_samples must be >= 10"),
     ("model: {image_size: 7}", "model.image_size must be in [8, 32]"),

@@ -215,7 +215,7 @@ def failed_run(request, tmp_path_factory):
     Its tests are e2e: it runs git and the stages as subprocesses, for each scenario."""
     damage, labels = SCENARIOS[request.param]
     project = make_project(tmp_path_factory.mktemp("degenerate") / "project")
-    set_params(project, evaluate={"tta": True}, plot={"dpi": 60},  # TTA: the flip-averaged scores too
+    set_params(project, evaluate={"tta": "flip_translate"}, plot={"dpi": 60},  # the TTA-averaged scores too
                robustness={"images": len(labels), "corruptions": ["impulse_noise", "fog"], "severities": [1, 5]})
     rng = np.random.default_rng(0)
     images = class_images(labels, rng).reshape(-1, 3, 32, 32)

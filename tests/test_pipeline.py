@@ -75,7 +75,7 @@ def test_metrics_are_sane(project):
 
 def test_per_class_calibration_and_feature_outputs(project):
     evaluation = json.loads((project / "metrics/evaluate.json").read_text())
-    assert "tta" not in evaluation  # evaluate.tta is off by default
+    assert "tta" not in evaluation  # evaluate.tta is none by default
     confusion = pd.read_csv(project / "results/confusion.csv")
     per_class = pd.read_csv(project / "results/per_class.csv")
     assert list(per_class.columns) == ["class", "accuracy"] and list(per_class["class"]) == CLASSES
@@ -238,10 +238,12 @@ def test_exp_run_with_overrides(finished_project):
 def test_tta_adds_tta_metrics_and_keeps_the_plain_ones(finished_project):
     project = finished_project
     plain = json.loads((project / "metrics/evaluate.json").read_text())
-    set_params(project, evaluate={"tta": True})
-    assert ran_stages(run(project, "dvc", "repro", "evaluate").stdout) == ["evaluate"]
+    set_params(project, evaluate={"tta": "flip"})
+    output = run(project, "dvc", "repro", "evaluate").stdout
+    assert ran_stages(output) == ["evaluate"]
     evaluation = json.loads((project / "metrics/evaluate.json").read_text())
     assert 0 <= evaluation["tta"]["accuracy"] <= 1 and evaluation["tta"]["loss"] > 0
+    assert f"(flip TTA: accuracy {evaluation['tta']['accuracy']:.4f})" in output
     # The plain metrics keep their keys and values: TTA only adds to them.
     assert {k: evaluation[k] for k in plain} == plain
 

@@ -28,6 +28,7 @@ FLIPS = ("none", "random", "alternate")
 PADDINGS = ("zeros", "reflect")
 MAX_TRANSLATE = 16  # pixels: half a CIFAR image (reflect padding mirrors at most the whole image minus its edge)
 DEVICES = ("auto", "cpu", "cuda")
+TTA_MODES = ("none", "flip", "flip_translate")  # each one's views: engine/inference.py TTA_VIEWS
 PINNED_GPU = re.compile(r"cuda:[0-9]+")  # train.device 'cuda:N': GPU N, which engine/gpu_claim.py does not choose
 URL_SCHEMES = ("http", "https", "file", "")  # "": a plain path
 MIN_IMAGE_SIZE = 8
@@ -77,7 +78,7 @@ class TrainParams:
 @dataclasses.dataclass(frozen=True)
 class EvaluateParams:
     batch_size: int
-    tta: bool
+    tta: str  # one of TTA_MODES
     calibration_bins: int
 
 
@@ -259,6 +260,7 @@ def _check_ranges(p: Params) -> None:
     require(1 <= t.nproc <= t.batch_size,
             f"train.nproc must be in [1, train.batch_size] (each process takes a share of every batch), got {t.nproc}")
     require(p.evaluate.batch_size > 0, f"evaluate.batch_size must be > 0, got {p.evaluate.batch_size}")
+    require(p.evaluate.tta in TTA_MODES, f"evaluate.tta '{p.evaluate.tta}' is not one of: {', '.join(TTA_MODES)}")
     require(p.plot.grid_size > 0, f"plot.grid_size must be > 0, got {p.plot.grid_size}")
     require(p.plot.dpi > 0, f"plot.dpi must be > 0, got {p.plot.dpi}")
     require(p.evaluate.calibration_bins > 0,

@@ -1,23 +1,68 @@
-"""Inference on a device-resident split: logits and features in eval mode, flip test-time augmentation, and the
+"""Inference on a device-resident split: logits and features in eval mode, test-time augmentation (TTA), and the
 loss and accuracy sums that validation and testing share."""
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from ..data.batches import DeviceSplit, eval_batches
+from ..data.batches import DeviceSplit, normalize
 from ..model.resnet import ResNet
 from .device import autocast
 
 
+class View(NamedTuple):
+    """One test-time view of an image: mirrored left-right or not, then its content moved `shift` = (down, right)
+    pixels, the vacated rows and columns filled by reflection about the edge (torch's 'reflect' padding, which does
+    not repeat the edge pixel). It applies to the uint8 32x32 image, before normalisation and before the model's own
+    downsampling (model.image_size < 32), the order in which training's random crops apply."""
+    mirror: bool
+    shift: tuple[int, int]
+
+
+PLAIN = View(mirror=False, shift=(0, 0))
+UP_LEFT, DOWN_RIGHT = (-1, -1), (1, 1)
+# The views of each `evaluate.tta` mode (config.TTA_MODES), after airbench (Jordan 2024, arXiv 2404.00498): the
+# image and its mirror, and with flip_translate each of those also shifted one pixel up-left and one down-right.
+TTA_VIEWS: dict[str, tuple[View, ...]] = {
+    "none": (PLAIN,),
+    "flip": (PLAIN, View(mirror=True, shift=(0, 0))),
+    "flip_translate": tuple(View(mirror, shift) for mirror in (False, True) for shift in ((0, 0), UP_LEFT, DOWN_RIGHT)),
+}
+
+
+def view_images(images: Tensor, view: View) -> Tensor:
+    """`images` (N, C, H, W), any dtype, as `view` sees them: a gather, so uint8 stays uint8 (F.pad's 'reflect' mode
+    needs floats)."""
+    if view == PLAIN:
+        return images
+    if view.mirror:
+        images = images.flip(3)
+    down, right = view.shift
+    rows = reflected_indices(images.shape[2], down, images.device)
+    cols = reflected_indices(images.shape[3], right, images.device)
+    return images[:, :, rows[:, None], cols[None, :]]
+
+
+def reflected_indices(size: int, shift: int, device: torch.device) -> Tensor:
+    """Source index of each of `size` positions after moving the content by `shift`: off-edge sources reflect."""
+    if not abs(shift) < size:
+        raise ValueError(f"a shift of {shift} pixels needs an image wider than {size}")
+    source = (torch.arange(size, device=device) - shift).abs()  # below 0: reflect about 0
+    return torch.where(source > size - 1, 2 * (size - 1) - source, source)  # past the end: reflect about size - 1
+
+
 @torch.no_grad()
-def map_batches(fn: Callable[[Tensor], Tensor], data: DeviceSplit, batch_size: int, precision: str = "fp32") -> Tensor:
-    """Float32 `fn(images)` for every normalised image of `data`, in order, concatenated over batches."""
+def map_batches(fn: Callable[[Tensor], Tensor], data: DeviceSplit, batch_size: int, precision: str = "fp32",
+                view: View = PLAIN) -> Tensor:
+    """Float32 `fn(images)` for every image of `data` as `view` sees it, normalised, in order, concatenated over
+    batches."""
     outputs = []
-    for images, _ in eval_batches(data, batch_size):
+    for start in range(0, len(data), batch_size):
+        images = normalize(view_images(data.images[start:start + batch_size], view))
         with autocast(data.device, precision):
             outputs.append(fn(images).float())
     return torch.cat(outputs)
@@ -38,19 +83,17 @@ def predict_features_and_logits(model: ResNet, data: DeviceSplit, batch_size: in
         return features, model.fc(features)
 
 
-def predict_mirrored_logits(model: nn.Module, data: DeviceSplit, batch_size: int, precision: str = "fp32") -> Tensor:
-    """Logits of every image of `data` flipped left-right: the second view of flip test-time augmentation."""
-    model.eval()
-    return map_batches(lambda images: model(images.flip(3)), data, batch_size, precision)
-
-
-def flip_averaged_log_probs(logits: Tensor, mirrored_logits: Tensor) -> Tensor:
-    """Log of the mean of the two views' softmax probabilities, computed stably in log space.
+def tta_log_probs(model: nn.Module, data: DeviceSplit, batch_size: int, precision: str, mode: str) -> Tensor:
+    """Float64 log of the mean, over the views `TTA_VIEWS[mode]`, of each image's softmax probabilities, computed
+    stably in log space; one view at a time, in batches of `batch_size`.
 
     It is a valid `logits` argument for `loss_and_accuracy`: its softmax is the averaged distribution itself.
     """
-    views = torch.stack([torch.log_softmax(logits, 1), torch.log_softmax(mirrored_logits, 1)])
-    return torch.logsumexp(views, 0) - math.log(2)
+    model.eval()
+    views = TTA_VIEWS[mode]
+    log_probs = [torch.log_softmax(map_batches(model, data, batch_size, precision, view).double(), 1)
+                 for view in views]
+    return torch.logsumexp(torch.stack(log_probs), 0) - math.log(len(views))
 
 
 def loss_and_correct_sums(logits: Tensor, labels: Tensor) -> Tensor:
