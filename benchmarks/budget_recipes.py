@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -26,7 +27,7 @@ from resnet_cifar.analysis.scores import Scores, score_logits
 from resnet_cifar.config import Params, load_params
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
-from resnet_cifar.engine.inference import predict_logits
+from resnet_cifar.engine.inference import predict_logits, tta_log_probs
 from resnet_cifar.engine.run import RunFiles, run_training
 from resnet_cifar.model.checkpoint import load_model
 from resnet_cifar.tools.recipes import apply_overrides, read_recipe
@@ -48,9 +49,18 @@ def scores_on(model: torch.nn.Module, split: Split, params: Params) -> Scores:
     return score_logits(logits.cpu().numpy(), split.labels)
 
 
-def train_recipe(params: Params, subsets: dict[str, Split], full_test: Split | None = None) -> dict:
+def tta_accuracy(model: torch.nn.Module, split: Split, params: Params, mode: str) -> float:
+    """Accuracy of the views of evaluate.tta `mode` averaged, in fp32, as the `evaluate` stage scores them."""
+    test = DeviceSplit(split, next(model.parameters()).device)
+    log_probs = tta_log_probs(model, test, params.evaluate.batch_size, "fp32", mode)
+    return score_logits(log_probs.cpu().numpy(), split.labels).accuracy
+
+
+def train_recipe(params: Params, subsets: dict[str, Split], full_test: Split | None = None,
+                 tta: Sequence[str] = ()) -> dict:
     """Train as the `train` stage does (its function, into a temporary folder) and test the best checkpoint as the
-    `evaluate` stage does, on the test subset and, given `full_test`, on every official test image."""
+    `evaluate` stage does, on the test subset and, given `full_test`, on every official test image (also with each
+    evaluate.tta mode of `tta`)."""
     with tempfile.TemporaryDirectory(prefix="budget-") as folder:
         files = RunFiles.under(Path(folder))
         start = time.perf_counter()
@@ -59,7 +69,8 @@ def train_recipe(params: Params, subsets: dict[str, Split], full_test: Split | N
         model, _ = load_model(files.models / "best.pt", run.trainer.train_data.device)
     scores = scores_on(model, subsets["test"], params)
     full = scores_on(model, full_test, params).accuracy if full_test is not None else None
-    return {"test_acc": scores.accuracy, "test_loss": scores.loss, "full_test_acc": full,
+    full_tta = {mode: tta_accuracy(model, full_test, params, mode) for mode in tta}
+    return {"test_acc": scores.accuracy, "test_loss": scores.loss, "full_test_acc": full, "full_test_tta_acc": full_tta,
             "train_seconds": run.train_seconds, "wall_seconds": wall, "epochs": params.train.epochs,
             "train_images": len(subsets["train"]), "test_images": len(subsets["test"]),
             "image_size": params.model.image_size, **run.provenance}

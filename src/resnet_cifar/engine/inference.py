@@ -9,7 +9,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..data.batches import DeviceSplit, normalize
+from ..data.batches import DeviceSplit, normalize, reflect
 from ..model.resnet import ResNet
 from .device import autocast
 
@@ -41,18 +41,10 @@ def view_images(images: Tensor, view: View) -> Tensor:
         return images
     if view.mirror:
         images = images.flip(3)
-    down, right = view.shift
-    rows = reflected_indices(images.shape[2], down, images.device)
-    cols = reflected_indices(images.shape[3], right, images.device)
+    (down, right), (height, width) = view.shift, images.shape[2:]
+    rows = reflect(torch.arange(height, device=images.device) - down, height)
+    cols = reflect(torch.arange(width, device=images.device) - right, width)
     return images[:, :, rows[:, None], cols[None, :]]
-
-
-def reflected_indices(size: int, shift: int, device: torch.device) -> Tensor:
-    """Source index of each of `size` positions after moving the content by `shift`: off-edge sources reflect."""
-    if not abs(shift) < size:
-        raise ValueError(f"a shift of {shift} pixels needs an image wider than {size}")
-    source = (torch.arange(size, device=device) - shift).abs()  # below 0: reflect about 0
-    return torch.where(source > size - 1, 2 * (size - 1) - source, source)  # past the end: reflect about size - 1
 
 
 @torch.no_grad()
