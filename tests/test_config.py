@@ -76,6 +76,15 @@ def test_every_key_is_required_and_a_missing_one_is_named(tmp_path, key):
     ("evaluate: {tta: true}", "evaluate.tta must be of type str, got True"),  # the old boolean
     ("evaluate: {tta: mirror}", "evaluate.tta 'mirror' is not one of: none, flip, flip_translate"),
     ("evaluate: {calibration_bins: 0}", "evaluate.calibration_bins must be > 0"),
+    ("train: {augment: true}", "unknown parameter 'train.augment'"),  # now train.flip and train.translate
+    ("train: {flip: horizontal}", "train.flip 'horizontal' is not one of: none, random, alternate"),
+    ("train: {translate: -1}", "train.translate must be in [0, 16] pixels, got -1"),
+    ("train: {translate: 17}", "train.translate must be in [0, 16] pixels, got 17"),
+    ("train: {padding: edge}", "train.padding 'edge' is not one of: zeros, reflect"),
+    ("train: {ema_decay: 1.0}", "train.ema_decay must be in [0, 1)"),
+    ("train: {ema_decay: -0.1}", "train.ema_decay must be in [0, 1)"),
+    ("train: {bn_bias_lr_scale: 0}", "train.bn_bias_lr_scale must be > 0"),
+    ("train: {scheduler: step}", "is not one of: multistep, cosine, linear, onecycle"),
     ("plot: {tsne_samples: 5}", "plot.tsne_samples must be >= 10"),
     ("model: {image_size: 7}", "model.image_size must be in [8, 32]"),
     ("model: {image_size: 33}", "model.image_size must be in [8, 32]"),

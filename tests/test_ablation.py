@@ -1,0 +1,50 @@
+"""The ablation benchmark's arithmetic: paired differences to the baseline, standard errors, and its log."""
+import json
+import math
+
+import pytest
+
+from ablation import TECHNIQUES, TTA_MODES, mean_and_se, read_log, rows
+
+
+def run(name: str, seed: int, acc: float, seconds: float = 10.0, settings=(), tta=None) -> dict:
+    return {"name": name, "seed": seed, "settings": list(settings), "acc": acc, "train_seconds": seconds,
+            "tta": tta or {}}
+
+
+def test_mean_and_standard_error():
+    assert mean_and_se([0.5]) == (0.5, 0.0)
+    mean, se = mean_and_se([0.1, 0.2, 0.6])
+    assert mean == pytest.approx(0.3)
+    assert se == pytest.approx(math.sqrt(((0.2 ** 2) + (0.1 ** 2) + (0.3 ** 2)) / 2) / math.sqrt(3))
+
+
+def test_differences_are_paired_by_seed_and_tta_is_scored_against_the_same_models():
+    tta = {mode: 0.0 for mode in TTA_MODES}
+    runs = [run("baseline", 0, 0.40, tta={**tta, "flip": 0.43}), run("baseline", 1, 0.50, tta={**tta, "flip": 0.52}),
+            run("ema", 1, 0.55, seconds=12.0), run("ema", 0, 0.41, seconds=11.0)]
+    table = {name: (accs, diffs, seconds) for name, _, accs, diffs, seconds in rows(runs, ["baseline", "ema"])}
+    assert table["baseline"][1] == [0.0, 0.0]
+    assert table["ema"][0] == [0.41, 0.55]  # in seed order
+    assert table["ema"][1] == pytest.approx([0.01, 0.05])  # each seed against the baseline of the same seed
+    assert table["ema"][2] == [11.0, 12.0]
+    assert table["tta flip"][1] == pytest.approx([0.03, 0.02])
+    assert set(table) == {"baseline", "ema"} | {f"tta {mode}" for mode in TTA_MODES}
+
+
+def test_the_log_keeps_only_runs_with_the_same_settings(tmp_path):
+    log = tmp_path / "runs.jsonl"
+    assert read_log(log, []) == []
+    lines = [run("baseline", 0, 0.4), run("baseline", 0, 0.6, settings=["train.epochs=2"])]
+    log.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert read_log(log, []) == [lines[0]]
+    assert read_log(log, ["train.epochs=2"]) == [lines[1]]
+
+
+def test_every_technique_is_a_valid_change_to_the_committed_params():
+    from resnet_cifar.tools.recipes import apply_overrides
+
+    from committed import committed_params
+    for name, (_, overrides) in TECHNIQUES.items():
+        params = apply_overrides(committed_params(), overrides)
+        assert (params != committed_params()) == (name != "baseline"), name
