@@ -12,6 +12,7 @@ Run from the repository root after `dvc repro download`:
     python benchmarks/ablation.py --only ema alternate --seeds 0 1 2 3 4
     python benchmarks/ablation.py --set data.train_size=10000      # the same at another budget
     python benchmarks/ablation.py --log runs.jsonl                 # append each run; rerun to continue after a stop
+    python benchmarks/ablation.py --log runs.jsonl --report        # the table of the runs in the log, no training
 """
 from __future__ import annotations
 
@@ -67,21 +68,26 @@ def read_log(path: Path | None, settings: list[str]) -> list[dict]:
     return [r for r in runs if r["settings"] == settings]
 
 
-def rows(runs: list[dict], names: list[str]) -> list[tuple[str, str, list[float], list[float], list[float]]]:
-    """(name, description, accuracies, paired differences to the baseline, training seconds) for every setting and
-    every TTA mode, in seed order."""
+Row = tuple[str, str, list[float], list[float], list[float], list[float]]
+
+
+def rows(runs: list[dict], names: list[str]) -> list[Row]:
+    """(name, description, accuracies, paired differences to the baseline, training seconds, paired ratios of
+    training seconds to the baseline's) for every setting and every TTA mode, in seed order."""
     by = {(r["name"], r["seed"]): r for r in runs}
     seeds = sorted({r["seed"] for r in runs if r["name"] == "baseline"})
-    base = {s: by["baseline", s]["acc"] for s in seeds}
+    base = {s: by["baseline", s] for s in seeds}
     table = []
     for name in names:
         mine = [by[name, s] for s in seeds if (name, s) in by]
         table.append((name, TECHNIQUES[name][0], [r["acc"] for r in mine],
-                      [r["acc"] - base[r["seed"]] for r in mine], [r["train_seconds"] for r in mine]))
+                      [r["acc"] - base[r["seed"]]["acc"] for r in mine], [r["train_seconds"] for r in mine],
+                      [r["train_seconds"] / base[r["seed"]]["train_seconds"] for r in mine]))
     for mode in TTA_MODES:
-        mine = [by["baseline", s] for s in seeds]
+        mine = [base[s] for s in seeds]
         table.append((f"tta {mode}", f"baseline's models, evaluate.tta {mode}", [r["tta"][mode] for r in mine],
-                      [r["tta"][mode] - r["acc"] for r in mine], [r["train_seconds"] for r in mine]))
+                      [r["tta"][mode] - r["acc"] for r in mine], [r["train_seconds"] for r in mine],
+                      [1.0 for _ in mine]))
     return table
 
 
@@ -90,18 +96,16 @@ def print_table(runs: list[dict], names: list[str]) -> None:
     seeds = sorted({r["seed"] for r in runs})
     print(f"\non {first['device_name']} ({first['device']}, {first['precision']}), torch {first['torch']}; "
           f"seeds {' '.join(map(str, seeds))}; test accuracy on all 10,000 official test images")
-    table = rows(runs, names)
-    base_seconds = statistics.fmean(table[0][4])
-    print("| setting | what | runs | test accuracy | vs baseline (paired) | training (s) | time ratio |")
+    print("| setting | what | runs | test accuracy | vs baseline (paired) | training (s) | time ratio (paired) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, what, accs, diffs, seconds in table:
+    for name, what, accs, diffs, seconds, ratios in rows(runs, names):
         if not accs:
             continue
         acc, acc_se = mean_and_se(accs)
         diff, diff_se = mean_and_se(diffs)
         versus = "" if name == "baseline" else f"{100 * diff:+.2f} ± {100 * diff_se:.2f}"
         print(f"| {name} | {what} | {len(accs)} | {100 * acc:.2f} ± {100 * acc_se:.2f}% | {versus} | "
-              f"{statistics.fmean(seconds):.1f} | {statistics.fmean(seconds) / base_seconds:.2f} |")
+              f"{statistics.fmean(seconds):.1f} | {statistics.fmean(ratios):.2f} |")
 
 
 def main() -> None:
@@ -112,12 +116,15 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a change to params.yaml under every setting (YAML value)")
     ap.add_argument("--log", type=Path, help="JSON lines file: each run is appended, and runs already there reused")
+    ap.add_argument("--report", action="store_true", help="only print the table of the runs already in --log")
     args = ap.parse_args()
+    if args.report and args.log is None:
+        ap.error("--report reads the runs of --log")
     names = ["baseline"] + [n for n in args.only if n != "baseline"]
     runs = read_log(args.log, args.set)
     done = {(r["name"], r["seed"]) for r in runs}
-    full_train, full_test, _ = read_cifar10(RAW)
-    for seed in args.seeds:
+    full_train, full_test, _ = read_cifar10(RAW) if not args.report else (None, None, None)
+    for seed in [] if args.report else args.seeds:
         for name in names:
             if (name, seed) in done:
                 continue

@@ -23,11 +23,13 @@ def test_differences_are_paired_by_seed_and_tta_is_scored_against_the_same_model
     tta = {mode: 0.0 for mode in TTA_MODES}
     runs = [run("baseline", 0, 0.40, tta={**tta, "flip": 0.43}), run("baseline", 1, 0.50, tta={**tta, "flip": 0.52}),
             run("ema", 1, 0.55, seconds=12.0), run("ema", 0, 0.41, seconds=11.0)]
-    table = {name: (accs, diffs, seconds) for name, _, accs, diffs, seconds in rows(runs, ["baseline", "ema"])}
+    table = {name: (accs, diffs, seconds, ratios)
+             for name, _, accs, diffs, seconds, ratios in rows(runs, ["baseline", "ema"])}
     assert table["baseline"][1] == [0.0, 0.0]
     assert table["ema"][0] == [0.41, 0.55]  # in seed order
     assert table["ema"][1] == pytest.approx([0.01, 0.05])  # each seed against the baseline of the same seed
     assert table["ema"][2] == [11.0, 12.0]
+    assert table["ema"][3] == pytest.approx([1.1, 1.2])  # against the baseline's 10 s of the same seed
     assert table["tta flip"][1] == pytest.approx([0.03, 0.02])
     assert set(table) == {"baseline", "ema"} | {f"tta {mode}" for mode in TTA_MODES}
 
