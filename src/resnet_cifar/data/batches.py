@@ -129,9 +129,3 @@ def train_batches(data: DeviceSplit, batch_size: int, generator: torch.Generator
         images = augmentation(data.images[index], index, epoch, generator)
         images = images[mine]  # a cheap gather: no need to split the draws
         yield Batch(normalize(images), data.labels[index[mine]], len(index))
-
-
-def eval_batches(data: DeviceSplit, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
-    """Batches in order, without augmentation."""
-    for start in range(0, len(data), batch_size):
-        yield normalize(data.images[start:start + batch_size]), data.labels[start:start + batch_size]

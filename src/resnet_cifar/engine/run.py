@@ -131,7 +131,8 @@ def run_training(params: Params, train: Split, val: Split, files: RunFiles = Run
             if on_epoch:
                 on_epoch(trainer, r)
         world.check_identical(trainer.model)
-        world.check_identical(trainer.evaluated)
+        if trainer.evaluated is not trainer.model:
+            world.check_identical(trainer.evaluated)
         run = TrainedRun(trainer, provenance)
         if live is not None:
             # The outcome before the last epoch's numbers: `dvc exp show` orders its columns as the file does. Wall
