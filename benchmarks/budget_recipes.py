@@ -11,6 +11,9 @@ repository root after `dvc repro download`:
     python benchmarks/budget_recipes.py defaults seed recipes/ten-minutes.yaml
     python benchmarks/budget_recipes.py defaults --set train.lr=0.3   # explore around a recipe
     python benchmarks/budget_recipes.py defaults seed --set train.precise_bn_batches=0   # without precise BN
+    python benchmarks/budget_recipes.py old.yaml defaults --tta flip_translate   # also scored with TTA's views
+
+The training time of every recipe is also given as a ratio to the first recipe's, measured in the same run.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import torch
 import yaml
 
 from resnet_cifar.analysis.scores import Scores, score_logits
-from resnet_cifar.config import Params, load_params
+from resnet_cifar.config import TTA_MODES, Params, load_params
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
 from resnet_cifar.engine.inference import predict_logits, tta_log_probs
@@ -36,24 +39,32 @@ RAW = Path("data/raw/cifar-10-batches-py")
 SEED_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "seed.yaml"
 
 
-def run_recipe(overrides: dict, full_train: Split, full_test: Split) -> dict:
+def run_recipe(overrides: dict, full_train: Split, full_test: Split, tta: Sequence[str] = ()) -> dict:
     params = apply_overrides(load_params(), overrides)
-    return train_recipe(params, make_subsets(full_train, full_test, params.data, params.seed), full_test)
+    return train_recipe(params, make_subsets(full_train, full_test, params.data, params.seed), full_test, tta)
+
+
+def test_logits(model: torch.nn.Module, test: DeviceSplit, params: Params) -> torch.Tensor:
+    """The `evaluate` stage's logits: fp32 at evaluate.batch_size."""
+    with torch.no_grad():
+        return predict_logits(model, test, params.evaluate.batch_size, precision="fp32")
 
 
 def scores_on(model: torch.nn.Module, split: Split, params: Params) -> Scores:
-    """The `evaluate` stage's scores: fp32 logits at evaluate.batch_size."""
-    test = DeviceSplit(split, next(model.parameters()).device)
-    with torch.no_grad():
-        logits = predict_logits(model, test, params.evaluate.batch_size, precision="fp32")
+    """The `evaluate` stage's scores."""
+    logits = test_logits(model, DeviceSplit(split, next(model.parameters()).device), params)
     return score_logits(logits.cpu().numpy(), split.labels)
 
 
-def tta_accuracy(model: torch.nn.Module, split: Split, params: Params, mode: str) -> float:
-    """Accuracy of the views of evaluate.tta `mode` averaged, in fp32, as the `evaluate` stage scores them."""
+def full_test_accuracies(model: torch.nn.Module, split: Split, params: Params,
+                         tta: Sequence[str]) -> tuple[float, dict[str, float]]:
+    """Accuracy on `split`, and with the views of each evaluate.tta mode of `tta` averaged as the `evaluate` stage
+    averages them (fp32; the plain view's logits computed once)."""
     test = DeviceSplit(split, next(model.parameters()).device)
-    log_probs = tta_log_probs(model, test, params.evaluate.batch_size, "fp32", mode)
-    return score_logits(log_probs.cpu().numpy(), split.labels).accuracy
+    logits = test_logits(model, test, params)
+    with_tta = {mode: score_logits(tta_log_probs(model, test, params.evaluate.batch_size, "fp32", mode, logits)
+                                   .cpu().numpy(), split.labels).accuracy for mode in tta}
+    return score_logits(logits.cpu().numpy(), split.labels).accuracy, with_tta
 
 
 def train_recipe(params: Params, subsets: dict[str, Split], full_test: Split | None = None,
@@ -68,8 +79,7 @@ def train_recipe(params: Params, subsets: dict[str, Split], full_test: Split | N
         wall = time.perf_counter() - start
         model, _ = load_model(files.models / "best.pt", run.trainer.train_data.device)
     scores = scores_on(model, subsets["test"], params)
-    full = scores_on(model, full_test, params).accuracy if full_test is not None else None
-    full_tta = {mode: tta_accuracy(model, full_test, params, mode) for mode in tta}
+    full, full_tta = full_test_accuracies(model, full_test, params, tta) if full_test is not None else (None, {})
     return {"test_acc": scores.accuracy, "test_loss": scores.loss, "full_test_acc": full, "full_test_tta_acc": full_tta,
             "train_seconds": run.train_seconds, "wall_seconds": wall, "epochs": params.train.epochs,
             "train_images": len(subsets["train"]), "test_images": len(subsets["test"]),
@@ -83,29 +93,40 @@ def recipe_overrides(name: str, settings: list[str]) -> dict:
     return recipe | {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in settings)}
 
 
+def results_table(rows: list[tuple[str, dict]], tta: Sequence[str]) -> str:
+    """The Markdown table of `rows` (name, train_recipe's result); training time also as a ratio to the first row."""
+    first = rows[0][1]["train_seconds"]
+    head = ["recipe", "epochs", "train images", "image size", "precision", "test accuracy (test subset)",
+            "test loss", "test accuracy (all 10,000)", *(f"with {mode} TTA (all 10,000)" for mode in tta),
+            "training (s)", "training / first", "wall (s)"]
+    lines = ["| " + " | ".join(head) + " |", "| --- | ---: | ---: | ---: | --- | " + "---: | " * (len(head) - 5)]
+    for name, r in rows:
+        loss = "null" if r["test_loss"] is None else f"{r['test_loss']:.3f}"
+        cells = [name, r["epochs"], r["train_images"], r["image_size"], r["precision"],
+                 f"{100 * r['test_acc']:.2f}% of {r['test_images']}", loss, f"{100 * r['full_test_acc']:.2f}%",
+                 *(f"{100 * r['full_test_tta_acc'][mode]:.2f}%" for mode in tta),
+                 f"{r['train_seconds']:.1f}", f"{r['train_seconds'] / first:.2f}", f"{r['wall_seconds']:.1f}"]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("recipes", nargs="+",
                     help="recipe YAML files, `seed` for recipes/seed.yaml, `defaults` for params.yaml as it is")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, YAML value")
+    ap.add_argument("--tta", action="append", default=[], choices=[m for m in TTA_MODES if m != "none"],
+                    help="also score each recipe on all 10,000 test images with this evaluate.tta mode")
     args = ap.parse_args()
     full_train, full_test, _ = read_cifar10(RAW)
     rows = []
     for name in args.recipes:
         overrides = recipe_overrides(name, args.set)
         print(f"{name} {overrides}", flush=True)
-        rows.append((name, run_recipe(overrides, full_train, full_test)))
+        rows.append((name, run_recipe(overrides, full_train, full_test, args.tta)))
     first = rows[0][1]
     print(f"\non {first['device_name']} ({first['device']}), torch {first['torch']}")
-    print("| recipe | epochs | train images | image size | precision | test accuracy (test subset) | test loss "
-          "| test accuracy (all 10,000) | training (s) | wall (s) |")
-    print("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, r in rows:
-        loss = "null" if r["test_loss"] is None else f"{r['test_loss']:.3f}"
-        print(f"| {name} | {r['epochs']} | {r['train_images']} | {r['image_size']} | {r['precision']} | "
-              f"{100 * r['test_acc']:.2f}% of {r['test_images']} | {loss} | {100 * r['full_test_acc']:.2f}% | "
-              f"{r['train_seconds']:.1f} | {r['wall_seconds']:.1f} |")
-
+    print(results_table(rows, args.tta))
 
 if __name__ == "__main__":
     main()

@@ -127,8 +127,9 @@ def check_accuracy(setup: Setup, full_train: Split, full_test: Split) -> None:
     test = run.trainer.val_data
     logits = predict_logits(model, test, 1000)
     _, accuracy = loss_and_accuracy(logits, test.labels)
-    _, flip_accuracy = loss_and_accuracy(tta_log_probs(model, test, 1000, "fp32", "flip"), test.labels)
-    _, translate_accuracy = loss_and_accuracy(tta_log_probs(model, test, 1000, "fp32", "flip_translate"), test.labels)
+    flip_accuracy, translate_accuracy = (
+        loss_and_accuracy(tta_log_probs(model, test, 1000, "fp32", mode, logits), test.labels)[1]
+        for mode in ("flip", "flip_translate"))
     say(f"accuracy: test accuracy {accuracy:.4f} (TTA flip {flip_accuracy:.4f}, flip_translate "
         f"{translate_accuracy:.4f}) on {len(test)} images after "
         f"{run.trainer.epoch} epochs; training time {run.train_seconds:.1f} s, wall time with per-epoch testing and "

@@ -59,7 +59,7 @@ def main() -> None:
     metrics = {"accuracy": rounded(scores.accuracy), "loss": rounded(scores.loss), "ece": rounded(ece)}
     warnings = [scores.warning("test images")]
     if p.tta != "none":
-        tta = score_logits(tta_log_probs(model, test, p.batch_size, "fp32", p.tta).cpu().numpy(), labels)
+        tta = score_logits(tta_log_probs(model, test, p.batch_size, "fp32", p.tta, logits).cpu().numpy(), labels)
         metrics["tta"] = {"accuracy": rounded(tta.accuracy), "loss": rounded(tta.loss)}
         warnings.append(tta.warning(f"test images with {p.tta} TTA"))
     for line in filter(None, warnings):

@@ -1,4 +1,5 @@
-"""The ablation benchmark's arithmetic: paired differences to the baseline, standard errors, and its log."""
+"""The ablation benchmark's arithmetic (paired differences to the baseline, standard errors, its log) and the
+budget benchmark's table."""
 import json
 import math
 
@@ -50,3 +51,19 @@ def test_every_technique_is_a_valid_change_to_the_committed_params():
     for name, (_, overrides) in TECHNIQUES.items():
         params = apply_overrides(committed_params(), overrides)
         assert (params != committed_params()) == (name != "baseline"), name
+
+
+def test_budget_table_gives_each_recipes_training_time_as_a_ratio_to_the_first_and_its_tta_accuracy():
+    from budget_recipes import results_table
+
+    def result(seconds: float, tta: float) -> dict:
+        return {"epochs": 2, "train_images": 10, "image_size": 14, "precision": "fp32", "test_acc": 0.5,
+                "test_images": 100, "test_loss": None, "full_test_acc": 0.5, "full_test_tta_acc": {"flip": tta},
+                "train_seconds": seconds, "wall_seconds": seconds + 1}
+
+    lines = results_table([("old", result(200.0, 0.55)), ("new", result(150.0, 0.575))], ["flip"]).splitlines()
+    head = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    new = dict(zip(head, (cell.strip() for cell in lines[3].strip("|").split("|")), strict=True))
+    assert len(lines) == 4 and lines[1].count("|") == len(head) + 1
+    assert new["training / first"] == "0.75" and new["training (s)"] == "150.0"
+    assert new["with flip TTA (all 10,000)"] == "57.50%" and new["test loss"] == "null"

@@ -97,3 +97,13 @@ def test_tta_log_probs_are_finite_even_for_classes_with_vanishing_probability(da
         model.weight.mul_(1e4)  # logits thousands apart: the log of a mean of softmaxes would be log(0) = -inf
     averaged = tta_log_probs(model, data, batch_size=4, precision="fp32", mode="flip_translate")
     assert torch.isfinite(averaged).all() and averaged.min() < -100
+
+
+def test_given_the_plain_logits_tta_skips_the_plain_pass_and_averages_the_same(data):
+    model = RecordingModel().to(data.device)
+    full = tta_log_probs(model, data, batch_size=4, precision="fp32", mode="flip_translate")
+    logits = predict_logits(model, data, batch_size=4)
+    model.inputs.clear()
+    reused = tta_log_probs(model, data, batch_size=4, precision="fp32", mode="flip_translate", plain_logits=logits)
+    assert len(model.inputs) == 2 * 5  # five views in two batches each: the plain view is not computed again
+    assert torch.allclose(reused, full, atol=1e-12)

@@ -75,15 +75,18 @@ def predict_features_and_logits(model: ResNet, data: DeviceSplit, batch_size: in
         return features, model.fc(features)
 
 
-def tta_log_probs(model: nn.Module, data: DeviceSplit, batch_size: int, precision: str, mode: str) -> Tensor:
+def tta_log_probs(model: nn.Module, data: DeviceSplit, batch_size: int, precision: str, mode: str,
+                  plain_logits: Tensor | None = None) -> Tensor:
     """Float64 log of the mean, over the views `TTA_VIEWS[mode]`, of each image's softmax probabilities, computed
-    stably in log space; one view at a time, in batches of `batch_size`.
+    stably in log space; one view at a time, in batches of `batch_size`. `plain_logits`, the logits of the images
+    as they are when the caller has them already, stand in for the plain view's pass.
 
     It is a valid `logits` argument for `loss_and_accuracy`: its softmax is the averaged distribution itself.
     """
     model.eval()
     views = TTA_VIEWS[mode]
-    log_probs = [torch.log_softmax(map_batches(model, data, batch_size, precision, view).double(), 1)
+    log_probs = [torch.log_softmax((plain_logits if view == PLAIN and plain_logits is not None
+                                    else map_batches(model, data, batch_size, precision, view)).double(), 1)
                  for view in views]
     return torch.logsumexp(torch.stack(log_probs), 0) - math.log(len(views))
 
