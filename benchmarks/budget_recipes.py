@@ -12,6 +12,7 @@ repository root after `dvc repro download`:
     python benchmarks/budget_recipes.py defaults --set train.lr=0.3   # explore around a recipe
     python benchmarks/budget_recipes.py defaults seed --set train.precise_bn_batches=0   # without precise BN
     python benchmarks/budget_recipes.py old.yaml defaults --tta flip_translate   # also scored with TTA's views
+    python benchmarks/budget_recipes.py defaults --sweep data.train_size=5000,10000 --plot curve.png
 
 The training time of every recipe is also given as a ratio to the first recipe's, measured in the same run.
 """
@@ -110,23 +111,67 @@ def results_table(rows: list[tuple[str, dict]], tta: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def accuracy_curve(rows: list[tuple[str, dict]], tta: Sequence[str], path: Path) -> None:
+    """Test accuracy on all 10,000 images against training seconds, a line per recipe through its --sweep values
+    (rows named `recipe KEY=VALUE`), with each TTA mode's accuracy as its own dashed line."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    recipes = dict.fromkeys(name.split(" ")[0] for name, _ in rows)
+    for index, recipe in enumerate(recipes):
+        mine = [(name, r) for name, r in rows if name.split(" ")[0] == recipe]
+        seconds = [r["train_seconds"] for _, r in mine]
+        color = f"C{index}"
+        ax.plot(seconds, [100 * r["full_test_acc"] for _, r in mine], "o-", color=color, label=Path(recipe).stem)
+        for style, mode in zip(("s--", "^:"), tta, strict=False):
+            ax.plot(seconds, [100 * r["full_test_tta_acc"][mode] for _, r in mine], style, color=color,
+                    label=f"{Path(recipe).stem}, {mode} TTA")
+        for (name, r), x in zip(mine, seconds, strict=True):
+            ax.annotate(name.partition(" ")[2], (x, 100 * r["full_test_acc"]), textcoords="offset points",
+                        xytext=(4, -12), fontsize=7)
+    first = rows[0][1]
+    ax.set(xlabel="training seconds (time.train_seconds)", ylabel="test accuracy on all 10,000 images (%)",
+           title=f"ResNet-18 on {first['device_name']} ({first['device']}, {first['precision']})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def sweep_values(sweep: str | None) -> list[str]:
+    """The KEY=VALUE settings of `--sweep KEY=V1,V2,...` (none: one run without)."""
+    if sweep is None:
+        return [""]
+    key, _, values = sweep.partition("=")
+    return [f"{key}={value}" for value in values.split(",")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("recipes", nargs="+",
                     help="recipe YAML files, `seed` for recipes/seed.yaml, `defaults` for params.yaml as it is")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, YAML value")
+    ap.add_argument("--sweep", metavar="KEY=V1,V2,...", help="run each recipe once per value of KEY")
     ap.add_argument("--tta", action="append", default=[], choices=[m for m in TTA_MODES if m != "none"],
                     help="also score each recipe on all 10,000 test images with this evaluate.tta mode")
+    ap.add_argument("--plot", type=Path, metavar="PNG", help="draw test accuracy against training seconds")
     args = ap.parse_args()
     full_train, full_test, _ = read_cifar10(RAW)
     rows = []
     for name in args.recipes:
-        overrides = recipe_overrides(name, args.set)
-        print(f"{name} {overrides}", flush=True)
-        rows.append((name, run_recipe(overrides, full_train, full_test, args.tta)))
+        for setting in sweep_values(args.sweep):
+            overrides = recipe_overrides(name, args.set + [setting] if setting else args.set)
+            print(f"{name} {overrides}", flush=True)
+            rows.append((f"{name} {setting}".strip(), run_recipe(overrides, full_train, full_test, args.tta)))
     first = rows[0][1]
     print(f"\non {first['device_name']} ({first['device']}), torch {first['torch']}")
     print(results_table(rows, args.tta))
+    if args.plot:
+        accuracy_curve(rows, args.tta, args.plot)
+
 
 if __name__ == "__main__":
     main()

@@ -8,9 +8,9 @@ import pytest
 from ablation import TECHNIQUES, TTA_MODES, mean_and_se, read_log, rows
 
 
-def run(name: str, seed: int, acc: float, seconds: float = 10.0, settings=(), tta=None) -> dict:
-    return {"name": name, "seed": seed, "settings": list(settings), "acc": acc, "train_seconds": seconds,
-            "tta": tta or {}}
+def run(name: str, seed: int, acc: float, seconds: float = 10.0, settings=(), tta=None, recipe="defaults") -> dict:
+    return {"name": name, "seed": seed, "recipe": recipe, "settings": list(settings), "acc": acc,
+            "train_seconds": seconds, "tta": tta or {}}
 
 
 def test_mean_and_standard_error():
@@ -35,22 +35,26 @@ def test_differences_are_paired_by_seed_and_tta_is_scored_against_the_same_model
     assert set(table) == {"baseline", "ema"} | {f"tta {mode}" for mode in TTA_MODES}
 
 
-def test_the_log_keeps_only_runs_with_the_same_settings(tmp_path):
+def test_the_log_keeps_only_runs_on_the_same_recipe_with_the_same_settings(tmp_path):
     log = tmp_path / "runs.jsonl"
-    assert read_log(log, []) == []
-    lines = [run("baseline", 0, 0.4), run("baseline", 0, 0.6, settings=["train.epochs=2"])]
+    assert read_log(log, "defaults", []) == []
+    lines = [run("baseline", 0, 0.4), run("baseline", 0, 0.6, settings=["train.epochs=2"]),
+             run("baseline", 0, 0.5, recipe="recipes/fast.yaml")]
     log.write_text("".join(json.dumps(r) + "\n" for r in lines))
-    assert read_log(log, []) == [lines[0]]
-    assert read_log(log, ["train.epochs=2"]) == [lines[1]]
+    assert read_log(log, "defaults", []) == [lines[0]]
+    assert read_log(log, "defaults", ["train.epochs=2"]) == [lines[1]]
+    assert read_log(log, "recipes/fast.yaml", []) == [lines[2]]
 
 
-def test_every_technique_is_a_valid_change_to_the_committed_params():
-    from resnet_cifar.tools.recipes import apply_overrides
+def test_every_technique_is_a_valid_change_to_the_recipe_it_ablates():
+    from resnet_cifar.tools.recipes import apply_overrides, read_recipe
 
-    from committed import committed_params
+    from ablation import FOUR_EPOCHS
+    from committed import REPO, committed_params
+    recipe = apply_overrides(committed_params(), read_recipe(REPO / FOUR_EPOCHS))
     for name, (_, overrides) in TECHNIQUES.items():
-        params = apply_overrides(committed_params(), overrides)
-        assert (params != committed_params()) == (name != "baseline"), name
+        params = apply_overrides(recipe, overrides)
+        assert (params != recipe) == (name != "baseline"), name
 
 
 def test_budget_table_gives_each_recipes_training_time_as_a_ratio_to_the_first_and_its_tta_accuracy():
@@ -67,3 +71,17 @@ def test_budget_table_gives_each_recipes_training_time_as_a_ratio_to_the_first_a
     assert len(lines) == 4 and lines[1].count("|") == len(head) + 1
     assert new["training / first"] == "0.75" and new["training (s)"] == "150.0"
     assert new["with flip TTA (all 10,000)"] == "57.50%" and new["test loss"] == "null"
+
+
+def test_budget_sweep_runs_each_value_and_the_curve_is_drawn(tmp_path):
+    from budget_recipes import accuracy_curve, sweep_values
+
+    assert sweep_values("data.train_size=5000,10000") == ["data.train_size=5000", "data.train_size=10000"]
+    assert sweep_values(None) == [""]
+    point = {"device_name": "cpu", "device": "cpu", "precision": "fp32", "full_test_acc": 0.5,
+             "full_test_tta_acc": {"flip": 0.52}}
+    rows = [("defaults data.train_size=5000", {**point, "train_seconds": 10.0}),
+            ("defaults data.train_size=10000", {**point, "train_seconds": 20.0}),
+            ("seed", {**point, "train_seconds": 5.0})]
+    accuracy_curve(rows, ["flip"], tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

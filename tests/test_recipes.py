@@ -30,7 +30,8 @@ def test_the_seed_recipe_turns_the_defaults_back_into_the_seed_parameters():
     defaults = committed_params()
     seed = apply_overrides(defaults, read_recipe(REPO / "recipes/seed.yaml"))
     assert (seed.model, seed.train) == (SEED_MODEL, SEED_TRAIN)
-    assert (seed.data, seed.seed, seed.evaluate) == (defaults.data, defaults.seed, defaults.evaluate)
+    assert seed.data == dataclasses.replace(defaults.data, train_size=5000, val_size=1000, test_size=1000)
+    assert (seed.seed, seed.evaluate) == (defaults.seed, dataclasses.replace(defaults.evaluate, tta="none"))
 
 
 def test_the_full_seed_recipe_is_the_seed_recipe_over_all_the_data_for_100_epochs():
@@ -39,6 +40,7 @@ def test_the_full_seed_recipe_is_the_seed_recipe_over_all_the_data_for_100_epoch
     assert full.model == SEED_MODEL
     assert full.train == dataclasses.replace(SEED_TRAIN, epochs=100)
     assert full.data == dataclasses.replace(defaults.data, train_size=45_000, val_size=5_000, test_size=10_000)
+    assert full.evaluate == dataclasses.replace(defaults.evaluate, tta="none")
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
