@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from resnet_cifar.analysis.embedding import feature_map, sample_indices
-from resnet_cifar.analysis.history import read_history
+from resnet_cifar.analysis.history import read_history, read_progress
 from resnet_cifar.analysis.reports import confusion_counts, most_confident_mistakes, per_class_accuracy
 from resnet_cifar.analysis.scores import NO_PREDICTION
 from resnet_cifar.config import load_params
@@ -73,7 +73,7 @@ def main() -> None:
     p = params.plot
     require_inputs([TEST_SUBSET, METRICS, PREDICTIONS, REPORT, CALIBRATION, FEATURES], "evaluate")
     require_inputs([ROBUSTNESS, ROBUSTNESS_METRICS, CORRUPTED_CLEAN], "robustness")
-    save_figure(history_figure(read_history(LIVE_DIR)), OUT_DIR / "history.png", p.dpi)
+    save_figure(history_figure(read_history(LIVE_DIR), read_progress(LIVE_DIR)), OUT_DIR / "history.png", p.dpi)
 
     test = load_split(TEST_SUBSET)
     with np.load(PREDICTIONS) as f:

@@ -1,6 +1,7 @@
 """Unit tests of the analysis pieces: calibration, classification report, flip TTA, feature map, figures (the TTA views
 themselves: tests/test_tta.py)."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from threadpoolctl import threadpool_limits
@@ -21,7 +22,12 @@ from resnet_cifar.engine.inference import (
     predict_logits,
     tta_log_probs,
 )
-from resnet_cifar.figures.plotting import embedding_figure, per_class_accuracy_figure, reliability_figure
+from resnet_cifar.figures.plotting import (
+    embedding_figure,
+    history_figure,
+    per_class_accuracy_figure,
+    reliability_figure,
+)
 from resnet_cifar.model.resnet import build_model
 
 CLASSES = ("a", "b", "c")
@@ -164,3 +170,21 @@ def test_figures_show_what_they_claim():
     fig = reliability_figure(table, expected_calibration_error(table))
     assert fig.axes[0].get_title() == "Reliability diagram (ECE 40.00%)"  # |0.5 - 0.9| * 2/3 + |1 - 0.6| * 1/3
     assert [p.get_height() for p in fig.axes[1].patches] == [1, 2]  # images per bin
+
+
+def test_history_of_one_epoch_draws_the_training_curve_within_it():
+    history = pd.DataFrame({"epoch": [1], "train_loss": [1.9], "val_loss": [1.5], "train_acc": [0.3],
+                            "val_acc": [0.45], "lr": [0.01]})
+    progress = pd.DataFrame({"epoch": [0.25, 0.5, 0.75, 1.0], "loss": [2.3, 2.0, 1.7, 1.6],
+                             "acc": [0.1, 0.25, 0.4, 0.45], "lr": [0.1, 0.2, 0.1, 0.01]})
+    fig = history_figure(history, progress)
+    (loss_train, loss_val), (acc_train, acc_val) = (ax.get_lines() for ax in fig.axes[:2])
+    assert loss_train.get_xdata().tolist() == [0.25, 0.5, 0.75, 1.0] and loss_train.get_ydata().tolist() == [
+        2.3, 2.0, 1.7, 1.6]
+    assert acc_train.get_ydata().tolist() == pytest.approx([10, 25, 40, 45])
+    assert loss_val.get_xdata().tolist() == [1] and loss_val.get_marker() == "o"  # one point: visible as a dot
+    assert acc_val.get_ydata().tolist() == pytest.approx([45])
+    assert fig.axes[2].get_lines()[0].get_ydata().tolist() == [0.1, 0.2, 0.1, 0.01]  # the lr at each point
+
+    without = history_figure(history)  # a run that recorded no curve: the per-epoch values
+    assert without.axes[0].get_lines()[0].get_ydata().tolist() == [1.9]

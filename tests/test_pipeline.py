@@ -203,8 +203,8 @@ def test_plots_are_png_images_and_dvc_renders_them(project, tmp_path):
             assert image.format == "PNG" and min(image.size) > 100
     run(project, "dvc", "plots", "show", "-o", str(tmp_path / "plots_html"))
     page = (tmp_path / "plots_html/index.html").read_text()
-    for title in ("Loss", "Accuracy", "Learning rate", "Confusion matrix", "Accuracy per class", "Reliability",
-                  "Accuracy under corruption"):
+    for title in ("Loss", "Accuracy", "Learning rate", "Training loss within epochs", "Confusion matrix",
+                  "Accuracy per class", "Reliability", "Accuracy under corruption"):
         assert title in page
     for name in names:
         assert f"plots/{name}.png" in page, name

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from resnet_cifar.analysis.history import read_progress
 from resnet_cifar.engine.distributed import World
 from resnet_cifar.engine.provenance import cpu_name, run_provenance
 from resnet_cifar.engine.run import RunFiles, run_training
@@ -65,6 +66,10 @@ def test_a_run_writes_its_files_with_provenance_and_an_interrupted_one_resumes_t
     assert json.loads(straight_files.model_metrics.read_text())["params"] == sum(
         p.numel() for p in straight.trainer.model.parameters())
     assert not straight_files.resume.exists()  # removed on success
+    curve = read_progress(straight_files.live)  # what the plot stage draws, a point per epoch end at least
+    assert curve.columns.tolist() == ["epoch", "loss", "acc", "lr"]
+    assert curve["epoch"].tolist() == [p[0] for r in straight.trainer.history for p in r.progress]
+    assert {1, 2, 3} <= set(curve["epoch"])
     assert summary(straight_files)["run"] == expected
     best, last = (read_checkpoint(straight_files.models / f"{name}.pt") for name in ("best", "last"))
     assert best["run"] == last["run"] == expected and last["epoch"] == 3
@@ -85,6 +90,7 @@ def test_a_run_writes_its_files_with_provenance_and_an_interrupted_one_resumes_t
     resumed = run(files, lambda trainer, result: trained.append(result.epoch))
     assert trained == [2, 3]  # epoch 1 came from the resume state, not from training again
     assert [r.val_acc for r in resumed.trainer.history] == [r.val_acc for r in straight.trainer.history]
+    assert files.progress.read_text() == straight_files.progress.read_text()  # epoch 1's curve came from the state
     for name in ("best", "last"):
         a, b = (read_checkpoint(f.models / f"{name}.pt") for f in (straight_files, files))
         assert a.keys() == b.keys() and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

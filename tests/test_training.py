@@ -98,9 +98,34 @@ def test_resumed_training_matches_uninterrupted_training_exactly(device, tp):
 
     assert_same_weights(weights(straight), weights(resumed))
     assert [r.val_acc for r in straight.history] == [r.val_acc for r in resumed.history]
+    assert [r.progress for r in straight.history] == [r.progress for r in resumed.history]
     assert straight.best_epoch == resumed.best_epoch
     assert_same_weights(straight.best_state, resumed.best_state)
     assert_same_weights(straight.evaluated.state_dict(), resumed.evaluated.state_dict())
+
+
+@pytest.mark.e2e
+def test_the_curve_within_an_epoch_has_a_point_per_sync_and_one_at_the_end_that_average_to_the_epoch(monkeypatch):
+    monkeypatch.setattr(trainer_module, "SYNC_EVERY", 2)
+    tp = dataclasses.replace(TP, epochs=2, batch_size=8)  # 40 images: 5 steps an epoch
+    trainer = make_trainer(tp)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=tp.lr)
+    schedule, lrs = lr_schedule(optimizer, tp, 5), []
+    for _ in range(10):  # the lr of each step, from the same schedule
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    for epoch in (1, 2):
+        r = trainer.train_epoch()
+        points = np.array(r.progress)
+        # After steps 2 and 4 (16 and 32 of the 40 images), then at the end after step 5 (8 images).
+        assert points[:, 0].tolist() == pytest.approx([epoch - 1 + 0.4, epoch - 1 + 0.8, epoch])
+        images = np.array([16, 16, 8])
+        assert (points[:, 1] * images).sum() / 40 == pytest.approx(r.train_loss, rel=1e-9)
+        assert (points[:, 2] * images).sum() / 40 == pytest.approx(r.train_acc, rel=1e-9)
+        first = 5 * (epoch - 1)
+        assert points[:, 3].tolist() == pytest.approx([lrs[first + 1], lrs[first + 3], lrs[first + 4]])  # steps 2, 4, 5
+        assert r.lr == points[-1, 3]
 
 
 @pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""The per-epoch training history that the `train` stage logs with DVCLive, read back as one table."""
+"""The training history that the `train` stage logs, read back as tables: per epoch (DVCLive) and within epochs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,3 +22,10 @@ def read_history(live_dir: str | Path) -> pd.DataFrame:
         frame = frame[["step", frame.columns[-1]]].set_axis(["epoch", column], axis=1)
         table = frame if table is None else table.merge(frame, on="epoch")
     return table
+
+
+def read_progress(live_dir: str | Path) -> pd.DataFrame | None:
+    """The training curve within epochs (columns epoch, loss, acc, lr; engine/live.py writes it), or None for a
+    run that did not record one."""
+    path = Path(live_dir) / "plots" / "progress.tsv"
+    return pd.read_csv(path, sep="\t") if path.exists() else None

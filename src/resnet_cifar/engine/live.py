@@ -1,9 +1,13 @@
-"""Per-epoch training history as DVCLive logs it: the metric names and an atomically written summary."""
+"""Training history as the train stage writes it: the per-epoch metrics DVCLive logs, an atomically written summary,
+and the training curve within epochs."""
 from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
 
 from dvclive import Live
 
-from ..atomic import write_json
+from ..atomic import write_json, write_text
 
 # What the train stage logs each epoch. DVCLive writes each to <live dir>/plots/metrics/<name>.tsv, which
 # analysis/history.py reads back as columns train_loss, train_acc, ...
@@ -19,3 +23,13 @@ class AtomicLive(Live):
         self.summary.pop("lr", None)
         self.summary["step"] = self.step
         write_json(self.metrics_file, self.summary)
+
+
+# The training curve within epochs (EpochResult.progress), beside DVCLive's per-epoch files; a run of one epoch
+# still draws a curve from it. Columns: epoch (fractional), loss, acc, lr.
+PROGRESS_COLUMNS = ("epoch", "loss", "acc", "lr")
+
+
+def write_progress(path: Path, points: Iterable[tuple[float, ...]]) -> None:
+    rows = ["\t".join(f"{v:.6g}" for v in point) for point in points]
+    write_text(path, "\n".join(["\t".join(PROGRESS_COLUMNS), *rows]) + "\n")

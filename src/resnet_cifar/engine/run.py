@@ -29,7 +29,7 @@ from ..model.resnet import model_from_params
 from ..model.summary import model_metrics, summary_table
 from .device import resolve_device, resolve_precision
 from .distributed import World
-from .live import METRICS, AtomicLive
+from .live import METRICS, AtomicLive, write_progress
 from .provenance import run_provenance
 from .resume import load_resume_state, save_resume_state, training_fingerprint
 from .trainer import EpochResult, Trainer, seed_everything
@@ -41,6 +41,7 @@ class RunFiles:
 
     models: Path = Path("models")  # best.pt, last.pt, summary.txt
     live: Path = Path("metrics/train")  # DVCLive: metrics.json and plots/metrics/*.tsv
+    progress: Path = Path("metrics/train/plots/progress.tsv")  # the training curve within epochs
     model_metrics: Path = Path("metrics/model.json")
     resume: Path = Path(".resume/train.pt")
 
@@ -135,6 +136,7 @@ def run_training(params: Params, train: Split, val: Split, files: RunFiles = Run
             world.check_identical(trainer.evaluated)
         run = TrainedRun(trainer, provenance)
         if live is not None:
+            write_progress(files.progress, (point for epoch in trainer.history for point in epoch.progress))
             # The outcome before the last epoch's numbers: `dvc exp show` orders its columns as the file does. Wall
             # time sits under `time`, apart from everything that two identical runs share.
             live.summary = {

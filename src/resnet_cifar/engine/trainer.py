@@ -1,9 +1,10 @@
 """The training engine: channels_last, autocast, device-resident batches, per-step LR schedule, best-model tracking.
 
-Loss and accuracy accumulate on the device; the host reads them only every `SYNC_EVERY` steps (to show progress and
-catch a diverging loss early) and at the end of the epoch. With several processes (a `World` larger than one) each
-rank trains on its share of every batch through DistributedDataParallel and validates on its shard of the
-validation set; the sums behind every reported number are added up over ranks, so all ranks report the same.
+Loss and accuracy accumulate on the device; the host reads them only every `SYNC_EVERY` steps (to show progress,
+record the training curve within the epoch and catch a diverging loss early) and at the end of the epoch. With
+several processes (a `World` larger than one) each rank trains on its share of every batch through
+DistributedDataParallel and validates on its shard of the validation set; the sums behind every reported number are
+added up over ranks, so all ranks report the same.
 
 With `train.ema_decay` > 0 the trainer also keeps an exponential moving average of the weights, updated after
 every step; validation, the best model and the checkpoints are then those averaged weights. With
@@ -50,6 +51,9 @@ class EpochResult:
     val_acc: float
     seconds: float  # training only, validation (and precise BN before it) excluded
     images_per_sec: float
+    # The training curve within the epoch, a point per SYNC_EVERY steps and one at the end: (epochs done, counted
+    # in images seen, e.g. 1.25; mean loss and accuracy over the steps since the previous point; lr at the point).
+    progress: tuple[tuple[float, float, float, float], ...] = ()
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -135,6 +139,15 @@ class Trainer:
         # This rank's summed loss and correct count: added up over ranks when the host reads them.
         sums = torch.zeros(2, device=device, dtype=torch.float64)
         seen = 0
+        progress: list[tuple[float, float, float, float]] = []
+        at_last_point = (0.0, 0.0, 0)  # summed loss, correct and images seen at the previous progress point
+
+        def add_point(loss_total: float, correct: float) -> None:
+            nonlocal at_last_point
+            images = seen - at_last_point[2]
+            progress.append((epoch - 1 + seen / len(self.train_data), (loss_total - at_last_point[0]) / images,
+                             (correct - at_last_point[1]) / images, lr))
+            at_last_point = (loss_total, correct, seen)
         start = time.perf_counter()
         batches = train_batches(self.train_data, self.tp.batch_size, self.generator, self.world.rank, self.world.size,
                                 self.augmentation, epoch)
@@ -162,19 +175,22 @@ class Trainer:
                 if step % SYNC_EVERY == 0:
                     loss_total, correct = self.world.sum(sums.clone()).tolist()
                     self._check_finite(loss_total, epoch, step)
+                    add_point(loss_total, correct)
                     bar.set_postfix(loss=f"{loss_total / seen:.3f}", acc=f"{correct / seen:.3f}")
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
         loss_total, correct = self.world.sum(sums).tolist()
         self._check_finite(loss_total, epoch, self.steps_per_epoch)
+        if seen > at_last_point[2]:
+            add_point(loss_total, correct)
         self.recompute_batchnorm_statistics()
         self.world.share_buffers(self.model)
         if self.ema is not None:
             self.world.share_buffers(self.evaluated)
         val_loss, val_acc = self.validate()
         result = EpochResult(epoch, lr, loss_total / seen, correct / seen, val_loss, val_acc, seconds,
-                             seen / seconds)
+                             seen / seconds, tuple(progress))
         self.history.append(result)
         if val_acc > self.best_val_acc:
             self.best_epoch, self.best_val_acc = epoch, val_acc
@@ -267,6 +283,7 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        self.history = [EpochResult(**r) for r in state["history"]]
+        self.history = [EpochResult(**{**r, "progress": tuple(map(tuple, r.get("progress", ())))})
+                        for r in state["history"]]
         self.best_epoch, self.best_val_acc = state["best_epoch"], state["best_val_acc"]
         self.best_state = state["best_model"]

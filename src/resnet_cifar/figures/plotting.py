@@ -52,22 +52,27 @@ def drawable(values: pd.Series, epoch: pd.Series, name: str, log: bool) -> tuple
     return values.mask(bad), f"{name} at {epochs_text(epoch[bad])} ({why})"
 
 
-def history_figure(history: pd.DataFrame) -> plt.Figure:
+def history_figure(history: pd.DataFrame, progress: pd.DataFrame | None = None) -> plt.Figure:
     """Loss, accuracy, learning rate and the train-validation accuracy gap per epoch.
 
-    `history` has one row per epoch and columns epoch, train_loss, val_loss, train_acc, val_acc, lr.
+    `history` has one row per epoch and columns epoch, train_loss, val_loss, train_acc, val_acc, lr. `progress`, the
+    training curve within epochs (columns epoch, loss, acc, lr; `read_progress`), draws the training loss, accuracy
+    and learning rate at its finer points instead: a run of one epoch still shows how it learned.
     """
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
     epoch = history["epoch"]
     marker = "o" if len(history) < 30 else None
+    fine = progress is not None and len(progress) > 0
+    train = progress.rename(columns={"loss": "train_loss", "acc": "train_acc"}) if fine else history
     (ax_loss, ax_acc), (ax_lr, ax_gap) = axes
-    lines = [(ax_loss, "train_loss", "train", 1, True), (ax_loss, "val_loss", "validation", 1, True),
-             (ax_acc, "train_acc", "train", 100, False), (ax_acc, "val_acc", "validation", 100, False),
-             (ax_lr, "lr", None, 1, True)]
+    lines = [(ax_loss, train, "train_loss", "train", 1, True), (ax_loss, history, "val_loss", "validation", 1, True),
+             (ax_acc, train, "train_acc", "train", 100, False), (ax_acc, history, "val_acc", "validation", 100, False),
+             (ax_lr, train, "lr", None, 1, True)]
     left_out = {}
-    for ax, column, label, scale, log in lines:
-        values, missing = drawable(history[column], epoch, column.replace("_", " "), log)
-        ax.plot(epoch, scale * values, marker=marker, label=label, color="tab:green" if ax is ax_lr else None)
+    for ax, table, column, label, scale, log in lines:
+        values, missing = drawable(table[column], table["epoch"], column.replace("_", " "), log)
+        ax.plot(table["epoch"], scale * values, marker=None if fine and table is train else marker, label=label,
+                color="tab:green" if ax is ax_lr else None)
         if missing:
             left_out.setdefault(ax, []).append(missing)
     ax_loss.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss", yscale="log")
