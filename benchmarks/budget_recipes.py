@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import yaml
@@ -47,8 +48,7 @@ def run_recipe(overrides: dict, full_train: Split, full_test: Split, tta: Sequen
 
 def test_logits(model: torch.nn.Module, test: DeviceSplit, params: Params) -> torch.Tensor:
     """The `evaluate` stage's logits: fp32 at evaluate.batch_size."""
-    with torch.no_grad():
-        return predict_logits(model, test, params.evaluate.batch_size, precision="fp32")
+    return predict_logits(model, test, params.evaluate.batch_size, precision="fp32")
 
 
 def scores_on(model: torch.nn.Module, split: Split, params: Params) -> Scores:
@@ -94,16 +94,30 @@ def recipe_overrides(name: str, settings: list[str]) -> dict:
     return recipe | {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in settings)}
 
 
-def results_table(rows: list[tuple[str, dict]], tta: Sequence[str]) -> str:
-    """The Markdown table of `rows` (name, train_recipe's result); training time also as a ratio to the first row."""
-    first = rows[0][1]["train_seconds"]
+class Row(NamedTuple):
+    """One run: its recipe (a file, `seed` or `defaults`), the --sweep setting it ran with ("" if none), and
+    train_recipe's result."""
+
+    recipe: str
+    setting: str
+    result: dict
+
+    @property
+    def name(self) -> str:
+        return f"{self.recipe} {self.setting}".strip()
+
+
+def results_table(rows: list[Row], tta: Sequence[str]) -> str:
+    """The Markdown table of `rows`; training time also as a ratio to the first row's."""
+    first = rows[0].result["train_seconds"]
     head = ["recipe", "epochs", "train images", "image size", "precision", "test accuracy (test subset)",
             "test loss", "test accuracy (all 10,000)", *(f"with {mode} TTA (all 10,000)" for mode in tta),
             "training (s)", "training / first", "wall (s)"]
     lines = ["| " + " | ".join(head) + " |", "| --- | ---: | ---: | ---: | --- | " + "---: | " * (len(head) - 5)]
-    for name, r in rows:
+    for row in rows:
+        r = row.result
         loss = "null" if r["test_loss"] is None else f"{r['test_loss']:.3f}"
-        cells = [name, r["epochs"], r["train_images"], r["image_size"], r["precision"],
+        cells = [row.name, r["epochs"], r["train_images"], r["image_size"], r["precision"],
                  f"{100 * r['test_acc']:.2f}% of {r['test_images']}", loss, f"{100 * r['full_test_acc']:.2f}%",
                  *(f"{100 * r['full_test_tta_acc'][mode]:.2f}%" for mode in tta),
                  f"{r['train_seconds']:.1f}", f"{r['train_seconds'] / first:.2f}", f"{r['wall_seconds']:.1f}"]
@@ -111,27 +125,34 @@ def results_table(rows: list[tuple[str, dict]], tta: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def accuracy_curve(rows: list[tuple[str, dict]], tta: Sequence[str], path: Path) -> None:
-    """Test accuracy on all 10,000 images against training seconds, a line per recipe through its --sweep values
-    (rows named `recipe KEY=VALUE`), with each TTA mode's accuracy as its own dashed line."""
+def by_recipe(rows: list[Row]) -> dict[str, list[Row]]:
+    """`rows` grouped by recipe, in the order the recipes first appear."""
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row.recipe, []).append(row)
+    return groups
+
+
+def accuracy_curve(rows: list[Row], tta: Sequence[str], path: Path) -> None:
+    """Test accuracy on all 10,000 images against training seconds, a line per recipe through its --sweep values,
+    with each TTA mode's accuracy as its own dashed line."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    recipes = dict.fromkeys(name.split(" ")[0] for name, _ in rows)
-    for index, recipe in enumerate(recipes):
-        mine = [(name, r) for name, r in rows if name.split(" ")[0] == recipe]
-        seconds = [r["train_seconds"] for _, r in mine]
+    for index, (recipe, mine) in enumerate(by_recipe(rows).items()):
+        seconds = [row.result["train_seconds"] for row in mine]
         color = f"C{index}"
-        ax.plot(seconds, [100 * r["full_test_acc"] for _, r in mine], "o-", color=color, label=Path(recipe).stem)
+        ax.plot(seconds, [100 * row.result["full_test_acc"] for row in mine], "o-", color=color,
+                label=Path(recipe).stem)
         for style, mode in zip(("s--", "^:"), tta, strict=False):
-            ax.plot(seconds, [100 * r["full_test_tta_acc"][mode] for _, r in mine], style, color=color,
+            ax.plot(seconds, [100 * row.result["full_test_tta_acc"][mode] for row in mine], style, color=color,
                     label=f"{Path(recipe).stem}, {mode} TTA")
-        for (name, r), x in zip(mine, seconds, strict=True):
-            ax.annotate(name.partition(" ")[2], (x, 100 * r["full_test_acc"]), textcoords="offset points",
+        for row, x in zip(mine, seconds, strict=True):
+            ax.annotate(row.setting, (x, 100 * row.result["full_test_acc"]), textcoords="offset points",
                         xytext=(4, -12), fontsize=7)
-    first = rows[0][1]
+    first = rows[0].result
     ax.set(xlabel="training seconds (time.train_seconds)", ylabel="test accuracy on all 10,000 images (%)",
            title=f"ResNet-18 on {first['device_name']} ({first['device']}, {first['precision']})")
     ax.grid(alpha=0.3)
@@ -165,8 +186,8 @@ def main() -> None:
         for setting in sweep_values(args.sweep):
             overrides = recipe_overrides(name, args.set + [setting] if setting else args.set)
             print(f"{name} {overrides}", flush=True)
-            rows.append((f"{name} {setting}".strip(), run_recipe(overrides, full_train, full_test, args.tta)))
-    first = rows[0][1]
+            rows.append(Row(name, setting, run_recipe(overrides, full_train, full_test, args.tta)))
+    first = rows[0].result
     print(f"\non {first['device_name']} ({first['device']}), torch {first['torch']}")
     print(results_table(rows, args.tta))
     if args.plot:

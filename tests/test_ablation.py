@@ -58,30 +58,33 @@ def test_every_technique_is_a_valid_change_to_the_recipe_it_ablates():
 
 
 def test_budget_table_gives_each_recipes_training_time_as_a_ratio_to_the_first_and_its_tta_accuracy():
-    from budget_recipes import results_table
+    from budget_recipes import Row, results_table
 
     def result(seconds: float, tta: float) -> dict:
         return {"epochs": 2, "train_images": 10, "image_size": 14, "precision": "fp32", "test_acc": 0.5,
                 "test_images": 100, "test_loss": None, "full_test_acc": 0.5, "full_test_tta_acc": {"flip": tta},
                 "train_seconds": seconds, "wall_seconds": seconds + 1}
 
-    lines = results_table([("old", result(200.0, 0.55)), ("new", result(150.0, 0.575))], ["flip"]).splitlines()
+    rows = [Row("old.yaml", "", result(200.0, 0.55)), Row("new.yaml", "train.lr=0.1", result(150.0, 0.575))]
+    lines = results_table(rows, ["flip"]).splitlines()
     head = [cell.strip() for cell in lines[0].strip("|").split("|")]
     new = dict(zip(head, (cell.strip() for cell in lines[3].strip("|").split("|")), strict=True))
     assert len(lines) == 4 and lines[1].count("|") == len(head) + 1
-    assert new["training / first"] == "0.75" and new["training (s)"] == "150.0"
+    assert new["recipe"] == "new.yaml train.lr=0.1" and new["training / first"] == "0.75"
+    assert new["training (s)"] == "150.0"
     assert new["with flip TTA (all 10,000)"] == "57.50%" and new["test loss"] == "null"
 
 
 def test_budget_sweep_runs_each_value_and_the_curve_is_drawn(tmp_path):
-    from budget_recipes import accuracy_curve, sweep_values
+    from budget_recipes import Row, accuracy_curve, by_recipe, sweep_values
 
     assert sweep_values("data.train_size=5000,10000") == ["data.train_size=5000", "data.train_size=10000"]
     assert sweep_values(None) == [""]
     point = {"device_name": "cpu", "device": "cpu", "precision": "fp32", "full_test_acc": 0.5,
              "full_test_tta_acc": {"flip": 0.52}}
-    rows = [("defaults data.train_size=5000", {**point, "train_seconds": 10.0}),
-            ("defaults data.train_size=10000", {**point, "train_seconds": 20.0}),
-            ("seed", {**point, "train_seconds": 5.0})]
+    rows = [Row("my recipes/a.yaml", "data.train_size=5000", {**point, "train_seconds": 10.0}),
+            Row("seed", "", {**point, "train_seconds": 5.0}),
+            Row("my recipes/a.yaml", "data.train_size=10000", {**point, "train_seconds": 20.0})]
+    assert by_recipe(rows) == {"my recipes/a.yaml": [rows[0], rows[2]], "seed": [rows[1]]}  # a space in a path too
     accuracy_curve(rows, ["flip"], tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
