@@ -51,8 +51,9 @@ def test_subsets_have_the_requested_sizes(project):
 
 def test_metrics_are_sane(project):
     evaluation = json.loads((project / "metrics/evaluate.json").read_text())
-    assert set(evaluation) == {"accuracy", "loss", "ece"}
+    assert list(evaluation) == ["accuracy", "loss", "ece", "tta"]  # the plain scores, then the six-view TTA's
     assert 0 <= evaluation["accuracy"] <= 1 and evaluation["loss"] > 0
+    assert 0 <= evaluation["tta"]["accuracy"] <= 1 and evaluation["tta"]["loss"] > 0
     training = json.loads((project / "metrics/train/metrics.json").read_text())
     assert training["step"] == 2 and "lr" not in training  # the lr is plotted per epoch, not a column
     assert 0 <= training["val"]["acc"] <= 1 and training["train"]["loss"] > 0
@@ -75,7 +76,6 @@ def test_metrics_are_sane(project):
 
 def test_per_class_calibration_and_feature_outputs(project):
     evaluation = json.loads((project / "metrics/evaluate.json").read_text())
-    assert "tta" not in evaluation  # evaluate.tta is none by default
     confusion = pd.read_csv(project / "results/confusion.csv")
     per_class = pd.read_csv(project / "results/per_class.csv")
     assert list(per_class.columns) == ["class", "accuracy"] and list(per_class["class"]) == CLASSES
@@ -101,9 +101,9 @@ def test_per_class_calibration_and_feature_outputs(project):
 def test_exp_show_leads_with_the_columns_people_compare(project):
     header = run(project, "dvc", "exp", "show", "--csv").stdout.splitlines()[0].split(",")
     metrics = header[header.index("Created") + 2:header.index("model.arch")]  # after "Created" and "parent"
-    assert metrics[:3] == ["accuracy", "loss", "ece"]
-    assert metrics[3:7] == ["clean_acc", "corrupted_acc", "corrupted_acc_15", "relative_acc"]  # all 19 corruptions
-    assert metrics[7:11] == ["best.val_acc", "best.epoch", "time.train_seconds", "time.images_per_sec"]
+    assert metrics[:5] == ["accuracy", "loss", "ece", "tta.accuracy", "tta.loss"]
+    assert metrics[5:9] == ["clean_acc", "corrupted_acc", "corrupted_acc_15", "relative_acc"]  # all 19 corruptions
+    assert metrics[9:13] == ["best.val_acc", "best.epoch", "time.train_seconds", "time.images_per_sec"]
     assert not [name for name in metrics if name.startswith("accuracy.")]  # per-class accuracy is a plot
     assert metrics[-2:] == ["params", "size_mb_fp32"]
     params = header[header.index("model.arch"):]
@@ -116,7 +116,7 @@ def test_exp_show_leads_with_the_columns_people_compare(project):
                    if line.startswith("dvc exp show --drop '.*' --keep"))
     kept = run(project, *shlex.split(command), "--csv").stdout.splitlines()[0].split(",")
     assert [c for c in kept if c not in ("rev", "typ", "parent")] == [
-        "Experiment", "Created", "State", "accuracy", "loss", "best.val_acc", "time.train_seconds",
+        "Experiment", "Created", "State", "accuracy", "loss", "tta.accuracy", "best.val_acc", "time.train_seconds",
         "time.images_per_sec", "run.device_name", "run.precision", "run.torch", "model.arch", "train.epochs",
         "train.batch_size", "train.lr", "data.train_size", "data.val_size", "data.test_size"]
 
@@ -237,15 +237,20 @@ def test_exp_run_with_overrides(finished_project):
 
 def test_tta_adds_tta_metrics_and_keeps_the_plain_ones(finished_project):
     project = finished_project
+    six_views = json.loads((project / "metrics/evaluate.json").read_text())  # the default, flip_translate
+    set_params(project, evaluate={"tta": "none"})
+    assert ran_stages(run(project, "dvc", "repro", "evaluate").stdout) == ["evaluate"]
     plain = json.loads((project / "metrics/evaluate.json").read_text())
+    assert "tta" not in plain
     set_params(project, evaluate={"tta": "flip"})
     output = run(project, "dvc", "repro", "evaluate").stdout
     assert ran_stages(output) == ["evaluate"]
     evaluation = json.loads((project / "metrics/evaluate.json").read_text())
     assert 0 <= evaluation["tta"]["accuracy"] <= 1 and evaluation["tta"]["loss"] > 0
+    assert evaluation["tta"]["loss"] != six_views["tta"]["loss"]  # two views, not six
     assert f"(flip TTA: accuracy {evaluation['tta']['accuracy']:.4f})" in output
     # The plain metrics keep their keys and values: TTA only adds to them.
-    assert {k: evaluation[k] for k in plain} == plain
+    assert {k: evaluation[k] for k in plain} == plain == {k: six_views[k] for k in plain}
 
 
 def test_plots_pages_render_offline_in_chromium(finished_project):
