@@ -35,6 +35,7 @@ from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
 from resnet_cifar.engine.inference import predict_logits, tta_log_probs
 from resnet_cifar.engine.run import RunFiles, run_training
 from resnet_cifar.model.checkpoint import load_model
+from resnet_cifar.model.small_maps import small_map_gemm
 from resnet_cifar.tools.recipes import apply_overrides, read_recipe
 
 RAW = Path("data/raw/cifar-10-batches-py")
@@ -179,14 +180,20 @@ def main() -> None:
     ap.add_argument("--tta", action="append", default=[], choices=[m for m in TTA_MODES if m != "none"],
                     help="also score each recipe on all 10,000 test images with this evaluate.tta mode")
     ap.add_argument("--plot", type=Path, metavar="PNG", help="draw test accuracy against training seconds")
+    ap.add_argument("--first-without-gemm", action="store_true",
+                    help="train the first recipe with oneDNN's convolution everywhere, as the engine did before the "
+                         "GEMM path for tiny maps (model/small_maps.py): a same-run baseline of the older code")
     args = ap.parse_args()
     full_train, full_test, _ = read_cifar10(RAW)
     rows = []
-    for name in args.recipes:
+    for index, name in enumerate(args.recipes):
+        gemm = not (args.first_without_gemm and index == 0)
         for setting in sweep_values(args.sweep):
             overrides = recipe_overrides(name, args.set + [setting] if setting else args.set)
-            print(f"{name} {overrides}", flush=True)
-            rows.append(Row(name, setting, run_recipe(overrides, full_train, full_test, args.tta)))
+            print(f"{name} {overrides}{'' if gemm else ' (without the GEMM path)'}", flush=True)
+            with small_map_gemm(gemm):
+                result = run_recipe(overrides, full_train, full_test, args.tta)
+            rows.append(Row(name, setting if gemm else f"{setting} without GEMM".strip(), result))
     first = rows[0].result
     print(f"\non {first['device_name']} ({first['device']}), torch {first['torch']}")
     print(results_table(rows, args.tta))

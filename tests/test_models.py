@@ -81,8 +81,9 @@ def test_zero_init_residual_starts_the_last_batchnorm_of_every_block_at_zero(arc
         assert torch.all(model.bn1.weight == 1) and torch.all(model.bn1.bias == 0)
 
 
+@pytest.mark.parametrize("side", [32, 8])  # 8x8: the last two stages on 2x2 and 1x1 maps, through small_maps.py
 @pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
-def test_parity_with_torchvision(arch):
+def test_parity_with_torchvision(arch, side):
     """torchvision's ResNet with a CIFAR stem loads our weights and computes the same function."""
     torch.manual_seed(0)
     ours = build_model(arch)
@@ -97,6 +98,6 @@ def test_parity_with_torchvision(arch):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     reference.load_state_dict(ours.state_dict())
-    x = torch.randn(4, 3, 32, 32)
+    x = torch.randn(4, 3, side, side)
     with torch.no_grad():
         assert torch.allclose(ours.eval()(x), reference.eval()(x), atol=1e-5)

@@ -7,7 +7,8 @@ stages, initialisation and state-dict keys are torchvision's (a Bottleneck downs
 
 `image_size` below 32 makes the network see every larger image downsampled to that side (antialiased bilinear,
 inside `features`, so training, evaluation and prediction all agree): the same weights, a fraction of the compute
-(16x16 is about a quarter), for short CPU budgets.
+(16x16 is about a quarter), for short CPU budgets. There the last stage runs on 2x2 or 1x1 maps, which the CPU
+computes faster as one matrix product (`small_maps.py`).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from torchvision.models.resnet import ResNet as TorchvisionResNet
 from ..config import ModelParams
 from ..data.dataset import NUM_CLASSES
 from .architectures import BASIC, BOTTLENECK, LAYOUTS
+from .small_maps import use_small_map_gemm
 
 CIFAR_IMAGE_SIZE = 32
 
@@ -42,6 +44,7 @@ class ResNet(TorchvisionResNet):
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         self.maxpool = nn.Identity()
         self.num_features = self.fc.in_features
+        use_small_map_gemm(self)  # the 2x2 and 1x1 maps of small images: one GEMM on the CPU (small_maps.py)
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate features: the pooled output of `layer4`, shape (N, num_features)."""
