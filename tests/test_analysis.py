@@ -185,6 +185,7 @@ def test_history_of_one_epoch_draws_the_training_curve_within_it():
     assert loss_val.get_xdata().tolist() == [1] and loss_val.get_marker() == "o"  # one point: visible as a dot
     assert acc_val.get_ydata().tolist() == pytest.approx([45])
     assert fig.axes[2].get_lines()[0].get_ydata().tolist() == [0.1, 0.2, 0.1, 0.01]  # the lr at each point
+    assert all(ax.get_xlim()[0] == 0 for ax in fig.axes[:3])  # the first epoch shown whole
 
     without = history_figure(history)  # a run that recorded no curve: the per-epoch values
     assert without.axes[0].get_lines()[0].get_ydata().tolist() == [1.9]

@@ -105,8 +105,8 @@ def test_resumed_training_matches_uninterrupted_training_exactly(device, tp):
 
 
 @pytest.mark.e2e
-def test_the_curve_within_an_epoch_has_a_point_per_sync_and_one_at_the_end_that_average_to_the_epoch(monkeypatch):
-    monkeypatch.setattr(trainer_module, "SYNC_EVERY", 2)
+def test_the_curve_within_an_epoch_has_a_point_per_read_and_one_at_the_end_that_average_to_the_epoch(monkeypatch):
+    monkeypatch.setattr(trainer_module, "MIN_POINTS", 2)  # a read every 5 // 2 steps
     tp = dataclasses.replace(TP, epochs=2, batch_size=8)  # 40 images: 5 steps an epoch
     trainer = make_trainer(tp)
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=tp.lr)

@@ -1,6 +1,7 @@
 """The training engine: channels_last, autocast, device-resident batches, per-step LR schedule, best-model tracking.
 
-Loss and accuracy accumulate on the device; the host reads them only every `SYNC_EVERY` steps (to show progress,
+Loss and accuracy accumulate on the device; the host reads them only every `SYNC_EVERY` steps, or often enough for
+`MIN_POINTS` per epoch in a short one (to show progress,
 record the training curve within the epoch and catch a diverging loss early) and at the end of the epoch. With
 several processes (a `World` larger than one) each rank trains on its share of every batch through
 DistributedDataParallel and validates on its shard of the validation set; the sums behind every reported number are
@@ -35,6 +36,7 @@ from .inference import loss_and_correct_sums, predict_logits
 from .schedules import lr_schedule
 
 SYNC_EVERY = 20
+MIN_POINTS = 8  # points of the training curve in an epoch of fewer than MIN_POINTS x SYNC_EVERY steps
 
 
 class TrainingDiverged(UserError):
@@ -51,7 +53,7 @@ class EpochResult:
     val_acc: float
     seconds: float  # training only, validation (and precise BN before it) excluded
     images_per_sec: float
-    # The training curve within the epoch, a point per SYNC_EVERY steps and one at the end: (epochs done, counted
+    # The training curve within the epoch, a point per host read and one at the end: (epochs done, counted
     # in images seen, e.g. 1.25; mean loss and accuracy over the steps since the previous point; lr at the point).
     progress: tuple[tuple[float, float, float, float], ...] = ()
 
@@ -140,6 +142,7 @@ class Trainer:
         sums = torch.zeros(2, device=device, dtype=torch.float64)
         seen = 0
         progress: list[tuple[float, float, float, float]] = []
+        sync_every = max(1, min(SYNC_EVERY, self.steps_per_epoch // MIN_POINTS))
         at_last_point = (0.0, 0.0, 0)  # summed loss, correct and images seen at the previous progress point
 
         def add_point(loss_total: float, correct: float) -> None:
@@ -172,7 +175,7 @@ class Trainer:
                 sums[1] += (logits.detach().argmax(1) == labels).sum()
                 seen += global_size
                 bar.update(global_size)
-                if step % SYNC_EVERY == 0:
+                if step % sync_every == 0:
                     loss_total, correct = self.world.sum(sums.clone()).tolist()
                     self._check_finite(loss_total, epoch, step)
                     add_point(loss_total, correct)

@@ -61,7 +61,6 @@ def history_figure(history: pd.DataFrame, progress: pd.DataFrame | None = None) 
     """
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
     epoch = history["epoch"]
-    marker = "o" if len(history) < 30 else None
     fine = progress is not None and len(progress) > 0
     train = progress.rename(columns={"loss": "train_loss", "acc": "train_acc"}) if fine else history
     (ax_loss, ax_acc), (ax_lr, ax_gap) = axes
@@ -71,7 +70,7 @@ def history_figure(history: pd.DataFrame, progress: pd.DataFrame | None = None) 
     left_out = {}
     for ax, table, column, label, scale, log in lines:
         values, missing = drawable(table[column], table["epoch"], column.replace("_", " "), log)
-        ax.plot(table["epoch"], scale * values, marker=None if fine and table is train else marker, label=label,
+        ax.plot(table["epoch"], scale * values, marker="o" if len(table) < 30 else None, label=label,
                 color="tab:green" if ax is ax_lr else None)
         if missing:
             left_out.setdefault(ax, []).append(missing)
@@ -84,6 +83,9 @@ def history_figure(history: pd.DataFrame, progress: pd.DataFrame | None = None) 
     ax_gap.bar(epoch, gap, color=np.where(gap >= 0, "tab:red", "tab:blue"))
     ax_gap.axhline(0, color="black", linewidth=0.8)
     ax_gap.set(title="Generalisation gap (train - validation accuracy)", xlabel="epoch", ylabel="points")
+    if fine:  # the curves start within the first epoch: show it whole
+        for ax in (ax_loss, ax_acc, ax_lr):
+            ax.set_xlim(left=0)
     for ax in (ax_loss, ax_acc):
         ax.legend()
     for ax in axes.flat:
