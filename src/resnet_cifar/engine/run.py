@@ -41,9 +41,13 @@ class RunFiles:
 
     models: Path = Path("models")  # best.pt, last.pt, summary.txt
     live: Path = Path("metrics/train")  # DVCLive: metrics.json and plots/metrics/*.tsv
-    progress: Path = Path("metrics/train/plots/progress.tsv")  # the training curve within epochs
     model_metrics: Path = Path("metrics/model.json")
     resume: Path = Path(".resume/train.pt")
+
+    @property
+    def progress(self) -> Path:
+        """The training curve within epochs, beside DVCLive's per-epoch files."""
+        return self.live / "plots" / "progress.tsv"
 
     @classmethod
     def under(cls, root: Path) -> RunFiles:

@@ -1,11 +1,10 @@
 """The training engine: channels_last, autocast, device-resident batches, per-step LR schedule, best-model tracking.
 
 Loss and accuracy accumulate on the device; the host reads them only every `SYNC_EVERY` steps, or often enough for
-`MIN_POINTS` per epoch in a short one (to show progress,
-record the training curve within the epoch and catch a diverging loss early) and at the end of the epoch. With
-several processes (a `World` larger than one) each rank trains on its share of every batch through
-DistributedDataParallel and validates on its shard of the validation set; the sums behind every reported number are
-added up over ranks, so all ranks report the same.
+`MIN_POINTS` per epoch in a short one (to show progress, record the training curve within the epoch and catch a
+diverging loss early) and at the end of the epoch. With several processes (a `World` larger than one) each rank
+trains on its share of every batch through DistributedDataParallel and validates on its shard of the validation set;
+the sums behind every reported number are added up over ranks, so all ranks report the same.
 
 With `train.ema_decay` > 0 the trainer also keeps an exponential moving average of the weights, updated after
 every step; validation, the best model and the checkpoints are then those averaged weights. With

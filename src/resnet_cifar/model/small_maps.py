@@ -40,19 +40,22 @@ class SmallMapConv2d(nn.Conv2d):
         padding, kernel, stride = self.padding, self.kernel_size, self.stride
         return tuple((x.shape[2 + i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(2))
 
-    def takes_gemm(self, x: Tensor) -> bool:
+    def gemm_output_size(self, x: Tensor) -> tuple[int, int] | None:
+        """The output map's (height, width) if `x` takes the GEMM path, else None."""
         if not (_enabled and x.device.type == "cpu" and x.dim() == 4 and not torch.is_autocast_enabled("cpu")):
-            return False
+            return None
         if self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros" or isinstance(self.padding, str):
-            return False
+            return None
         height, width = self.output_size(x)
-        return height * width <= MAX_GEMM_PIXELS
+        return (height, width) if height * width <= MAX_GEMM_PIXELS else None
+
+    def takes_gemm(self, x: Tensor) -> bool:
+        return self.gemm_output_size(x) is not None
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.takes_gemm(x):
+        if (size := self.gemm_output_size(x)) is None:
             return super().forward(x)
-        n = x.shape[0]
-        height, width = self.output_size(x)
+        n, (height, width) = x.shape[0], size
         # (N, C*kh*kw, L) columns, one per output pixel, in the (C, kh, kw) order of a flattened weight.
         columns = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)
         rows = columns.transpose(1, 2).reshape(n * height * width, -1)
