@@ -13,8 +13,10 @@ repository root after `dvc repro download`:
     python benchmarks/budget_recipes.py defaults seed --set train.precise_bn_batches=0   # without precise BN
     python benchmarks/budget_recipes.py old.yaml defaults --tta flip_translate   # also scored with TTA's views
     python benchmarks/budget_recipes.py defaults --sweep data.train_size=5000,10000 --plot curve.png
+    python benchmarks/budget_recipes.py new.yaml --baseline old.yaml --sweep train.epochs=2,3 --plot curve.png
 
-The training time of every recipe is also given as a ratio to the first recipe's, measured in the same run.
+The training time of every recipe is also given as a ratio to the first recipe's, measured in the same run;
+`--baseline` names a recipe that runs first, once, outside the --sweep.
 """
 from __future__ import annotations
 
@@ -171,12 +173,19 @@ def sweep_values(sweep: str | None) -> list[str]:
     return [f"{key}={value}" for value in values.split(",")]
 
 
+def planned_runs(recipes: list[str], sweep: str | None, baseline: str | None = None) -> list[tuple[str, list[str]]]:
+    """Each recipe to run, in order, with its --sweep settings: the `baseline` (if any) first and once."""
+    return ([(baseline, [""])] if baseline else []) + [(name, sweep_values(sweep)) for name in recipes]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("recipes", nargs="+",
                     help="recipe YAML files, `seed` for recipes/seed.yaml, `defaults` for params.yaml as it is")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, YAML value")
     ap.add_argument("--sweep", metavar="KEY=V1,V2,...", help="run each recipe once per value of KEY")
+    ap.add_argument("--baseline", metavar="RECIPE",
+                    help="a recipe run first and once, without the --sweep: the reference of the time ratios")
     ap.add_argument("--tta", action="append", default=[], choices=[m for m in TTA_MODES if m != "none"],
                     help="also score each recipe on all 10,000 test images with this evaluate.tta mode")
     ap.add_argument("--plot", type=Path, metavar="PNG", help="draw test accuracy against training seconds")
@@ -186,9 +195,9 @@ def main() -> None:
     args = ap.parse_args()
     full_train, full_test, _ = read_cifar10(RAW)
     rows = []
-    for index, name in enumerate(args.recipes):
+    for index, (name, settings) in enumerate(planned_runs(args.recipes, args.sweep, args.baseline)):
         gemm = not (args.first_without_gemm and index == 0)
-        for setting in sweep_values(args.sweep):
+        for setting in settings:
             overrides = recipe_overrides(name, args.set + [setting] if setting else args.set)
             print(f"{name} {overrides}{'' if gemm else ' (without the GEMM path)'}", flush=True)
             with small_map_gemm(gemm):

@@ -8,7 +8,7 @@ two: hence several seeds, a large test set, and the standard error of the paired
 with the best validation accuracy and are tested in fp32, as the `evaluate` stage does. Run from the repository
 root after `dvc repro download` (the plain way takes about 2.3 times as long as the project's):
 
-    python benchmarks/equal_epochs.py recipes/ten-minutes.yaml --set data.train_size=5000 --set data.test_size=10000 \
+    python benchmarks/equal_epochs.py recipes/seven-epochs.yaml --set data.train_size=5000 --set data.test_size=10000 \
         --set train.epochs=3 --set train.warmup_epochs=1 --set train.lr=0.2 --set model.image_size=32 \
         --seeds 0 1 2 3 4
 """

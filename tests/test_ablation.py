@@ -76,10 +76,14 @@ def test_budget_table_gives_each_recipes_training_time_as_a_ratio_to_the_first_a
 
 
 def test_budget_sweep_runs_each_value_and_the_curve_is_drawn(tmp_path):
-    from budget_recipes import Row, accuracy_curve, by_recipe, sweep_values
+    from budget_recipes import Row, accuracy_curve, by_recipe, planned_runs, sweep_values
 
     assert sweep_values("data.train_size=5000,10000") == ["data.train_size=5000", "data.train_size=10000"]
     assert sweep_values(None) == [""]
+    assert planned_runs(["a.yaml", "b.yaml"], "train.epochs=2,3", "old.yaml") == [
+        ("old.yaml", [""]), ("a.yaml", ["train.epochs=2", "train.epochs=3"]),
+        ("b.yaml", ["train.epochs=2", "train.epochs=3"])]
+    assert planned_runs(["a.yaml"], None) == [("a.yaml", [""])]
     point = {"device_name": "cpu", "device": "cpu", "precision": "fp32", "full_test_acc": 0.5,
              "full_test_tta_acc": {"flip": 0.52}}
     rows = [Row("my recipes/a.yaml", "data.train_size=5000", {**point, "train_seconds": 10.0}),
