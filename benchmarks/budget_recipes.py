@@ -175,7 +175,7 @@ def sweep_values(sweep: str | None) -> list[str]:
 
 def planned_runs(recipes: list[str], sweep: str | None, baseline: str | None = None) -> list[tuple[str, list[str]]]:
     """Each recipe to run, in order, with its --sweep settings: the `baseline` (if any) first and once."""
-    return ([(baseline, [""])] if baseline else []) + [(name, sweep_values(sweep)) for name in recipes]
+    return ([(baseline, sweep_values(None))] if baseline else []) + [(name, sweep_values(sweep)) for name in recipes]
 
 
 def main() -> None:
@@ -190,8 +190,9 @@ def main() -> None:
                     help="also score each recipe on all 10,000 test images with this evaluate.tta mode")
     ap.add_argument("--plot", type=Path, metavar="PNG", help="draw test accuracy against training seconds")
     ap.add_argument("--first-without-gemm", action="store_true",
-                    help="train the first recipe with oneDNN's convolution everywhere, as the engine did before the "
-                         "GEMM path for tiny maps (model/small_maps.py): a same-run baseline of the older code")
+                    help="train the first recipe (the --baseline, if given) with oneDNN's convolution everywhere, as "
+                         "the engine did before the GEMM path for tiny maps (model/small_maps.py): a same-run "
+                         "baseline of the older code")
     args = ap.parse_args()
     full_train, full_test, _ = read_cifar10(RAW)
     rows = []
