@@ -15,8 +15,8 @@ RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 
 # The seed project's parameters, as its params.yaml held them.
 SEED_MODEL = ModelParams(arch="resnet18", zero_init_residual=False, image_size=32)
-SEED_TRAIN = TrainParams(epochs=1, batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True,
-                         milestones=[60, 80], gamma=0.1, scheduler="multistep", warmup_epochs=0.0,
+SEED_TRAIN = TrainParams(epochs=1, early_image_sizes=[], batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4,
+                         nesterov=True, milestones=[60, 80], gamma=0.1, scheduler="multistep", warmup_epochs=0.0,
                          label_smoothing=0.0, flip="random", translate=4, padding="zeros",
                          ema_decay=0.0, bn_bias_lr_scale=1.0, precise_bn_batches=0, precision="auto", compile=False,
                          device="auto", nproc=1)

@@ -53,6 +53,7 @@ class ModelParams:
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
     epochs: int
+    early_image_sizes: list[int]
     batch_size: int
     lr: float
     momentum: float
@@ -231,6 +232,10 @@ def _check_ranges(p: Params) -> None:
     t = p.train
     for key in ("epochs", "batch_size"):
         require(getattr(t, key) > 0, f"train.{key} must be > 0, got {getattr(t, key)}")
+    require(len(t.early_image_sizes) < t.epochs
+            and all(MIN_IMAGE_SIZE <= size <= 32 for size in t.early_image_sizes),
+            f"train.early_image_sizes must give fewer sides than train.epochs ({t.epochs}: the last epoch trains at "
+            f"model.image_size, the side evaluated), each in [{MIN_IMAGE_SIZE}, 32], got {t.early_image_sizes}")
     require(t.lr > 0, f"train.lr must be > 0, got {t.lr}")
     require(0 <= t.momentum < 1, f"train.momentum must be in [0, 1), got {t.momentum}")
     require(t.weight_decay >= 0, f"train.weight_decay must be >= 0, got {t.weight_decay}")

@@ -9,14 +9,18 @@ the sums behind every reported number are added up over ranks, so all ranks repo
 With `train.ema_decay` > 0 the trainer also keeps an exponential moving average of the weights, updated after
 every step; validation, the best model and the checkpoints are then those averaged weights. With
 `train.precise_bn_batches` > 0, the evaluated model's BatchNorm running statistics are recomputed before each
-validation ("precise BN"): see `Trainer.recompute_batchnorm_statistics`.
+validation ("precise BN"): see `Trainer.recompute_batchnorm_statistics`. With `train.early_image_sizes` the first
+epochs train the network at smaller sides ("progressive resizing": cheap epochs while the weights are far from
+trained); precise BN, validation and checkpoints always see `model.image_size`, the side evaluated.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +122,10 @@ class Trainer:
         self.scheduler = lr_schedule(self.optimizer, tp, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler(train.device.type, enabled=precision == "fp16")
         self.loss_fn = nn.CrossEntropyLoss(reduction="sum", label_smoothing=tp.label_smoothing)
+        self.final_image_size = getattr(self.model, "image_size", None)
+        if tp.early_image_sizes and self.final_image_size is None:
+            raise UserError(f"train.early_image_sizes needs a model with an image_size; {type(model).__name__} "
+                            f"has none")
         self.history: list[EpochResult] = []
         self.best_epoch, self.best_val_acc = 0, -1.0
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -131,6 +139,23 @@ class Trainer:
     def epoch(self) -> int:
         """Epochs completed."""
         return len(self.history)
+
+    def image_size(self, epoch: int) -> int | None:
+        """The side the network trains at in 1-based `epoch` (None: a model without an image_size)."""
+        early = self.tp.early_image_sizes
+        return early[epoch - 1] if epoch <= len(early) else self.final_image_size
+
+    @contextlib.contextmanager
+    def training_at(self, size: int | None) -> Iterator[None]:
+        """The trained module sees side `size` inside (None: leave it); the averaged copy keeps the evaluated one."""
+        if size is None:
+            yield
+            return
+        self.model.image_size = size
+        try:
+            yield
+        finally:
+            self.model.image_size = self.final_image_size
 
     def train_epoch(self) -> EpochResult:
         """One pass over the training data, then validation; tracks the best model by validation accuracy."""
@@ -150,11 +175,13 @@ class Trainer:
             progress.append((epoch - 1 + seen / len(self.train_data), (loss_total - at_last_point[0]) / images,
                              (correct - at_last_point[1]) / images, lr))
             at_last_point = (loss_total, correct, seen)
+        size = self.image_size(epoch)
         start = time.perf_counter()
         batches = train_batches(self.train_data, self.tp.batch_size, self.generator, self.world.rank, self.world.size,
                                 self.augmentation, epoch)
-        with tqdm(total=len(self.train_data), desc=f"epoch {epoch}/{self.tp.epochs}", unit="img",
-                  disable=None if self.world.is_main else True, leave=False) as bar:
+        at_size = f" at {size}x{size}" if self.tp.early_image_sizes else ""
+        with self.training_at(size), tqdm(total=len(self.train_data), desc=f"epoch {epoch}/{self.tp.epochs}{at_size}",
+                                          unit="img", disable=None if self.world.is_main else True, leave=False) as bar:
             for step, (images, labels, global_size) in enumerate(batches, 1):
                 with autocast(device, self.precision):
                     logits = self.train_forward(images)
