@@ -88,6 +88,11 @@ def test_every_key_is_required_and_a_missing_one_is_named(tmp_path, key):
     ("plot: {tsne_samples: 5}", "plot.tsne_samples must be >= 10"),
     ("model: {image_size: 7}", "model.image_size must be in [8, 32]"),
     ("model: {image_size: 33}", "model.image_size must be in [8, 32]"),
+    ("train: {epochs: 2, early_image_sizes: [8, 12]}", "train.early_image_sizes must give fewer sides than "
+                                                        "train.epochs (2: the last epoch trains at model.image_size"),
+    ("train: {epochs: 2, early_image_sizes: [4]}", "each in [8, 32], got [4]"),
+    ("train: {epochs: 2, early_image_sizes: [33]}", "each in [8, 32], got [33]"),
+    ("train: {early_image_sizes: 8}", "train.early_image_sizes must be a list, got 8"),
     ("train: {precise_bn_batches: -1}", "train.precise_bn_batches must be >= 0, got -1"),
     ("train: {precise_bn_batches: 2.5}", "train.precise_bn_batches must be of type int"),
     ("train: {precise_bn_batches: true}", "train.precise_bn_batches must be of type int"),

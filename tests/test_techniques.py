@@ -1,5 +1,6 @@
 """The speed-run techniques of the engine, each checked for what it promises: averaged weights (train.ema_decay),
-a faster-learning BatchNorm bias (train.bn_bias_lr_scale) and the linear schedule. The augmentations
+a faster-learning BatchNorm bias (train.bn_bias_lr_scale), the linear schedule and progressive resizing
+(train.early_image_sizes). The augmentations
 (train.flip, train.translate, train.padding) are checked in test_data.py."""
 import dataclasses
 
@@ -10,6 +11,7 @@ from torch import nn
 from resnet_cifar.engine.run import build_trainer
 from resnet_cifar.engine.schedules import lr_schedule
 from resnet_cifar.engine.trainer import parameter_groups
+from resnet_cifar.errors import UserError
 from resnet_cifar.model.resnet import build_model
 
 from committed import train_params
@@ -95,3 +97,41 @@ def test_linear_schedule_warms_up_then_falls_in_a_straight_line_to_zero():
     assert values[:4] == pytest.approx([0.075, 0.15, 0.225, 0.3])
     decay = values[4:]  # 8 steps from lr down towards 0
     assert decay == pytest.approx([0.3 * (1 - k / 8) for k in range(8)])
+
+
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_early_epochs_train_at_their_sides_and_everything_else_sees_the_model_side(ema_decay):
+    """Epochs 1 and 2 train at 8x8 and 12x12, epoch 3 at model.image_size 16; precise BN, validation and the
+    saved model (the averaged copy, with ema_decay) only ever see 16."""
+    tp = dataclasses.replace(TP, epochs=3, early_image_sizes=[8, 12], ema_decay=ema_decay, precise_bn_batches=2)
+    params = tiny_params(tp)
+    params = dataclasses.replace(params, model=dataclasses.replace(params.model, image_size=16))
+    trainer = build_trainer(params, tiny_split(32, 1), tiny_split(8, 2), CPU)
+    seen: list[tuple[int, str, int]] = []  # (epoch, phase, side at the first convolution)
+    in_training_step = False
+    def record(module, inputs):
+        seen.append((trainer.epoch + 1, "training" if in_training_step else "evaluated", inputs[0].shape[-1]))
+    trainer.model.conv1.register_forward_pre_hook(record)
+    if trainer.evaluated is not trainer.model:
+        trainer.evaluated.conv1.register_forward_pre_hook(record)
+    train_forward = trainer.train_forward
+    def marked_train_forward(images):
+        nonlocal in_training_step
+        in_training_step = True
+        try:
+            return train_forward(images)
+        finally:
+            in_training_step = False
+    trainer.train_forward = marked_train_forward
+    for _ in range(3):
+        trainer.train_epoch()
+    assert {(e, side) for e, phase, side in seen if phase == "training"} == {(1, 8), (2, 12), (3, 16)}
+    assert {side for _, phase, side in seen if phase == "evaluated"} == {16}
+    assert {e for e, phase, _ in seen if phase == "evaluated"} == {1, 2, 3}  # precise BN and validation each epoch
+    assert trainer.model.image_size == trainer.evaluated.image_size == 16
+
+
+def test_early_image_sizes_need_a_model_with_an_image_size():
+    with pytest.raises(UserError, match="needs a model with an image_size"):
+        build_trainer(tiny_params(dataclasses.replace(TP, early_image_sizes=[8])), tiny_split(16, 1),
+                      tiny_split(8, 2), CPU, build_model=linear_model)

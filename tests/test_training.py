@@ -77,7 +77,7 @@ def test_both_streams_are_functions_of_the_seed_alone_and_the_data_stream_does_n
 
 # Every speed-run technique on: the averaged weights and the alternating flips' half are training state too.
 SPEEDRUN = dataclasses.replace(TP, flip="alternate", translate=2, padding="reflect", ema_decay=0.9,
-                               bn_bias_lr_scale=8.0, scheduler="linear")
+                               bn_bias_lr_scale=8.0, scheduler="linear", early_image_sizes=[16])
 
 
 @pytest.mark.e2e
