@@ -1,11 +1,12 @@
-"""The GEMM path for convolutions with tiny output maps computes what nn.Conv2d computes, where it is meant to."""
+"""The GEMM path for convolutions with tiny output maps computes what nn.Conv2d computes, where it is meant to.
+The path is forced on in each test, since its default depends on the CPU."""
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from resnet_cifar.model.resnet import build_model
-from resnet_cifar.model.small_maps import SmallMapConv2d, small_map_gemm, use_small_map_gemm
+from resnet_cifar.model.small_maps import SmallMapConv2d, pays_on, small_map_gemm, use_small_map_gemm
 
 
 def small_map_conv(cin: int, cout: int, kernel: int, stride: int, bias: bool, groups: int = 1) -> SmallMapConv2d:
@@ -18,6 +19,17 @@ def small_map_conv(cin: int, cout: int, kernel: int, stride: int, bias: bool, gr
 # (input side, kernel, stride): the 3x3 convolutions of a last stage on 2x2 and 1x1 maps, its strided 3x3 and 1x1
 # (shortcut) convolutions from a 3x3 map, and a strided 3x3 from 2x2 to 1x1.
 SHAPES = [(2, 3, 1), (1, 3, 1), (3, 3, 2), (3, 1, 2), (2, 3, 2)]
+
+
+@pytest.fixture(autouse=True)
+def gemm_on():
+    with small_map_gemm(True):
+        yield
+
+
+def test_the_path_is_on_by_default_only_where_it_was_measured_to_pay():
+    assert pays_on("AVX2")
+    assert not pays_on("AVX512") and not pays_on("DEFAULT")
 
 
 @pytest.mark.parametrize(("side", "kernel", "stride"), SHAPES)
@@ -54,7 +66,7 @@ def test_larger_maps_autocast_grouped_convolutions_and_the_switch_keep_conv2d():
         assert not conv.takes_gemm(tiny)
     with small_map_gemm(False):
         assert not conv.takes_gemm(tiny)
-    assert conv.takes_gemm(tiny)  # the switch is restored on leaving the block
+    assert conv.takes_gemm(tiny)  # the switch is restored on leaving the block (to the fixture's "on")
     assert not small_map_conv(6, 10, 3, 1, False, groups=2).takes_gemm(tiny)
 
 

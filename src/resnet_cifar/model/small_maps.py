@@ -5,7 +5,8 @@ backward pass above all, reaches a small fraction of what the same arithmetic ge
 k x k patch of the batch into a column (`F.unfold`) and multiplying by the flattened weights does the work in one
 large matrix product, whose gradient is two more. `benchmarks/small_maps.py` measures both ways in one run. The
 weights, their layout and the state-dict keys stay those of `nn.Conv2d`; only how the output is computed changes,
-and only where it was measured to pay: fp32 on the CPU (under autocast, and on a GPU, `nn.Conv2d` as usual).
+and only where it was measured to pay: fp32 on an AVX2 CPU. On AVX-512 CPUs oneDNN's own kernels were as fast or
+faster, so the path is off there by default; under autocast, and on a GPU, it is `nn.Conv2d` as usual.
 """
 from __future__ import annotations
 
@@ -19,12 +20,21 @@ from torch import Tensor, nn
 # Output maps of at most this many pixels take the GEMM (a 2x2 or 1x1 map); at 3x3 and larger oneDNN is faster.
 MAX_GEMM_PIXELS = 4
 
-_enabled = True
+
+
+def pays_on(capability: str) -> bool:
+    """Whether the path is on by default on a CPU of this `torch.backends.cpu.get_cpu_capability()`: where it was
+    measured to pay (AVX2), not elsewhere (AVX-512, and CPUs where nobody measured it)."""
+    return capability == "AVX2"
+
+
+_enabled = pays_on(torch.backends.cpu.get_cpu_capability())
 
 
 @contextlib.contextmanager
 def small_map_gemm(enabled: bool) -> Iterator[None]:
-    """Turn the GEMM path on or off within the block (a benchmark's baseline: `nn.Conv2d` everywhere)."""
+    """Turn the GEMM path on or off within the block, whatever this CPU's default (`pays_on`): a benchmark's
+    baseline, `nn.Conv2d` everywhere, or a test of the path."""
     global _enabled
     saved, _enabled = _enabled, enabled
     try:
