@@ -14,6 +14,7 @@ repository root after `dvc repro download`:
     python benchmarks/budget_recipes.py old.yaml defaults --tta flip_translate   # also scored with TTA's views
     python benchmarks/budget_recipes.py defaults --sweep data.train_size=5000,10000 --plot curve.png
     python benchmarks/budget_recipes.py new.yaml --baseline old.yaml --sweep train.epochs=2,3 --plot curve.png
+    python benchmarks/budget_recipes.py new.yaml --sweep "train.early_image_sizes=[8,12],[12,12]"
 
 The training time of every recipe is also given as a ratio to the first recipe's, measured in the same run;
 `--baseline` names a recipe that runs first, once, outside the --sweep.
@@ -167,11 +168,18 @@ def accuracy_curve(rows: list[Row], tta: Sequence[str], path: Path) -> None:
 
 
 def sweep_values(sweep: str | None) -> list[str]:
-    """The KEY=VALUE settings of `--sweep KEY=V1,V2,...` (none: one run without)."""
+    """The KEY=VALUE settings of `--sweep KEY=V1,V2,...` (none: one run without); a comma inside brackets belongs
+    to its value (`train.early_image_sizes=[8,12],[12]`: two values)."""
     if sweep is None:
         return [""]
     key, _, values = sweep.partition("=")
-    return [f"{key}={value}" for value in values.split(",")]
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(values + ","):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(values[start:i])
+            start = i + 1
+    return [f"{key}={value}" for value in parts]
 
 
 def planned_runs(recipes: list[str], sweep: str | None, baseline: str | None = None) -> list[tuple[str, list[str]]]:

@@ -80,6 +80,8 @@ def test_budget_sweep_runs_each_value_and_the_curve_is_drawn(tmp_path):
 
     assert sweep_values("data.train_size=5000,10000") == ["data.train_size=5000", "data.train_size=10000"]
     assert sweep_values(None) == [""]
+    assert sweep_values("train.early_image_sizes=[8,12],[],[12]") == [
+        "train.early_image_sizes=[8,12]", "train.early_image_sizes=[]", "train.early_image_sizes=[12]"]
     assert planned_runs(["a.yaml", "b.yaml"], "train.epochs=2,3", "old.yaml") == [
         ("old.yaml", [""]), ("a.yaml", ["train.epochs=2", "train.epochs=3"]),
         ("b.yaml", ["train.epochs=2", "train.epochs=3"])]
