@@ -21,7 +21,6 @@ from torch import Tensor, nn
 MAX_GEMM_PIXELS = 4
 
 
-
 def pays_on(capability: str) -> bool:
     """Whether the path is on by default on a CPU of this `torch.backends.cpu.get_cpu_capability()`: where it was
     measured to pay (AVX2), not elsewhere (AVX-512, and CPUs where nobody measured it)."""
