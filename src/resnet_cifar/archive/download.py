@@ -51,17 +51,7 @@ def fetch(url: str, dest: Path, retries: int = 4, timeout: float = 30.0, backoff
     """
     source = local_source(url)
     if source is not None:
-        if not source.is_file():
-            raise UserError(f"data.url points to {source}, which is not a file")
-        try:
-            reader = open(source, "rb")
-        except OSError as err:
-            raise UserError(f"cannot read {source}: {err.strerror or err}") from err
-        try:
-            with reader, open(dest, "wb") as out:
-                shutil.copyfileobj(reader, out, CHUNK)
-        except OSError as err:
-            raise write_error(dest, err) from err
+        _copy_local(source, dest)
         return
     failures = 0
     while True:
@@ -90,6 +80,21 @@ def fetch(url: str, dest: Path, retries: int = 4, timeout: float = 30.0, backoff
                             f"{OFFLINE_HINT}") from last_error
         if failures:  # after progress, resume at once: the connection was working
             time.sleep(min(backoff * 2 ** (failures - 1), 30.0))
+
+
+def _copy_local(source: Path, dest: Path) -> None:
+    """Copy a local file, telling a missing or unreadable source (the params' fault) from a failed write."""
+    if not source.is_file():
+        raise UserError(f"data.url points to {source}, which is not a file")
+    try:
+        reader = open(source, "rb")
+    except OSError as err:
+        raise UserError(f"cannot read {source}: {err.strerror or err}") from err
+    try:
+        with reader, open(dest, "wb") as out:
+            shutil.copyfileobj(reader, out, CHUNK)
+    except OSError as err:
+        raise write_error(dest, err) from err
 
 
 def _size(path: Path) -> int:

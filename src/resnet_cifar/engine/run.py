@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,18 +78,113 @@ def build_trainer(params: Params, train: Split, val: Split, device: torch.device
                    params.evaluate.batch_size, world)
 
 
-def log_epoch(live: AtomicLive | None, r: EpochResult) -> None:
-    if live is None:  # not rank 0
-        return
-    live.step = r.epoch
-    values = {"train/loss": r.train_loss, "train/acc": r.train_acc, "val/loss": r.val_loss,
-              "val/acc": r.val_acc, "lr": r.lr}
-    for name in METRICS:
-        live.log_metric(name, float(f"{values[name]:.6g}"))
-    live.next_step()
-    print(f"epoch {r.epoch}: train loss {r.train_loss:.4f} acc {r.train_acc:.4f} | "
-          f"val loss {r.val_loss:.4f} acc {r.val_acc:.4f} | lr {r.lr:.4g} | {r.images_per_sec:.0f} img/s",
-          flush=True)
+class RunWriter:
+    """What a run writes, all of it from rank 0 (the ranks hold identical results): the model's description, the
+    resume state, the console lines, the DVCLive log, the training curve, the summary metrics and the checkpoints.
+    Every other rank has a `SilentWriter`."""
+
+    def __init__(self, files: RunFiles, fingerprint: str, arch: str, classes: tuple[str, ...],
+                 provenance: dict[str, Any]) -> None:
+        self.files, self.fingerprint = files, fingerprint
+        self.arch, self.classes, self.provenance = arch, classes, provenance
+        self.live: AtomicLive | None = None  # open inside `epoch_log`
+
+    def describe_model(self, model: nn.Module) -> None:
+        """Its size and cost (metrics/model.json) and its layer table (summary.txt)."""
+        write_json(self.files.model_metrics, model_metrics(model))
+        write_text(self.files.models / "summary.txt", summary_table(copy.deepcopy(model)))
+
+    def say(self, line: str, flush: bool = False) -> None:
+        print(line, flush=flush)
+
+    def load_resume_state(self) -> dict[str, Any] | None:
+        """The trainer state an interrupted run of these params, data and code saved, if any."""
+        return load_resume_state(self.files.resume, self.fingerprint)
+
+    def save_resume_state(self, trainer: Trainer) -> None:
+        """The whole trainer state after an epoch: a killed run continues from there."""
+        save_resume_state(self.files.resume, trainer.state_dict(), self.fingerprint)
+
+    def remove_resume_state(self) -> None:
+        """The run completed: nothing to resume."""
+        self.files.resume.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def epoch_log(self) -> Iterator[None]:
+        """DVCLive open inside: `log_epoch` adds to it, and leaving writes its summary (metrics.json)."""
+        with AtomicLive(str(self.files.live), report=None, dvcyaml=None, save_dvc_exp=False) as self.live:
+            yield
+
+    def log_epoch(self, r: EpochResult) -> None:
+        """The epoch's metrics to DVCLive, and its line."""
+        assert self.live is not None, "log_epoch runs inside epoch_log"
+        self.live.step = r.epoch
+        values = {"train/loss": r.train_loss, "train/acc": r.train_acc, "val/loss": r.val_loss,
+                  "val/acc": r.val_acc, "lr": r.lr}
+        for name in METRICS:
+            self.live.log_metric(name, float(f"{values[name]:.6g}"))
+        self.live.next_step()
+        print(f"epoch {r.epoch}: train loss {r.train_loss:.4f} acc {r.train_acc:.4f} | "
+              f"val loss {r.val_loss:.4f} acc {r.val_acc:.4f} | lr {r.lr:.4g} | {r.images_per_sec:.0f} img/s",
+              flush=True)
+
+    def write_progress(self, history: list[EpochResult]) -> None:
+        """The training curve within the epochs (progress.tsv)."""
+        write_progress(self.files.progress, (point for epoch in history for point in epoch.progress))
+
+    def write_summary(self, run: TrainedRun, train_images: int) -> None:
+        """The run's outcome, time and provenance in DVCLive's summary, written as `epoch_log` ends."""
+        assert self.live is not None, "write_summary runs inside epoch_log"
+        trainer = run.trainer
+        # The outcome before the last epoch's numbers: `dvc exp show` orders its columns as the file does. Wall
+        # time sits under `time`, apart from everything that two identical runs share.
+        self.live.summary = {
+            "best": {"val_acc": trainer.best_val_acc, "epoch": trainer.best_epoch},
+            "time": {"train_seconds": round(run.train_seconds, 2),
+                     "images_per_sec": round(train_images * trainer.epoch / run.train_seconds, 1)},
+            **self.live.summary,
+            "run": run.provenance,
+        }
+        self.live.step = trainer.epoch
+
+    def save_checkpoint(self, name: str, model: nn.Module, epoch: int, val_acc: float) -> None:
+        """`model`'s weights as models/`name`, with the epoch and validation accuracy they reached."""
+        save_checkpoint(self.files.models / name, model, self.arch, self.classes, epoch=epoch, val_acc=val_acc,
+                        run=self.provenance)
+
+
+class SilentWriter:
+    """The `RunWriter` of every rank but 0: the same steps, writing nothing."""
+
+    def describe_model(self, model: nn.Module) -> None:
+        pass
+
+    def say(self, line: str, flush: bool = False) -> None:
+        pass
+
+    def load_resume_state(self) -> dict[str, Any] | None:
+        return None  # unused: rank 0 reads the state and shares it
+
+    def save_resume_state(self, trainer: Trainer) -> None:
+        pass
+
+    def remove_resume_state(self) -> None:
+        pass
+
+    def epoch_log(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def log_epoch(self, r: EpochResult) -> None:
+        pass
+
+    def write_progress(self, history: list[EpochResult]) -> None:
+        pass
+
+    def write_summary(self, run: TrainedRun, train_images: int) -> None:
+        pass
+
+    def save_checkpoint(self, name: str, model: nn.Module, epoch: int, val_acc: float) -> None:
+        pass
 
 
 def describe(params: Params, train: Split, val: Split, provenance: dict[str, Any]) -> str:
@@ -114,51 +209,47 @@ def run_training(params: Params, train: Split, val: Split, files: RunFiles = Run
     fingerprint = training_fingerprint(params, [train, val])
     trainer = build_trainer(params, train, val, device, world, build_model)
     provenance = run_provenance(device, trainer.precision, world)
-    if world.is_main:
-        write_json(files.model_metrics, model_metrics(trainer.model))
-        write_text(files.models / "summary.txt", summary_table(copy.deepcopy(trainer.model)))
-    if (state := world.from_main(lambda: load_resume_state(files.resume, fingerprint))) is not None:
+    writer = (RunWriter(files, fingerprint, params.model.arch, train.classes, provenance) if world.is_main
+              else SilentWriter())
+    writer.describe_model(trainer.model)
+    if (state := world.from_main(writer.load_resume_state)) is not None:
         trainer.load_state_dict(state)
-        if world.is_main:
-            print(f"resuming after epoch {trainer.epoch} from {files.resume}")
-    if world.is_main:
-        print(describe(params, train, val, provenance), flush=True)
-
-    live = AtomicLive(str(files.live), report=None, dvcyaml=None, save_dvc_exp=False) if world.is_main else None
-    with live or contextlib.nullcontext():
+        writer.say(f"resuming after epoch {trainer.epoch} from {files.resume}")
+    writer.say(describe(params, train, val, provenance), flush=True)
+    with writer.epoch_log():
         for r in trainer.history:  # epochs done before an interruption: DVC removed their logs
-            log_epoch(live, r)
-        while trainer.epoch < params.train.epochs:
-            r = trainer.train_epoch()
-            if world.is_main:
-                save_resume_state(files.resume, trainer.state_dict(), fingerprint)
-            log_epoch(live, r)
-            if on_epoch:
-                on_epoch(trainer, r)
-        world.check_identical(trainer.model)
-        if trainer.evaluated is not trainer.model:
-            world.check_identical(trainer.evaluated)
+            writer.log_epoch(r)
+        train_remaining_epochs(trainer, params.train.epochs, writer, on_epoch)
+        check_ranks_agree(trainer)
         run = TrainedRun(trainer, provenance)
-        if live is not None:
-            write_progress(files.progress, (point for epoch in trainer.history for point in epoch.progress))
-            # The outcome before the last epoch's numbers: `dvc exp show` orders its columns as the file does. Wall
-            # time sits under `time`, apart from everything that two identical runs share.
-            live.summary = {
-                "best": {"val_acc": trainer.best_val_acc, "epoch": trainer.best_epoch},
-                "time": {"train_seconds": round(run.train_seconds, 2),
-                         "images_per_sec": round(len(train) * trainer.epoch / run.train_seconds, 1)},
-                **live.summary,
-                "run": provenance,
-            }
-            live.step = trainer.epoch
-
-    last = trainer.history[-1]
-    if world.is_main:
-        save_checkpoint(files.models / "last.pt", trainer.evaluated, params.model.arch, train.classes,
-                        epoch=last.epoch, val_acc=last.val_acc, run=provenance)
-    trainer.model.load_state_dict(trainer.best_state)
-    if world.is_main:
-        save_checkpoint(files.models / "best.pt", trainer.model, params.model.arch, train.classes,
-                        epoch=trainer.best_epoch, val_acc=trainer.best_val_acc, run=provenance)
-        files.resume.unlink(missing_ok=True)
+        writer.write_progress(trainer.history)
+        writer.write_summary(run, len(train))
+    save_last_and_best(trainer, writer)
+    writer.remove_resume_state()
     return run
+
+
+def train_remaining_epochs(trainer: Trainer, epochs: int, writer: RunWriter | SilentWriter,
+                           on_epoch: Callable[[Trainer, EpochResult], None] | None) -> None:
+    """Train up to `epochs`, saving the resume state and logging after each epoch."""
+    while trainer.epoch < epochs:
+        r = trainer.train_epoch()
+        writer.save_resume_state(trainer)
+        writer.log_epoch(r)
+        if on_epoch:
+            on_epoch(trainer, r)
+
+
+def check_ranks_agree(trainer: Trainer) -> None:
+    """Every rank ends with the same weights (a check that data parallelism kept them in step)."""
+    trainer.world.check_identical(trainer.model)
+    if trainer.evaluated is not trainer.model:
+        trainer.world.check_identical(trainer.evaluated)
+
+
+def save_last_and_best(trainer: Trainer, writer: RunWriter | SilentWriter) -> None:
+    """Save the last epoch's evaluated weights, then load the best epoch's into the model and save them."""
+    last = trainer.history[-1]
+    writer.save_checkpoint("last.pt", trainer.evaluated, last.epoch, last.val_acc)
+    trainer.model.load_state_dict(trainer.best_state)
+    writer.save_checkpoint("best.pt", trainer.model, trainer.best_epoch, trainer.best_val_acc)

@@ -1,8 +1,9 @@
 """The training engine: channels_last, autocast, device-resident batches, per-step LR schedule, best-model tracking.
 
-Loss and accuracy accumulate on the device; the host reads them only every `SYNC_EVERY` steps, or often enough for
-`MIN_POINTS` per epoch in a short one (to show progress, record the training curve within the epoch and catch a
-diverging loss early) and at the end of the epoch. With several processes (a `World` larger than one) each rank
+`Trainer.train_epoch` takes a step per batch, then ends the epoch (final sums, precise BN, validation, best
+model). Loss and accuracy accumulate on the device; the host reads them only every `SYNC_EVERY` steps, or often
+enough for `MIN_POINTS` per epoch in a short one (to show progress, add a point to the epoch's `ProgressLog` and
+catch a diverging loss early) and at the end of the epoch. With several processes (a `World` larger than one) each rank
 trains on its share of every batch through DistributedDataParallel and validates on its shard of the validation set;
 the sums behind every reported number are added up over ranks, so all ranks report the same.
 
@@ -31,7 +32,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ..config import TrainParams
-from ..data.batches import Augmentation, DeviceSplit, normalize, train_batches
+from ..data.batches import Augmentation, Batch, DeviceSplit, normalize, train_batches
 from ..errors import UserError
 from .device import autocast
 from .distributed import World, data_parallel
@@ -46,6 +47,46 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
 
 
+# A point of the training curve within an epoch: (epochs done, counted in images seen, e.g. 1.25; mean loss and
+# accuracy over the images since the previous point; lr of the last step before it). A plain tuple, in the
+# columns of live.PROGRESS_COLUMNS: resume states and saved histories hold it, and weights-only loading refuses
+# the classes of named tuples.
+ProgressPoint = tuple[float, float, float, float]
+
+
+class ProgressLog:
+    """The training curve within one epoch: a point at each host read of the summed loss and correct count."""
+
+    def __init__(self, epoch: int, epoch_images: int) -> None:
+        self.epoch, self.epoch_images = epoch, epoch_images  # 1-based; images in an epoch, over all ranks
+        self.points: tuple[ProgressPoint, ...] = ()
+        # The sums and the images seen at the previous point: each point averages over the images since.
+        self.loss_total, self.correct, self.seen = 0.0, 0.0, 0
+
+    def add(self, loss_total: float, correct: float, seen: int, lr: float) -> None:
+        """A point from the epoch's running sums of loss and correct predictions over `seen` images."""
+        images = seen - self.seen
+        point = (self.epoch - 1 + seen / self.epoch_images, (loss_total - self.loss_total) / images,
+                 (correct - self.correct) / images, lr)
+        self.points += (point,)
+        self.loss_total, self.correct, self.seen = loss_total, correct, seen
+
+    def close(self, loss_total: float, correct: float, seen: int, lr: float) -> None:
+        """The epoch's last point, unless the last host read already came at its end."""
+        if seen > self.seen:
+            self.add(loss_total, correct, seen, lr)
+
+
+@dataclass
+class EpochTally:
+    """What this rank's steps of an epoch add up to so far."""
+
+    epoch: int  # 1-based
+    sums: torch.Tensor  # this rank's summed loss and correct count, on the device: the host reads them at points
+    seen: int = 0  # images seen, over all ranks
+    lr: float = math.nan  # of the last step
+
+
 @dataclass(frozen=True)
 class EpochResult:
     epoch: int  # 1-based
@@ -56,18 +97,15 @@ class EpochResult:
     val_acc: float
     seconds: float  # training only, validation (and precise BN before it) excluded
     images_per_sec: float
-    # The training curve within the epoch, a point per host read and one at the end: (epochs done, counted
-    # in images seen, e.g. 1.25; mean loss and accuracy over the steps since the previous point; lr at the point).
-    progress: tuple[tuple[float, float, float, float], ...] = ()
+    progress: tuple[ProgressPoint, ...] = ()  # the training curve within the epoch: see ProgressLog
 
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed torch's global RNG (weight init) and return the generator that drives shuffling and augmentation.
 
     The data generator gets a seed derived from `seed` rather than `seed` itself: two Mersenne Twisters seeded alike
-    emit the same numbers, so the shuffle and crops would replay the draws that made the initial weights. That
-    coupling cost about 1.1 points of test accuracy at 3 epochs (benchmarks/equal_epochs.py, five seeds, run
-    before and after the change).
+    emit the same numbers, so the shuffle and crops would replay the draws that made the initial weights, a
+    coupling that costs test accuracy (benchmarks/equal_epochs.py).
     """
     torch.manual_seed(seed)
     data_seed = int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
@@ -79,7 +117,7 @@ def parameter_groups(model: nn.Module, tp: TrainParams) -> list[dict[str, Any]]:
     lr x scale and weight decay / scale, so their decay per step (lr x weight decay) is the other weights'.
 
     A BatchNorm bias is a per-channel offset that the preceding weights cannot move on their own, and in a short
-    run the default learning rate moves it little (hlb-CIFAR10 trains them 64 times faster).
+    run the default learning rate moves it little (hlb-CIFAR10 scales their learning rate by 64).
     The other weights stay the first group: its lr is the one logged.
     """
     biases = {id(m.bias) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine}
@@ -113,8 +151,8 @@ class Trainer:
         self.val_shard = val.shard(world.rank, world.size)
         self.tp, self.precision, self.generator = tp, precision, generator
         self.eval_batch_size = eval_batch_size
-        # The fused kernel updates all parameters in one pass: on this CPU 3x faster than the default per-tensor
-        # loop for ResNet-18 (benchmarks/optimizer_step.py), which matters most at small batches and images.
+        # The fused kernel updates all parameters in one pass rather than looping over tensors, which matters most at
+        # small batches and images (benchmarks/optimizer_step.py).
         self.optimizer = torch.optim.SGD(parameter_groups(self.model, tp), lr=tp.lr, momentum=tp.momentum,
                                          weight_decay=tp.weight_decay, nesterov=tp.nesterov, fused=True)
         self.augmentation = Augmentation.drawn(tp.flip, tp.translate, tp.padding, len(train), generator)
@@ -157,74 +195,90 @@ class Trainer:
         finally:
             self.model.image_size = self.final_image_size
 
+    @property
+    def sync_every(self) -> int:
+        """Steps between host reads: `SYNC_EVERY`, or fewer for `MIN_POINTS` points in a short epoch."""
+        return max(1, min(SYNC_EVERY, self.steps_per_epoch // MIN_POINTS))
+
     def train_epoch(self) -> EpochResult:
         """One pass over the training data, then validation; tracks the best model by validation accuracy."""
         epoch = self.epoch + 1
-        device = self.train_data.device
         self.model.train()
-        # This rank's summed loss and correct count: added up over ranks when the host reads them.
-        sums = torch.zeros(2, device=device, dtype=torch.float64)
-        seen = 0
-        progress: list[tuple[float, float, float, float]] = []
-        sync_every = max(1, min(SYNC_EVERY, self.steps_per_epoch // MIN_POINTS))
-        at_last_point = (0.0, 0.0, 0)  # summed loss, correct and images seen at the previous progress point
-
-        def add_point(loss_total: float, correct: float) -> None:
-            nonlocal at_last_point
-            images = seen - at_last_point[2]
-            progress.append((epoch - 1 + seen / len(self.train_data), (loss_total - at_last_point[0]) / images,
-                             (correct - at_last_point[1]) / images, lr))
-            at_last_point = (loss_total, correct, seen)
+        tally = EpochTally(epoch, torch.zeros(2, device=self.train_data.device, dtype=torch.float64))
+        curve = ProgressLog(epoch, len(self.train_data))
         size = self.image_size(epoch)
         start = time.perf_counter()
         batches = train_batches(self.train_data, self.tp.batch_size, self.generator, self.world.rank, self.world.size,
                                 self.augmentation, epoch)
+        with self.training_at(size), self._progress_bar(epoch, size) as bar:
+            for step, batch in enumerate(batches, 1):
+                self._step(batch, tally)
+                bar.update(batch.global_size)
+                if step % self.sync_every == 0:
+                    loss_total, correct = self._read_sums(tally.sums.clone(), step)
+                    curve.add(loss_total, correct, tally.seen, tally.lr)
+                    bar.set_postfix(loss=f"{loss_total / tally.seen:.3f}", acc=f"{correct / tally.seen:.3f}")
+        return self._end_epoch(tally, curve, self._seconds_since(start))
+
+    def _progress_bar(self, epoch: int, size: int | None) -> tqdm:
+        """The bar of an epoch's images, shown by rank 0 alone and only on a terminal."""
         at_size = f" at {size}x{size}" if self.tp.early_image_sizes else ""
-        with self.training_at(size), tqdm(total=len(self.train_data), desc=f"epoch {epoch}/{self.tp.epochs}{at_size}",
-                                          unit="img", disable=None if self.world.is_main else True, leave=False) as bar:
-            for step, (images, labels, global_size) in enumerate(batches, 1):
-                with autocast(device, self.precision):
-                    logits = self.train_forward(images)
-                    loss_sum = self.loss_fn(logits.float(), labels)
-                # DDP averages gradients over ranks, so scaling by size / global_size makes the update that of the
-                # mean loss over the whole batch, however unevenly it splits.
-                loss = loss_sum * (self.world.size / global_size)
-                lr = self.optimizer.param_groups[0]["lr"]
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.scheduler.step()
-                if self.ema is not None:
-                    self.ema.update_parameters(self.model)
-                sums[0] += loss_sum.detach()
-                sums[1] += (logits.detach().argmax(1) == labels).sum()
-                seen += global_size
-                bar.update(global_size)
-                if step % sync_every == 0:
-                    loss_total, correct = self.world.sum(sums.clone()).tolist()
-                    self._check_finite(loss_total, epoch, step)
-                    add_point(loss_total, correct)
-                    bar.set_postfix(loss=f"{loss_total / seen:.3f}", acc=f"{correct / seen:.3f}")
+        return tqdm(total=len(self.train_data), desc=f"epoch {epoch}/{self.tp.epochs}{at_size}", unit="img",
+                    disable=None if self.world.is_main else True, leave=False)
+
+    def _step(self, batch: Batch, tally: EpochTally) -> None:
+        """One optimiser step on this rank's share of `batch`; adds its loss and correct count to `tally`."""
+        with autocast(self.train_data.device, self.precision):
+            logits = self.train_forward(batch.images)
+            loss_sum = self.loss_fn(logits.float(), batch.labels)
+        # DDP averages gradients over ranks, so scaling by size / global_size makes the update that of the mean loss
+        # over the whole batch, however unevenly it splits.
+        loss = loss_sum * (self.world.size / batch.global_size)
+        tally.lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        tally.sums[0] += loss_sum.detach()
+        tally.sums[1] += (logits.detach().argmax(1) == batch.labels).sum()
+        tally.seen += batch.global_size
+
+    def _read_sums(self, sums: torch.Tensor, step: int) -> tuple[float, float]:
+        """The summed loss and correct count over all ranks, on the host; stops a diverged run."""
+        loss_total, correct = self.world.sum(sums).tolist()
+        self._check_finite(loss_total, self.epoch + 1, step)
+        return loss_total, correct
+
+    def _seconds_since(self, start: float) -> float:
+        """Wall time since `start`, once the device has finished the queued work."""
+        device = self.train_data.device
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - start
-        loss_total, correct = self.world.sum(sums).tolist()
-        self._check_finite(loss_total, epoch, self.steps_per_epoch)
-        if seen > at_last_point[2]:
-            add_point(loss_total, correct)
+        return time.perf_counter() - start
+
+    def _end_epoch(self, tally: EpochTally, curve: ProgressLog, seconds: float) -> EpochResult:
+        """The epoch's totals and last point, the evaluated model made ready and validated, the result recorded."""
+        loss_total, correct = self._read_sums(tally.sums, self.steps_per_epoch)
+        curve.close(loss_total, correct, tally.seen, tally.lr)
         self.recompute_batchnorm_statistics()
         self.world.share_buffers(self.model)
         if self.ema is not None:
             self.world.share_buffers(self.evaluated)
         val_loss, val_acc = self.validate()
-        result = EpochResult(epoch, lr, loss_total / seen, correct / seen, val_loss, val_acc, seconds,
-                             seen / seconds, tuple(progress))
+        result = EpochResult(tally.epoch, tally.lr, loss_total / tally.seen, correct / tally.seen, val_loss, val_acc,
+                             seconds, tally.seen / seconds, curve.points)
         self.history.append(result)
-        if val_acc > self.best_val_acc:
-            self.best_epoch, self.best_val_acc = epoch, val_acc
-            self.best_state = copy.deepcopy(self.evaluated.state_dict())
+        self._track_best(result)
         return result
+
+    def _track_best(self, result: EpochResult) -> None:
+        """Keep the evaluated weights of the epoch with the highest validation accuracy (the first, on a tie)."""
+        if result.val_acc > self.best_val_acc:
+            self.best_epoch, self.best_val_acc = result.epoch, result.val_acc
+            self.best_state = copy.deepcopy(self.evaluated.state_dict())
 
     @torch.no_grad()
     def recompute_batchnorm_statistics(self) -> None:

@@ -1,0 +1,53 @@
+"""The shape of the code: no function in src/ or stages/ longer than a reader takes in at once."""
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 45  # decorators and docstring included
+# Table-like validation, a check a line for each param range: it reads better whole than split up.
+ALLOWED = {"src/resnet_cifar/config.py:_check_ranges"}
+
+
+def function_lengths(source: str) -> dict[str, int]:
+    """Lines of every function and method in `source`, from its first decorator to its last line, by name."""
+    lengths = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            lengths[node.name] = max(lengths.get(node.name, 0), node.end_lineno - first + 1)
+    return lengths
+
+
+def too_long(root: Path) -> list[str]:
+    """`path:function (lines)` for each function under root's src/ and stages/ over MAX_LINES, bar ALLOWED."""
+    found = []
+    for path in sorted([*(root / "src").rglob("*.py"), *(root / "stages").rglob("*.py")]):
+        relative = path.relative_to(root).as_posix()
+        for name, lines in function_lengths(path.read_text()).items():
+            if lines > MAX_LINES and f"{relative}:{name}" not in ALLOWED:
+                found.append(f"{relative}:{name} ({lines} lines)")
+    return found
+
+
+def test_no_function_in_src_or_stages_is_longer_than_the_limit():
+    assert too_long(ROOT) == []
+
+
+def test_the_allowed_functions_exist_and_are_still_long():
+    """An allowance outlives its reason when its function is gone or has become short: then it should go."""
+    for entry in ALLOWED:
+        path, name = entry.split(":")
+        assert function_lengths((ROOT / path).read_text()).get(name, 0) > MAX_LINES, entry
+
+
+@pytest.mark.parametrize("body_lines, decorated, expected", [(43, False, []), (44, False, ["f (46 lines)"]),
+                                                             (42, True, []), (43, True, ["f (46 lines)"])])
+def test_the_check_counts_decorators_and_docstring(tmp_path, body_lines, decorated, expected):
+    # def line + docstring line + body: 43 body lines make 45, the limit; a decorator adds one.
+    body = "".join(f"    x{i} = {i}\n" for i in range(body_lines))
+    source = ("@staticmethod\n" if decorated else "") + 'def f():\n    """Doc."""\n' + body
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "m.py").write_text(source)
+    assert [entry.removeprefix("src/m.py:") for entry in too_long(tmp_path)] == expected
