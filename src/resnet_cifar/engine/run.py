@@ -2,11 +2,12 @@
 
 `build_trainer` is the one place a `Trainer` is made (seeding, precision, model). `run_training` owns a whole run
 around it: the model summary, resuming an interrupted run, the per-epoch DVCLive log, the summary metrics with
-the run's provenance, and the best and last checkpoints. Where the files go is a `RunFiles`; the train stage
-uses the paths of dvc.yaml, a benchmark a temporary folder.
+the run's provenance, and the best and last checkpoints, all written by rank 0's `RunWriter`. Where the files
+go is a `RunFiles`; the train stage uses the paths of dvc.yaml, a benchmark a temporary folder.
 
-After each epoch the whole training state is saved to `RunFiles.resume`, so a killed run continues from its
-last completed epoch with exactly the result of an uninterrupted one; the file is removed on success.
+After each epoch the whole training state is saved to `RunFiles.resume` (`RunWriter.save_resume_state`), so a
+killed run continues from its last completed epoch with exactly the result of an uninterrupted one; the file is
+removed on success.
 """
 from __future__ import annotations
 
@@ -95,6 +96,7 @@ class RunWriter:
         write_text(self.files.models / "summary.txt", summary_table(copy.deepcopy(model)))
 
     def say(self, line: str, flush: bool = False) -> None:
+        """A line on the console."""
         print(line, flush=flush)
 
     def load_resume_state(self) -> dict[str, Any] | None:

@@ -48,9 +48,9 @@ class TrainingDiverged(UserError):
 
 
 # A point of the training curve within an epoch: (epochs done, counted in images seen, e.g. 1.25; mean loss and
-# accuracy over the images since the previous point; lr of the last step before it). A plain tuple, in the
-# columns of live.PROGRESS_COLUMNS: resume states and saved histories hold it, and weights-only loading refuses
-# the classes of named tuples.
+# accuracy over the images since the previous point; lr of the last step before it), the columns of
+# live.PROGRESS_COLUMNS. A plain tuple, not a named one: resume states hold it, and torch.load(weights_only=True)
+# refuses a named tuple's class.
 ProgressPoint = tuple[float, float, float, float]
 
 
