@@ -12,16 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from resnet_cifar import paths
 from resnet_cifar.atomic import write_npz
 from resnet_cifar.config import load_params
 from resnet_cifar.data.dataset import Split, load_split
 from resnet_cifar.errors import UserError, report_user_errors
 from resnet_cifar.robustness.corruptions import corrupt
 from resnet_cifar.robustness.selection import corruption_file, expand_corruptions, severity_key
-
-TEST_SUBSET = Path("data/subsets/test.npz")
-OUT_DIR = Path("data/corrupted")
-CLEAN = OUT_DIR / "clean.npz"
 
 
 def sample(split: Split, count: int, seed: int) -> Split:
@@ -32,7 +29,7 @@ def sample(split: Split, count: int, seed: int) -> Split:
 
 def remove_stale(keep: set[Path]) -> None:
     """Delete files of an earlier run by hand with other corruptions: the folder holds this run's files only."""
-    for path in OUT_DIR.glob("*.npz"):
+    for path in paths.CORRUPTED.glob("*.npz"):
         if path not in keep:
             path.unlink()
 
@@ -42,26 +39,28 @@ def main() -> None:
     params = load_params()
     p = params.robustness
     names = expand_corruptions(p.corruptions)
-    subset = load_split(TEST_SUBSET)
+    subset = load_split(paths.TEST_SUBSET)
     if len(subset) < p.images:
-        raise UserError(f"robustness.images is {p.images}, but {TEST_SUBSET} holds only {len(subset)} images; "
+        raise UserError(f"robustness.images is {p.images}, but {paths.TEST_SUBSET} holds only {len(subset)} images; "
                         f"run `dvc repro subset`")
     test = sample(subset, p.images, params.seed)
     started = time.perf_counter()
     written = set()
     for name in names:
         began = time.perf_counter()
-        path = corruption_file(OUT_DIR, name)
+        path = corruption_file(paths.CORRUPTED, name)
         write_npz(path, compressed=True, **{severity_key(severity): corrupt(test.images, name, severity, params.seed)
                                             for severity in p.severities})
         written.add(path)
         print(f"{name}: {len(test)} images x severities {', '.join(map(str, p.severities))} in "
               f"{time.perf_counter() - began:.1f} s", flush=True)
-    write_npz(CLEAN, compressed=True, images=test.images, labels=test.labels, source_index=test.source_index,
-              classes=np.array(test.classes), corruptions=np.array(names), severities=np.array(p.severities))
-    remove_stale(written | {CLEAN})
+    write_npz(paths.CORRUPTED_CLEAN, compressed=True, images=test.images, labels=test.labels,
+              source_index=test.source_index, classes=np.array(test.classes), corruptions=np.array(names),
+              severities=np.array(p.severities))
+    remove_stale(written | {paths.CORRUPTED_CLEAN})
     print(f"{len(names)} corruptions x {len(p.severities)} severities of {len(test)} test images "
-          f"({len(names) * len(p.severities) * len(test)} images) in {time.perf_counter() - started:.1f} s: {OUT_DIR}")
+          f"({len(names) * len(p.severities) * len(test)} images) in {time.perf_counter() - started:.1f} s: "
+          f"{paths.CORRUPTED}")
 
 
 if __name__ == "__main__":

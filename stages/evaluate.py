@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from resnet_cifar import paths
 from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
 from resnet_cifar.analysis.reports import classification_report_table, confusion_table, per_class_accuracy
 from resnet_cifar.analysis.scores import score_logits
@@ -16,11 +17,6 @@ from resnet_cifar.engine.device import resolve_device
 from resnet_cifar.engine.inference import predict_features_and_logits, tta_log_probs
 from resnet_cifar.errors import report_user_errors
 from resnet_cifar.model.checkpoint import load_model
-
-CHECKPOINT = Path("models/best.pt")
-TEST_SUBSET = Path("data/subsets/test.npz")
-METRICS = Path("metrics/evaluate.json")
-RESULTS = Path("results")
 
 
 def write_csv(frame, path: Path) -> None:
@@ -44,8 +40,8 @@ def main() -> None:
     params = load_params()
     p = params.evaluate
     device = resolve_device(params.train.device)
-    model, meta = load_model(CHECKPOINT, device)
-    test_split = load_split(TEST_SUBSET)
+    model, meta = load_model(paths.BEST_CHECKPOINT, device)
+    test_split = load_split(paths.TEST_SUBSET)
     test = DeviceSplit(test_split, device)
     # fp32 for the reported numbers: they should not depend on the training precision.
     features, logits = predict_features_and_logits(model, test, p.batch_size, precision="fp32")
@@ -64,17 +60,17 @@ def main() -> None:
         warnings.append(tta.warning(f"test images with {p.tta} TTA"))
     for line in filter(None, warnings):
         print(line, file=sys.stderr)
-    write_json(METRICS, metrics)
+    write_json(paths.EVALUATE_METRICS, metrics)
     report = classification_report_table(labels, predicted, test_split.classes)
     # A bar chart of `dvc plots`, not metrics: ten more columns would crowd `dvc exp show`.
     write_csv(pd.DataFrame(list(per_class_accuracy(report).items()), columns=["class", "accuracy"]),
-              RESULTS / "per_class.csv")
-    write_csv(report, RESULTS / "classification_report.csv")
-    write_csv(calibration, RESULTS / "calibration.csv")
-    write_csv(confusion_table(labels, predicted, test_split.classes), RESULTS / "confusion.csv")
-    write_npz(RESULTS / "predictions.npz", probs=scores.probs, labels=labels, predicted=predicted)
+              paths.PER_CLASS)
+    write_csv(report, paths.CLASSIFICATION_REPORT)
+    write_csv(calibration, paths.CALIBRATION)
+    write_csv(confusion_table(labels, predicted, test_split.classes), paths.CONFUSION)
+    write_npz(paths.PREDICTIONS, probs=scores.probs, labels=labels, predicted=predicted)
     # float32, not float16: a diverged model's features exceed float16's range and would be stored as infinity.
-    write_npz(RESULTS / "features.npz", features=features.cpu().numpy())
+    write_npz(paths.FEATURES, features=features.cpu().numpy())
     tta_text = f" ({p.tta} TTA: accuracy {metrics['tta']['accuracy']:.4f})" if p.tta != "none" else ""
     print(f"test accuracy {scores.accuracy:.4f}, loss {shown(scores.loss)}, ECE {shown(ece)} on {len(test)} images "
           f"(best epoch {meta.get('epoch')}){tta_text}")

@@ -1,11 +1,11 @@
 """Stage `robustness`: the best checkpoint's accuracy on stage `corrupt`'s images, per corruption and severity, and
 the means CIFAR-10-C reports (resnet_cifar.robustness.report). Stage `plot` draws them."""
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from resnet_cifar import paths
 from resnet_cifar.analysis.scores import score_logits
 from resnet_cifar.atomic import atomic_path, write_json
 from resnet_cifar.config import load_params
@@ -17,12 +17,6 @@ from resnet_cifar.errors import report_user_errors, require_inputs
 from resnet_cifar.model.checkpoint import load_model
 from resnet_cifar.robustness.report import results_table, rounded, severity_means, summary
 from resnet_cifar.robustness.selection import read_corrupted, read_made
-
-CHECKPOINT = Path("models/best.pt")
-CORRUPTED = Path("data/corrupted")
-CLEAN = CORRUPTED / "clean.npz"
-METRICS = Path("metrics/robustness.json")
-RESULTS = Path("results/robustness.csv")
 
 
 def accuracies(model: torch.nn.Module, image_sets: list[np.ndarray], clean: Split, device: torch.device,
@@ -40,17 +34,17 @@ def accuracies(model: torch.nn.Module, image_sets: list[np.ndarray], clean: Spli
 @report_user_errors
 def main() -> None:
     params = load_params()
-    require_inputs([CHECKPOINT, CLEAN], "robustness")
+    require_inputs([paths.BEST_CHECKPOINT, paths.CORRUPTED_CLEAN], "robustness")
     device = resolve_device(params.train.device)
-    model, _ = load_model(CHECKPOINT, device)
-    clean = load_split(CLEAN)
-    names, severities = read_made(CLEAN)
+    model, _ = load_model(paths.BEST_CHECKPOINT, device)
+    clean = load_split(paths.CORRUPTED_CLEAN)
+    names, severities = read_made(paths.CORRUPTED_CLEAN)
     batch_size = params.evaluate.batch_size
     started = time.perf_counter()
     [clean_accuracy] = accuracies(model, [clean.images], clean, device, batch_size)
     results = {}
     for name in names:
-        image_sets = read_corrupted(CORRUPTED, name, severities)
+        image_sets = read_corrupted(paths.CORRUPTED, name, severities)
         for severity, value in zip(severities, accuracies(model, image_sets, clean, device, batch_size), strict=True):
             results[name, severity] = value
         print(f"{name}: accuracy {', '.join(f'{results[name, s]:.3f}' for s in severities)} at severities "
@@ -58,8 +52,8 @@ def main() -> None:
 
     table = results_table(results)
     metrics = rounded(summary(table, clean_accuracy))
-    write_json(METRICS, metrics)
-    with atomic_path(RESULTS) as tmp:
+    write_json(paths.ROBUSTNESS_METRICS, metrics)
+    with atomic_path(paths.ROBUSTNESS_TABLE) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
     standard = f", {metrics['corrupted_acc_15']:.4f} over the standard 15" if "corrupted_acc_15" in metrics else ""
     by_severity = ", ".join(f"{s}: {a:.4f}" for s, a in severity_means(table).items())

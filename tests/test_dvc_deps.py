@@ -24,6 +24,7 @@ EXCLUDED = frozenset({
     "src/resnet_cifar/config.py",
     "src/resnet_cifar/errors.py",
     "src/resnet_cifar/atomic.py",
+    "src/resnet_cifar/paths.py",
     "stages/__init__.py",
 })
 # Where top-level packages of this repository live; imports of anything else (torch, numpy...) are not followed.

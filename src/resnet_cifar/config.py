@@ -17,16 +17,16 @@ from typing import Any
 
 import yaml
 
+from .analysis.limits import MIN_TSNE_SAMPLES
+from .data.cifar10 import IMAGE_SIDE, TEST_IMAGES, TRAIN_IMAGES
 from .errors import UserError
 from .model.architectures import ARCHITECTURES
 
-CIFAR10_TRAIN_IMAGES = 50_000
-CIFAR10_TEST_IMAGES = 10_000
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "linear", "onecycle")
 FLIPS = ("none", "random", "alternate")
 PADDINGS = ("zeros", "reflect")
-MAX_TRANSLATE = 16  # pixels: half a CIFAR image (reflect padding mirrors at most the whole image minus its edge)
+MAX_TRANSLATE = IMAGE_SIDE // 2  # pixels (reflect padding mirrors at most the whole image minus its edge)
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flip", "flip_translate")  # each one's views: engine/inference.py TTA_VIEWS
 PINNED_GPU = re.compile(r"cuda:[0-9]+")  # train.device 'cuda:N': GPU N, which engine/gpu_claim.py does not choose
@@ -203,27 +203,24 @@ def _is_number(text: str) -> bool:
 
 
 def _check_ranges(p: Params) -> None:
-    # Imported where it is needed, so that importing this module does not load numpy (embedding.py imports it).
-    from .analysis.embedding import MIN_TSNE_SAMPLES
-
     def require(cond: bool, message: str) -> None:
         if not cond:
             raise UserError(message)
 
     require(p.model.arch in ARCHITECTURES,
             f"model.arch '{p.model.arch}' is not one of: {', '.join(ARCHITECTURES)}")
-    require(MIN_IMAGE_SIZE <= p.model.image_size <= 32,
-            f"model.image_size must be in [{MIN_IMAGE_SIZE}, 32] (CIFAR images are 32x32, and the network halves "
-            f"the side three times), got {p.model.image_size}")
+    require(MIN_IMAGE_SIZE <= p.model.image_size <= IMAGE_SIDE,
+            f"model.image_size must be in [{MIN_IMAGE_SIZE}, {IMAGE_SIDE}] (CIFAR images are "
+            f"{IMAGE_SIDE}x{IMAGE_SIDE}, and the network halves the side three times), got {p.model.image_size}")
     require(p.seed >= 0, f"seed must be >= 0, got {p.seed}")
     d = p.data
     for key in ("train_size", "val_size", "test_size"):
         require(getattr(d, key) > 0, f"data.{key} must be > 0, got {getattr(d, key)}")
-    require(d.train_size + d.val_size <= CIFAR10_TRAIN_IMAGES,
+    require(d.train_size + d.val_size <= TRAIN_IMAGES,
             f"data.train_size + data.val_size = {d.train_size + d.val_size} exceeds the "
-            f"{CIFAR10_TRAIN_IMAGES} CIFAR-10 training images they are drawn from")
-    require(d.test_size <= CIFAR10_TEST_IMAGES,
-            f"data.test_size {d.test_size} exceeds the {CIFAR10_TEST_IMAGES} CIFAR-10 test images")
+            f"{TRAIN_IMAGES} CIFAR-10 training images they are drawn from")
+    require(d.test_size <= TEST_IMAGES,
+            f"data.test_size {d.test_size} exceeds the {TEST_IMAGES} CIFAR-10 test images")
     scheme = urllib.parse.urlparse(d.url).scheme
     require(bool(d.url) and (scheme in URL_SCHEMES or len(scheme) == 1),  # one letter: a Windows drive
             f"data.url must be an http(s):// or file:// URL or a local path, got {d.url!r}")
@@ -233,9 +230,10 @@ def _check_ranges(p: Params) -> None:
     for key in ("epochs", "batch_size"):
         require(getattr(t, key) > 0, f"train.{key} must be > 0, got {getattr(t, key)}")
     require(len(t.early_image_sizes) < t.epochs
-            and all(MIN_IMAGE_SIZE <= size <= 32 for size in t.early_image_sizes),
+            and all(MIN_IMAGE_SIZE <= size <= IMAGE_SIDE for size in t.early_image_sizes),
             f"train.early_image_sizes must give fewer sides than train.epochs ({t.epochs}: the last epoch trains at "
-            f"model.image_size, the side evaluated), each in [{MIN_IMAGE_SIZE}, 32], got {t.early_image_sizes}")
+            f"model.image_size, the side evaluated), each in [{MIN_IMAGE_SIZE}, {IMAGE_SIDE}], "
+            f"got {t.early_image_sizes}")
     require(t.lr > 0, f"train.lr must be > 0, got {t.lr}")
     require(0 <= t.momentum < 1, f"train.momentum must be in [0, 1), got {t.momentum}")
     require(t.weight_decay >= 0, f"train.weight_decay must be >= 0, got {t.weight_decay}")

@@ -4,9 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.manifold import TSNE
+from threadpoolctl import threadpool_limits
+
+from .limits import MIN_TSNE_SAMPLES
 
 DEFAULT_PERPLEXITY = 30.0
-MIN_TSNE_SAMPLES = 10  # fewer points make no map worth drawing (config.py holds plot.tsne_samples to it too)
 
 
 def sample_indices(population: int, count: int, seed: int) -> np.ndarray:
@@ -26,10 +29,6 @@ def tsne_map(features: np.ndarray, seed: int) -> np.ndarray:
     1 in magnitude first: t-SNE fits a bandwidth per point, so the map does not depend on the scale, while the
     squared distances of a diverged model's huge features would overflow float32.
     """
-    # Imported here: config.py, which every stage imports, reads MIN_TSNE_SAMPLES from this module.
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
-
     perplexity = min(DEFAULT_PERPLEXITY, max(1.0, (len(features) - 1) / 3))
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
     centred = features.astype(np.float64) - features.mean(axis=0, dtype=np.float64)

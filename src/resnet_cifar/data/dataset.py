@@ -1,6 +1,7 @@
 """CIFAR-10 as uint8 arrays: read the official python batches, draw seeded subsets, store them compactly."""
 from __future__ import annotations
 
+import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +11,7 @@ import numpy as np
 from ..atomic import write_npz
 from ..config import DataParams
 from ..errors import UserError
-
-IMAGE_SHAPE = (3, 32, 32)
-NUM_CLASSES = 10
-SPLITS = ("train", "val", "test")
+from .cifar10 import IMAGE_SHAPE, NUM_CLASSES
 
 
 @dataclass(frozen=True)
@@ -85,8 +83,9 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         data, labels = np.asarray(_key(batch, "data", path)), np.asarray(_key(batch, "labels", path))
     except ValueError as err:  # ragged nested lists
         raise UserError(f"{path}: 'data' and 'labels' must be arrays or flat lists: {err}") from err
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != int(np.prod(IMAGE_SHAPE)):
-        raise UserError(f"{path}: images must be uint8 rows of 3072 values, got {data.dtype} {data.shape}")
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != math.prod(IMAGE_SHAPE):
+        raise UserError(f"{path}: images must be uint8 rows of {math.prod(IMAGE_SHAPE)} values, "
+                        f"got {data.dtype} {data.shape}")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise UserError(f"{path}: labels must be a flat list of integers, got {labels.dtype} {labels.shape}")
     labels = labels.astype(np.int64)

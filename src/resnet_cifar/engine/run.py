@@ -28,6 +28,7 @@ from ..data.dataset import Split
 from ..model.checkpoint import save_checkpoint
 from ..model.resnet import model_from_params
 from ..model.summary import model_metrics, summary_table
+from ..paths import MODEL_METRICS, MODELS, TRAIN_LIVE
 from .device import resolve_device, resolve_precision
 from .distributed import World
 from .live import METRICS, AtomicLive, write_progress
@@ -40,9 +41,9 @@ from .trainer import EpochResult, Trainer, seed_everything
 class RunFiles:
     """Where a training run writes; the defaults are the train stage's outs in dvc.yaml."""
 
-    models: Path = Path("models")  # best.pt, last.pt, summary.txt
-    live: Path = Path("metrics/train")  # DVCLive: metrics.json and plots/metrics/*.tsv
-    model_metrics: Path = Path("metrics/model.json")
+    models: Path = MODELS  # best.pt, last.pt, summary.txt
+    live: Path = TRAIN_LIVE  # DVCLive: metrics.json and plots/metrics/*.tsv
+    model_metrics: Path = MODEL_METRICS
     resume: Path = Path(".resume/train.pt")
 
     @property

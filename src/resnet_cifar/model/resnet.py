@@ -22,11 +22,9 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.models.resnet import ResNet as TorchvisionResNet
 
 from ..config import ModelParams
-from ..data.dataset import NUM_CLASSES
+from ..data.cifar10 import CHANNELS, IMAGE_SIDE, NUM_CLASSES
 from .architectures import BASIC, BOTTLENECK, LAYOUTS
 from .small_maps import use_small_map_gemm
-
-CIFAR_IMAGE_SIZE = 32
 
 Block = type[BasicBlock] | type[Bottleneck]
 
@@ -36,10 +34,10 @@ class ResNet(TorchvisionResNet):
     stem, an `image_size` and the pooled penultimate `features`."""
 
     def __init__(self, block: Block, layers: list[int], num_classes: int = NUM_CLASSES,
-                 zero_init_residual: bool = False, image_size: int = CIFAR_IMAGE_SIZE) -> None:
+                 zero_init_residual: bool = False, image_size: int = IMAGE_SIDE) -> None:
         super().__init__(block, layers, num_classes, zero_init_residual=zero_init_residual)
         self.image_size = image_size
-        self.conv1 = nn.Conv2d(3, self.bn1.num_features, kernel_size=3, stride=1, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(CHANNELS, self.bn1.num_features, kernel_size=3, stride=1, padding=1, bias=False)
         # The init torchvision gives every convolution, which ran before this one existed.
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         self.maxpool = nn.Identity()
@@ -70,7 +68,7 @@ BUILDERS: dict[str, Callable[..., ResNet]] = {
 
 
 def build_model(arch: str, num_classes: int = NUM_CLASSES, zero_init_residual: bool = False,
-                image_size: int = CIFAR_IMAGE_SIZE) -> ResNet:
+                image_size: int = IMAGE_SIDE) -> ResNet:
     try:
         builder = BUILDERS[arch]
     except KeyError:

@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from ..data.batches import normalize
-from ..data.dataset import IMAGE_SHAPE
+from ..data.cifar10 import IMAGE_SIDE
 from ..engine.device import resolve_device
 from ..errors import UserError, report_user_errors
 from ..model.checkpoint import load_model
@@ -26,8 +26,7 @@ def load_image(path: Path) -> np.ndarray:
     """uint8 (3, 32, 32) from an image file; Pillow's bilinear resize averages over the whole source on shrinking."""
     try:
         with Image.open(path) as image:
-            width_height = (IMAGE_SHAPE[2], IMAGE_SHAPE[1])
-            rgb = image.convert("RGB").resize(width_height, Image.Resampling.BILINEAR)
+            rgb = image.convert("RGB").resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BILINEAR)
     except FileNotFoundError:
         raise UserError(f"image {path} not found") from None
     except (UnidentifiedImageError, OSError) as err:
