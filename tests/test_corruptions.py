@@ -2,6 +2,7 @@
 has a closed-form meaning."""
 from __future__ import annotations
 
+import inspect
 import io
 
 import numpy as np
@@ -11,8 +12,8 @@ import scipy.stats
 
 from resnet_cifar.errors import UserError
 from resnet_cifar.robustness import corruptions, names
-from resnet_cifar.robustness.corruptions import PARAMETERS, corrupt
-from resnet_cifar.robustness.names import CORRUPTIONS, FAMILY, SEVERITIES
+from resnet_cifar.robustness.corruptions import corrupt
+from resnet_cifar.robustness.names import CORRUPTIONS, FAMILY, ROWS, SEVERITIES
 
 DETERMINISTIC = {"brightness", "contrast", "saturate", "defocus_blur", "zoom_blur", "pixelate", "jpeg_compression",
                  "gaussian_blur"}
@@ -46,6 +47,10 @@ def natural_images(n: int, seed: int = 0) -> np.ndarray:
     return np.clip(np.rint(images), 0, 255).astype(np.uint8)
 
 
+def parameters(name: str, severity: int) -> tuple:
+    return ROWS[name].parameters[SEVERITIES.index(severity)]
+
+
 def grey(n: int, level: int = 128) -> np.ndarray:
     return np.full((n, 3, 32, 32), level, dtype=np.uint8)
 
@@ -59,12 +64,29 @@ def images() -> np.ndarray:
     return natural_images(16)
 
 
-def test_names_and_families() -> None:
-    assert len(names.STANDARD) == 15 and len(names.EXTRA) == 4
-    assert len(set(CORRUPTIONS)) == 19 and set(FAMILY) == set(CORRUPTIONS) == set(PARAMETERS)
-    assert {FAMILY[n] for n in names.EXTRA} == {"extra"}
-    assert [FAMILY[n] for n in names.STANDARD].count("weather") == 4
-    assert all(len(PARAMETERS[n]) == len(SEVERITIES) for n in CORRUPTIONS)
+def test_the_table_has_the_benchmarks_fifteen_then_four_extras_each_with_a_kind_of_parameters() -> None:
+    assert len(names.STANDARD) == 15 and len(names.EXTRA) == 4 and CORRUPTIONS == names.STANDARD + names.EXTRA
+    assert len(set(CORRUPTIONS)) == len(names.TABLE)
+    assert [FAMILY[n] for n in names.STANDARD].count("weather") == 4 and {FAMILY[n] for n in names.EXTRA} == {"extra"}
+    for row in names.TABLE:
+        assert len(row.parameters) == len(SEVERITIES), row.name
+        assert len({type(p) for p in row.parameters}) == 1 and row.parameters[0]._fields, row.name
+
+
+def test_every_row_has_its_function_and_every_public_function_its_row() -> None:
+    public = {name for name, value in vars(corruptions).items() if inspect.isfunction(value)
+              and value.__module__ == corruptions.__name__ and not name.startswith("_")}
+    assert set(corruptions._FUNCTIONS) == set(CORRUPTIONS) == public - {"corrupt"}
+    assert all(corruptions._FUNCTIONS[name] is getattr(corruptions, name) for name in CORRUPTIONS)
+
+
+def test_a_function_without_a_row_is_refused_when_it_registers() -> None:
+    def smudge(x: np.ndarray, p: tuple, rng: np.random.Generator) -> np.ndarray:
+        return x
+
+    with pytest.raises(LookupError, match="'smudge' has no row"):
+        corruptions._corruption(smudge)
+    assert "smudge" not in corruptions._FUNCTIONS
 
 
 @pytest.mark.parametrize("name", CORRUPTIONS)
@@ -91,7 +113,7 @@ def test_distance_grows_with_severity(name: str, images: np.ndarray) -> None:
 
 
 def test_motion_blur_severities_3_and_4_share_their_kernel() -> None:
-    kernel_3, kernel_4 = (corruptions._motion_kernel(*PARAMETERS["motion_blur"][s - 1]) for s in (3, 4))
+    kernel_3, kernel_4 = (corruptions._motion_kernel(*parameters("motion_blur", s)) for s in (3, 4))
     assert len(kernel_4) > len(kernel_3)
     np.testing.assert_allclose(kernel_4[:len(kernel_3)], kernel_3, atol=1e-8)
 
@@ -116,14 +138,14 @@ def test_bad_choices_are_user_errors(name: str, severity: object, seed: int, mes
 def test_gaussian_noise_has_the_severity_sigma(severity: int) -> None:
     # Mid-grey: at 4 sigma of 0.1 the noise stays inside [0, 1], so clipping does not shrink it.
     out = corrupt(grey(64), "gaussian_noise", severity, seed=0).astype(np.float64) / 255
-    sigma = PARAMETERS["gaussian_noise"][severity - 1]
+    sigma = parameters("gaussian_noise", severity).std
     assert abs(out.std() - sigma) < 0.02 * sigma
     assert abs(out.mean() - 128 / 255) < 0.002
 
 
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_shot_noise_has_poisson_variance(severity: int) -> None:
-    photons = PARAMETERS["shot_noise"][severity - 1]
+    photons = parameters("shot_noise", severity).photons
     out = corrupt(grey(64, 64), "shot_noise", severity, seed=0).astype(np.float64)
     # The exact variance of round(255 * Poisson(x * photons) / photons), from the Poisson probabilities; in
     # float32 like the module, whose rounding decides the ties (k / photons * 255 = m + 1/2 for some counts k).
@@ -140,7 +162,7 @@ def test_shot_noise_has_poisson_variance(severity: int) -> None:
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_impulse_noise_replaces_the_expected_fraction(severity: int) -> None:
     out = corrupt(grey(64), "impulse_noise", severity, seed=0)
-    amount = PARAMETERS["impulse_noise"][severity - 1]
+    amount = parameters("impulse_noise", severity).amount
     changed = out != 128
     assert abs(changed.mean() - amount) < 0.05 * amount
     assert set(np.unique(out[changed])) == {0, 255}
@@ -154,7 +176,7 @@ def test_speckle_noise_scales_with_the_value() -> None:
 
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_contrast_scales_the_range_about_the_mean(severity: int, images: np.ndarray) -> None:
-    factor = PARAMETERS["contrast"][severity - 1]
+    factor = parameters("contrast", severity).factor
     out = corrupt(images, "contrast", severity, seed=0).astype(np.float64)
     clean = images.astype(np.float64)
     mean = clean.mean(axis=(2, 3), keepdims=True)
@@ -183,7 +205,7 @@ def hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_brightness_raises_hsv_value(severity: int, images: np.ndarray) -> None:
-    shift = PARAMETERS["brightness"][severity - 1]
+    shift = parameters("brightness", severity).shift
     hue, saturation, value = hsv(images)
     new_hue, new_saturation, new_value = hsv(corrupt(images, "brightness", severity, seed=0))
     np.testing.assert_allclose(new_value, np.minimum(value + shift, 1), atol=0.5 / 255 + 1e-9)
@@ -195,7 +217,7 @@ def test_brightness_raises_hsv_value(severity: int, images: np.ndarray) -> None:
 
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_saturate_scales_hsv_saturation(severity: int, images: np.ndarray) -> None:
-    scale, shift = PARAMETERS["saturate"][severity - 1]
+    scale, shift = parameters("saturate", severity)
     hue, saturation, value = hsv(images)
     new_hue, new_saturation, new_value = hsv(corrupt(images, "saturate", severity, seed=0))
     np.testing.assert_allclose(new_value, value, atol=0.5 / 255 + 1e-9)
@@ -236,7 +258,7 @@ def pillow_round_trip(images: np.ndarray, save: dict, resize: tuple[int, int] | 
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_pixelate_is_pillows_box_resize_down_and_up(severity: int) -> None:
     noisy = np.random.default_rng(severity).integers(0, 256, size=(8, 3, 32, 32), dtype=np.uint8)
-    small = int(32 * PARAMETERS["pixelate"][severity - 1])
+    small = int(32 * parameters("pixelate", severity).fraction)
     out = corrupt(noisy, "pixelate", severity, seed=0)
     np.testing.assert_array_equal(out, pillow_round_trip(noisy, {}, resize=(small, small)))
     # Blockwise constant: enlarging repeats each of the `small` pixels, so a row holds `small` runs at most.
@@ -246,7 +268,7 @@ def test_pixelate_is_pillows_box_resize_down_and_up(severity: int) -> None:
 
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_jpeg_compression_is_pillows_decode_at_the_quality(severity: int, images: np.ndarray) -> None:
-    quality = PARAMETERS["jpeg_compression"][severity - 1]
+    quality = parameters("jpeg_compression", severity).quality
     expected = pillow_round_trip(images, {"format": "JPEG", "quality": quality})
     np.testing.assert_array_equal(corrupt(images, "jpeg_compression", severity, seed=0), expected)
 
@@ -302,7 +324,7 @@ def test_elastic_transform_is_affine_at_severity_1_and_warps_locally_above() -> 
 
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_frost_adds_a_weighted_texture_independent_of_the_image(severity: int, images: np.ndarray) -> None:
-    image_weight, frost_weight = PARAMETERS["frost"][severity - 1]
+    image_weight, frost_weight = parameters("frost", severity)
     dark = np.zeros_like(images)
     texture = corrupt(dark, "frost", severity, seed=3).astype(np.float64)  # frost weight times the texture
     out = corrupt(images, "frost", severity, seed=3).astype(np.float64)
@@ -315,7 +337,7 @@ def test_frost_adds_a_weighted_texture_independent_of_the_image(severity: int, i
 
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_fog_keeps_the_brightest_value_and_lifts_the_rest(severity: int, images: np.ndarray) -> None:
-    strength, _ = PARAMETERS["fog"][severity - 1]
+    strength = parameters("fog", severity).strength
     out = corrupt(images, "fog", severity, seed=0).astype(np.float64)
     brightest = images.max(axis=(1, 2, 3)).astype(np.float64)
     # x + strength * plasma, scaled by max / (max + strength), with the plasma in [0, 1] reaching 1 somewhere.
@@ -334,7 +356,7 @@ def test_gaussian_blur_spreads_a_line_by_the_sampled_gaussian() -> None:
     line[..., 16] = 255
     offsets = np.arange(32) - 16
     for severity in SEVERITIES:
-        sigma = PARAMETERS["gaussian_blur"][severity - 1]
+        sigma = parameters("gaussian_blur", severity).sigma
         # The Gaussian sampled at whole-pixel offsets out to 4 sigma, normalised (at sigma < 1 its variance is
         # below sigma^2); each row of the blurred line is that profile.
         weights = np.exp(-(offsets**2) / (2 * sigma**2)) * (np.abs(offsets) <= int(4 * sigma + 0.5))

@@ -19,6 +19,7 @@ import yaml
 
 from .errors import UserError
 from .model.architectures import ARCHITECTURES
+from .robustness.names import SEVERITIES, expand_corruptions
 
 CIFAR10_TRAIN_IMAGES = 50_000
 CIFAR10_TEST_IMAGES = 10_000
@@ -276,10 +277,6 @@ def _check_ranges(p: Params) -> None:
 
 
 def _check_robustness(r: RobustnessParams, d: DataParams) -> None:
-    # Imported here, not at the top: robustness.selection, which knows the groups of names, loads numpy.
-    from .robustness.names import SEVERITIES
-    from .robustness.selection import expand_corruptions
-
     if not r.corruptions:
         raise UserError("robustness.corruptions must name at least one corruption or group (e.g. [all])")
     try:
