@@ -340,7 +340,7 @@ def shuffle_chain(visits: list[tuple[int, int]]) -> np.ndarray:
     return chain
 
 
-def sequential_shuffle_displacement(n: int, rng: np.random.Generator) -> np.ndarray:
+def sequential_shuffle(n: int, rng: np.random.Generator) -> np.ndarray:
     """The reference's glass-blur shuffle (one sweep, max_delta 1) of `n` images: pixels visited one at a time in
     reverse raster order, each swapped with a neighbour at an offset drawn from {-1, 0}^2. Returns where each
     position's pixel started (flat), (n, 32, 32)."""
@@ -377,9 +377,9 @@ def test_glass_blur_shuffle_moves_pixels_as_its_lattice_sweeps_do() -> None:
 
 def test_the_lattice_sweep_moves_each_pixel_as_often_as_the_reference_sweep() -> None:
     raster = shuffle_chain(RASTER_VISITS)
-    assert_moves_like(sequential_shuffle_displacement(20, np.random.default_rng(1)), raster)  # the chain is right
+    assert_moves_like(sequential_shuffle(20, np.random.default_rng(1)), raster)  # the chain is right
     # Exactly the same chance to stay put (float64 rounding over a few hundred sums of quarters stays below 1e-12).
-    # How far the moved pixels go differs: in raster order a pixel can be carried along a row.
+    # How far the moved pixels go differs between the orders, a little (docs/corruptions.md).
     np.testing.assert_allclose(np.diag(shuffle_chain(LATTICE_VISITS)), np.diag(raster), rtol=0, atol=1e-12)
 
 
