@@ -18,7 +18,8 @@ from resnet_cifar.config import load_params
 from resnet_cifar.data.dataset import Split, load_split
 from resnet_cifar.errors import UserError, report_user_errors
 from resnet_cifar.robustness.corruptions import corrupt
-from resnet_cifar.robustness.selection import corruption_file, expand_corruptions, severity_key
+from resnet_cifar.robustness.names import expand_corruptions
+from resnet_cifar.robustness.selection import corruption_file, severity_key
 
 
 def sample(split: Split, count: int, seed: int) -> Split:

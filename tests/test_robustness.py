@@ -1,10 +1,13 @@
 """The robustness report: which corruptions a params list means, the means it reports, and its figures."""
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from resnet_cifar.figures.robustness import GRID_GAP, corruption_grid, robustness_figure
-from resnet_cifar.robustness.names import CORRUPTIONS, EXTRA, STANDARD
+from resnet_cifar.robustness.names import CORRUPTIONS, EXTRA, GROUPS, STANDARD, expand_corruptions
 from resnet_cifar.robustness.report import (
     family_means,
     mean_accuracy,
@@ -13,7 +16,6 @@ from resnet_cifar.robustness.report import (
     severity_means,
     summary,
 )
-from resnet_cifar.robustness.selection import GROUPS, expand_corruptions
 
 
 def test_groups_expand_to_their_corruptions_in_canonical_order():
@@ -34,6 +36,17 @@ def test_an_unknown_entry_is_named_with_the_closest_spelling():
         expand_corruptions(["noise", "jpeg"])
     with pytest.raises(ValueError, match=r"^'zzz' is not a corruption or group; groups: all, "):
         expand_corruptions(["zzz"])
+
+
+def test_checking_the_corruption_params_loads_neither_numpy_nor_torch():
+    # config.py checks robustness.corruptions and .severities against names.py, which must stay plain data: every
+    # stage's load_params() runs that check, and the check must not cost those imports.
+    probe = ("import sys, resnet_cifar.config\n"
+             "from resnet_cifar.robustness.names import expand_corruptions\n"
+             "expand_corruptions(['standard', 'fog'])\n"
+             "print(sorted({'numpy', 'torch', 'scipy', 'PIL'} & set(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
 
 
 def table_of(accuracy: dict) -> pd.DataFrame:

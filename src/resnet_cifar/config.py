@@ -21,6 +21,7 @@ from .analysis.limits import MIN_TSNE_SAMPLES
 from .data.cifar10 import IMAGE_SIDE, TEST_IMAGES, TRAIN_IMAGES
 from .errors import UserError
 from .model.architectures import ARCHITECTURES
+from .robustness.names import SEVERITIES, expand_corruptions
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "linear", "onecycle")
@@ -274,10 +275,6 @@ def _check_ranges(p: Params) -> None:
 
 
 def _check_robustness(r: RobustnessParams, d: DataParams) -> None:
-    # Imported here, not at the top: robustness.selection, which knows the groups of names, loads numpy.
-    from .robustness.names import SEVERITIES
-    from .robustness.selection import expand_corruptions
-
     if not r.corruptions:
         raise UserError("robustness.corruptions must name at least one corruption or group (e.g. [all])")
     try:

@@ -1,13 +1,16 @@
 """The 15 + 4 CIFAR-10-C corruptions at severities 1..5, vectorised over a batch of uint8 images.
 
-Corruptions and severity parameters are those of Hendrycks & Dietterich, "Benchmarking Neural Network Robustness
-to Common Corruptions and Perturbations" (ICLR 2019), as set for CIFAR-10 in the authors' public generator
-(github.com/hendrycks/robustness, ImageNet-C/create_c/make_cifar_c.py). The code here is written anew on numpy,
-scipy.ndimage and Pillow; where it departs from that generator (frost's photographs and ImageMagick's motion blur
-cannot be shipped, the glass-blur shuffle is vectorised, grey pixels have no hue) docs/corruptions.md says how.
+Corruptions are those of Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions and
+Perturbations" (ICLR 2019), with the parameters the authors' public generator sets for CIFAR-10
+(github.com/hendrycks/robustness, ImageNet-C/create_c/make_cifar_c.py); names.py holds them, a row per corruption.
+The code here is written anew on numpy, scipy.ndimage and Pillow; where it departs from that generator (frost's
+photographs and ImageMagick's motion blur cannot be shipped, the glass-blur shuffle is vectorised, grey pixels have
+no hue) docs/corruptions.md says how.
 
-Each corruption works on float32 images in [0, 1], laid out (N, 3, H, W) like the project's splits, and draws
-everything random for the whole batch from one generator seeded by (seed, corruption, severity).
+Each corruption is a public function registered (`_corruption`) under its own name, which is the name of its row in
+names.py; it works on float32 images in [0, 1], laid out (N, 3, H, W) like the project's splits, takes its row's
+parameters at one severity, and draws everything random for the whole batch from one generator seeded by
+(seed, corruption, severity).
 """
 from __future__ import annotations
 
@@ -21,102 +24,83 @@ import PIL.Image
 import scipy.ndimage
 
 from ..errors import UserError
-from .names import CORRUPTIONS, SEVERITIES
-
-# Severity 1..5 parameters of each corruption, from the reference generator (see the module docstring); what each
-# number means is in the docstring of the function that takes it.
-PARAMETERS: dict[str, tuple[Any, ...]] = {
-    "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),
-    "shot_noise": (500, 250, 100, 75, 50),
-    "impulse_noise": (0.01, 0.02, 0.03, 0.05, 0.07),
-    "defocus_blur": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),
-    "glass_blur": ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
-    "motion_blur": ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),
-    # The reference's np.arange(1, top, 0.01) overshoots its float stop by one step at the first two severities.
-    "zoom_blur": (1.06, 1.11, 1.15, 1.20, 1.25),
-    "snow": ((0.1, 0.2, 1, 0.6, 8, 3, 0.95),
-             (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
-             (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
-             (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
-             (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)),
-    "frost": ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),
-    "fog": ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),
-    "brightness": (0.05, 0.1, 0.15, 0.2, 0.3),
-    "contrast": (0.75, 0.5, 0.4, 0.3, 0.15),
-    # Image size 32 times the reference's (alpha, sigma, affine) fractions.
-    "elastic_transform": ((0.0, 0.0, 2.56), (1.6, 6.4, 2.24), (2.56, 1.92, 1.92), (3.2, 1.28, 1.6),
-                          (3.2, 0.96, 0.96)),
-    "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),
-    "jpeg_compression": (80, 65, 58, 50, 40),
-    "speckle_noise": (0.06, 0.1, 0.12, 0.16, 0.2),
-    "gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),
-    "spatter": ((0.62, 0.1, 0.7, 0.7, 0.5, 0),
-                (0.65, 0.1, 0.8, 0.7, 0.5, 0),
-                (0.65, 0.3, 1, 0.69, 0.5, 0),
-                (0.65, 0.1, 0.7, 0.69, 0.6, 1),
-                (0.65, 0.1, 0.5, 0.68, 0.6, 1)),
-    "saturate": ((0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)),
-}
+from . import names
+from .names import CORRUPTIONS, ROWS, SEVERITIES
 
 Corruption = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
+_FUNCTIONS: dict[str, Corruption] = {}
+
+
+def _corruption(function: Corruption) -> Corruption:
+    """Register `function` as the corruption of names.py's row of the same name."""
+    if function.__name__ not in ROWS:
+        raise LookupError(f"corruption function {function.__name__!r} has no row in names.TABLE")
+    _FUNCTIONS[function.__name__] = function
+    return function
 
 
 # --- noise -------------------------------------------------------------------------------------------------------
 
-def gaussian_noise(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Add independent N(0, sigma^2) noise to every value."""
-    return x + rng.normal(0.0, sigma, size=x.shape).astype(np.float32)
+@_corruption
+def gaussian_noise(x: np.ndarray, p: names.NoiseStd, rng: np.random.Generator) -> np.ndarray:
+    """Add independent N(0, std^2) noise to every value."""
+    return x + rng.normal(0.0, p.std, size=x.shape).astype(np.float32)
 
 
-def shot_noise(x: np.ndarray, photons: float, rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def shot_noise(x: np.ndarray, p: names.Photons, rng: np.random.Generator) -> np.ndarray:
     """Poisson photon noise: each value becomes Poisson(x * photons) / photons (fewer photons, more noise)."""
-    return (rng.poisson(x * photons) / photons).astype(np.float32)
+    return (rng.poisson(x * p.photons) / p.photons).astype(np.float32)
 
 
-def impulse_noise(x: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def impulse_noise(x: np.ndarray, p: names.Impulse, rng: np.random.Generator) -> np.ndarray:
     """Salt and pepper: each value, independently with probability `amount`, becomes 0 or 1 (equally likely)."""
-    hit = rng.random(x.shape) < amount
+    hit = rng.random(x.shape) < p.amount
     salt = rng.random(x.shape) < 0.5
     return np.where(hit, salt.astype(np.float32), x)
 
 
-def speckle_noise(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Multiplicative noise: x + x * N(0, sigma^2)."""
-    return x * (1 + rng.normal(0.0, sigma, size=x.shape).astype(np.float32))
+@_corruption
+def speckle_noise(x: np.ndarray, p: names.NoiseStd, rng: np.random.Generator) -> np.ndarray:
+    """Multiplicative noise: x + x * N(0, std^2)."""
+    return x * (1 + rng.normal(0.0, p.std, size=x.shape).astype(np.float32))
 
 
 # --- colour --------------------------------------------------------------------------------------------------------
 
-def brightness(x: np.ndarray, shift: float, rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def brightness(x: np.ndarray, p: names.Brightness, rng: np.random.Generator) -> np.ndarray:
     """Raise HSV value (the largest channel) by `shift`, capped at 1, keeping hue and saturation.
 
     With hue and saturation fixed every channel is proportional to the value, so this scales each pixel by
     new value / old value; a black pixel (no hue) becomes grey at the new value.
     """
     value = x.max(axis=1, keepdims=True)
-    raised = np.minimum(value + shift, 1.0)
+    raised = np.minimum(value + p.shift, 1.0)
     return np.where(value > 0, x * (raised / np.maximum(value, 1e-12)), raised)
 
 
-def contrast(x: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def contrast(x: np.ndarray, p: names.Contrast, rng: np.random.Generator) -> np.ndarray:
     """Scale each image's channels about their own mean by `factor`."""
     mean = x.mean(axis=(2, 3), keepdims=True)
-    return (x - mean) * factor + mean
+    return (x - mean) * p.factor + mean
 
 
-def saturate(x: np.ndarray, scale_shift: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def saturate(x: np.ndarray, p: names.Saturate, rng: np.random.Generator) -> np.ndarray:
     """HSV saturation s -> clip(s * scale + shift, 0, 1), keeping hue and value.
 
     A channel's distance below the value is proportional to the saturation, so the new channel is
     value - (value - channel) * new / old saturation. A grey pixel has no hue and stays grey (the reference gives it
     hue 0, red).
     """
-    scale, shift = scale_shift
     value = x.max(axis=1, keepdims=True)
     spread = value - x.min(axis=1, keepdims=True)
     coloured = spread > 0
     saturation = np.where(coloured, spread / np.maximum(value, 1e-12), 0.0)
-    new_saturation = np.clip(saturation * scale + shift, 0.0, 1.0)
+    new_saturation = np.clip(saturation * p.scale + p.shift, 0.0, 1.0)
     ratio = np.where(coloured, new_saturation / np.maximum(saturation, 1e-12), 1.0)
     return value - (value - x) * ratio
 
@@ -245,9 +229,10 @@ def _plasma(n: int, size: int, decay: float, rng: np.random.Generator) -> np.nda
 
 # --- blur ----------------------------------------------------------------------------------------------------------
 
-def gaussian_blur(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def gaussian_blur(x: np.ndarray, p: names.GaussianBlur, rng: np.random.Generator) -> np.ndarray:
     """Gaussian blur with standard deviation `sigma` pixels."""
-    return _gaussian(x, sigma)
+    return _gaussian(x, p.sigma)
 
 
 def _defocus_kernel(radius: float, alias_sigma: float) -> np.ndarray:
@@ -264,9 +249,10 @@ def _defocus_kernel(radius: float, alias_sigma: float) -> np.ndarray:
     return kernel[keep[0]:keep[-1] + 1, keep[0]:keep[-1] + 1]
 
 
-def defocus_blur(x: np.ndarray, radius_alias: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def defocus_blur(x: np.ndarray, p: names.Defocus, rng: np.random.Generator) -> np.ndarray:
     """Convolve with an anti-aliased disk (radius, alias sigma): an out-of-focus lens."""
-    kernel = _defocus_kernel(*radius_alias).astype(np.float32)
+    kernel = _defocus_kernel(p.radius, p.alias_sigma).astype(np.float32)
     return scipy.ndimage.correlate(x, kernel[None, None], mode="mirror")
 
 
@@ -296,23 +282,24 @@ def _local_shuffle(x: np.ndarray, max_delta: int, iterations: int, rng: np.rando
     return flat.reshape(n, height, width, channels).transpose(0, 3, 1, 2)
 
 
-def glass_blur(x: np.ndarray, sigma_delta_iterations: tuple[float, int, int],
-               rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def glass_blur(x: np.ndarray, p: names.Glass, rng: np.random.Generator) -> np.ndarray:
     """Frosted glass: blur by sigma, round to 8 bits, shuffle pixels locally, blur again."""
-    sigma, max_delta, iterations = sigma_delta_iterations
-    blurred = np.rint(np.clip(_gaussian(x, sigma), 0, 1) * 255) / 255
-    return _gaussian(_local_shuffle(blurred.astype(np.float32), max_delta, iterations, rng), sigma)
+    blurred = np.rint(np.clip(_gaussian(x, p.sigma), 0, 1) * 255) / 255
+    return _gaussian(_local_shuffle(blurred.astype(np.float32), p.max_delta, p.iterations, rng), p.sigma)
 
 
-def motion_blur(x: np.ndarray, radius_sigma: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def motion_blur(x: np.ndarray, p: names.Motion, rng: np.random.Generator) -> np.ndarray:
     """Camera shake: a one-sided Gaussian line blur (radius, sigma) at a uniform random angle in [-45, 45) degrees
     per image."""
-    return _motion_blur(x, *radius_sigma, angles=rng.uniform(-45, 45, size=len(x)))
+    return _motion_blur(x, p.radius, p.sigma, angles=rng.uniform(-45, 45, size=len(x)))
 
 
-def zoom_blur(x: np.ndarray, top_factor: float, rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def zoom_blur(x: np.ndarray, p: names.Zoom, rng: np.random.Generator) -> np.ndarray:
     """Zooming during the exposure: the mean of the image and its centre magnified by 1.00, 1.01, ..., top."""
-    factors = np.linspace(1.0, top_factor, int(round((top_factor - 1) / 0.01)) + 1)
+    factors = np.linspace(1.0, p.top_factor, int(round((p.top_factor - 1) / 0.01)) + 1)
     total = x.copy()
     for factor in factors:
         total += _clipped_zoom(x, factor)
@@ -321,25 +308,25 @@ def zoom_blur(x: np.ndarray, top_factor: float, rng: np.random.Generator) -> np.
 
 # --- weather -------------------------------------------------------------------------------------------------------
 
-def fog(x: np.ndarray, strength_decay: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def fog(x: np.ndarray, p: names.Fog, rng: np.random.Generator) -> np.ndarray:
     """Add `strength` times a plasma fractal (roughness `decay`: larger is smoother) to every channel, then scale
     each image by max / (max + strength) so its brightest value stays about where it was."""
-    strength, decay = strength_decay
     brightest = x.max(axis=(1, 2, 3), keepdims=True)
-    foggy = x + strength * _plasma(len(x), x.shape[-1], decay, rng)[:, None]
-    return foggy * brightest / (brightest + strength)
+    foggy = x + p.strength * _plasma(len(x), x.shape[-1], p.decay, rng)[:, None]
+    return foggy * brightest / (brightest + p.strength)
 
 
-def snow(x: np.ndarray, params: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def snow(x: np.ndarray, p: names.Snow, rng: np.random.Generator) -> np.ndarray:
     """Falling snow: a Gaussian noise layer (mean, std), magnified (zoom), cut below a threshold, motion-blurred
     (radius, sigma) at a random angle in [-135, -45) degrees into streaks, and added twice (once turned by 180
     degrees) to the image, which is first whitened towards 1.5 luma + 0.5 with weight 1 - blend."""
-    mean, std, zoom, threshold, radius, sigma, blend = params
     n, _, height, width = x.shape
-    flakes = _clipped_zoom(rng.normal(mean, std, size=(n, 1, height, width)).astype(np.float32), zoom)
-    flakes = np.clip(np.where(flakes < threshold, 0, flakes), 0, 1)
-    flakes = _motion_blur(flakes, radius, sigma, angles=rng.uniform(-135, -45, size=n))
-    whitened = blend * x + (1 - blend) * np.maximum(x, _grey(x) * 1.5 + 0.5)
+    flakes = _clipped_zoom(rng.normal(p.mean, p.std, size=(n, 1, height, width)).astype(np.float32), p.zoom)
+    flakes = np.clip(np.where(flakes < p.threshold, 0, flakes), 0, 1)
+    flakes = _motion_blur(flakes, p.radius, p.sigma, angles=rng.uniform(-135, -45, size=n))
+    whitened = p.blend * x + (1 - p.blend) * np.maximum(x, _grey(x) * 1.5 + 0.5)
     return whitened + flakes + flakes[:, :, ::-1, ::-1]
 
 
@@ -357,10 +344,10 @@ def _frost_texture(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return texture * np.array([0.86, 0.93, 1.0], np.float32)[:, None, None]
 
 
-def frost(x: np.ndarray, image_frost: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def frost(x: np.ndarray, p: names.Frost, rng: np.random.Generator) -> np.ndarray:
     """Frost on the lens: image weight times the image plus frost weight times a frost texture."""
-    image_weight, frost_weight = image_frost
-    return image_weight * x + frost_weight * _frost_texture(len(x), x.shape[-1], rng)
+    return p.image_weight * x + p.frost_weight * _frost_texture(len(x), x.shape[-1], rng)
 
 
 # --- digital -------------------------------------------------------------------------------------------------------
@@ -371,23 +358,23 @@ def _affine_to(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.linalg.solve(np.concatenate([source, ones], axis=-1), target).transpose(0, 2, 1)
 
 
-def elastic_transform(x: np.ndarray, params: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def elastic_transform(x: np.ndarray, p: names.Elastic, rng: np.random.Generator) -> np.ndarray:
     """A random affine warp (three control points moved by up to `affine` pixels; OpenCV's mirrored border), then
     a smooth random displacement field: uniform noise blurred by `sigma` (3-sigma kernel), times `alpha` pixels."""
-    alpha, sigma, affine = params
     n, _, size, _ = x.shape
     centre, reach = size // 2, size // 3
     anchors = np.array([[centre + reach, centre + reach], [centre + reach, centre - reach],
                         [centre - reach, centre - reach]], dtype=np.float64)
-    moved = anchors + rng.uniform(-affine, affine, size=(n, 3, 2))
+    moved = anchors + rng.uniform(-p.affine, p.affine, size=(n, 3, 2))
     # Output pixel p shows input pixel A^-1 p, where A takes the anchors to where they moved.
     back = _affine_to(moved, np.broadcast_to(anchors, moved.shape))
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
     points = np.stack([cols, rows, np.ones_like(rows)])
     source = np.einsum("nij,jhw->nihw", back, points)
     planes = _bilinear(x.transpose(0, 2, 3, 1), source[:, 1], source[:, 0], border="mirror")
-    shift_cols, shift_rows = (_gaussian(rng.uniform(-1, 1, size=(n, size, size)), sigma, mode="reflect",
-                                        truncate=3) * alpha for _ in range(2))
+    shift_cols, shift_rows = (_gaussian(rng.uniform(-1, 1, size=(n, size, size)), p.sigma, mode="reflect",
+                                        truncate=3) * p.alpha for _ in range(2))
     planes = _bilinear(planes, rows + shift_rows, cols + shift_cols, border="reflect")
     return planes.transpose(0, 3, 1, 2)
 
@@ -407,11 +394,12 @@ def _round_half_up(x: np.ndarray) -> np.ndarray:
     return np.floor(x + 0.5)
 
 
-def pixelate(x: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def pixelate(x: np.ndarray, p: names.Pixelate, rng: np.random.Generator) -> np.ndarray:
     """Pillow's BOX resize down to int(32 * fraction) pixels and back up; like Pillow, each resize runs along the
     columns and then the rows, rounding to 8 bits after each pass (halves up)."""
     size = x.shape[-1]
-    small = int(size * fraction)
+    small = int(size * p.fraction)
     levels = x * 255
     for size_in, size_out in ((size, small), (small, size)):
         matrix = _box_resize_matrix(size_in, size_out)
@@ -420,12 +408,13 @@ def pixelate(x: np.ndarray, fraction: float, rng: np.random.Generator) -> np.nda
     return (levels / 255).astype(np.float32)
 
 
-def jpeg_compression(x: np.ndarray, quality: int, rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def jpeg_compression(x: np.ndarray, p: names.Jpeg, rng: np.random.Generator) -> np.ndarray:
     """Save each image as a JPEG at `quality` with Pillow's defaults and decode it again."""
     out = np.empty_like(x)
     for i, image in enumerate(np.rint(x * 255).astype(np.uint8).transpose(0, 2, 3, 1)):
         buffer = io.BytesIO()
-        PIL.Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+        PIL.Image.fromarray(image).save(buffer, format="JPEG", quality=p.quality)
         out[i] = np.asarray(PIL.Image.open(buffer)).transpose(2, 0, 1) / 255
     return out
 
@@ -461,47 +450,24 @@ def _water_shading(liquid: np.ndarray) -> np.ndarray:
     return scipy.ndimage.uniform_filter(levels, size=(1, 3, 3), mode="mirror")
 
 
-def spatter(x: np.ndarray, params: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
+@_corruption
+def spatter(x: np.ndarray, p: names.Spatter, rng: np.random.Generator) -> np.ndarray:
     """Liquid splashed on the lens: a Gaussian noise layer (mean, std) blurred by `sigma` and cut below a
-    threshold marks the drops. Water (kind 0): the drops, shaded by their outline distance and scaled to peak at
-    `strength`, add pale turquoise (175, 238, 238). Mud (kind 1): the drop mask blurred by `strength`, kept
+    threshold marks the drops. Water: the drops, shaded by their outline distance and scaled to peak at
+    `strength`, add pale turquoise (175, 238, 238). Mud (`mud`): the drop mask blurred by `strength`, kept
     where it is at least 0.8, blends the image towards brown (63, 42, 20)."""
-    mean, std, sigma, threshold, strength, kind = params
     n, _, height, width = x.shape
-    liquid = _gaussian(rng.normal(mean, std, size=(n, height, width)), sigma)
-    liquid = np.where(liquid < threshold, 0.0, liquid)
-    if kind == 0:
+    liquid = _gaussian(rng.normal(p.mean, p.std, size=(n, height, width)), p.sigma)
+    liquid = np.where(liquid < p.threshold, 0.0, liquid)
+    if not p.mud:
         shade = liquid * _water_shading(liquid)
-        shade = shade / np.maximum(shade.max(axis=(1, 2), keepdims=True), 1e-12) * strength
+        shade = shade / np.maximum(shade.max(axis=(1, 2), keepdims=True), 1e-12) * p.strength
         colour = np.array([175, 238, 238], np.float32)[:, None, None] / 255
         return x + shade[:, None].astype(np.float32) * colour
-    mud = _gaussian((liquid > threshold).astype(np.float32), strength)
+    mud = _gaussian((liquid > p.threshold).astype(np.float32), p.strength)
     mud = np.where(mud < 0.8, 0.0, mud)[:, None].astype(np.float32)
     colour = np.array([63, 42, 20], np.float32)[:, None, None] / 255
     return x * (1 - mud) + colour * mud
-
-
-_FUNCTIONS: dict[str, Corruption] = {
-    "gaussian_noise": gaussian_noise,
-    "shot_noise": shot_noise,
-    "impulse_noise": impulse_noise,
-    "speckle_noise": speckle_noise,
-    "brightness": brightness,
-    "contrast": contrast,
-    "saturate": saturate,
-    "gaussian_blur": gaussian_blur,
-    "defocus_blur": defocus_blur,
-    "glass_blur": glass_blur,
-    "motion_blur": motion_blur,
-    "zoom_blur": zoom_blur,
-    "fog": fog,
-    "snow": snow,
-    "frost": frost,
-    "spatter": spatter,
-    "elastic_transform": elastic_transform,
-    "pixelate": pixelate,
-    "jpeg_compression": jpeg_compression,
-}
 
 
 def _generator(seed: int, name: str, severity: int) -> np.random.Generator:
@@ -516,7 +482,7 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarr
     Deterministic for (images, name, severity, seed); the random draws are made for the whole batch at once, so an
     image's corruption depends on its place in the batch.
     """
-    if name not in PARAMETERS:
+    if name not in ROWS:
         raise UserError(f"unknown corruption {name!r}; choose one of {', '.join(CORRUPTIONS)}")
     if isinstance(severity, bool) or not isinstance(severity, int | np.integer) or severity not in SEVERITIES:
         raise UserError(f"corruption severity must be one of {', '.join(map(str, SEVERITIES))}, got {severity!r}")
@@ -525,8 +491,7 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarr
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
         raise ValueError(f"images must be uint8 (N, 3, 32, 32), got {images.dtype} {images.shape}")
-    if name not in _FUNCTIONS:
-        raise NotImplementedError(f"corruption {name!r} is not implemented yet")
     x = images.astype(np.float32) / 255
-    out = _FUNCTIONS[name](x, PARAMETERS[name][severity - 1], _generator(int(seed), name, int(severity)))
+    parameters = ROWS[name].parameters[SEVERITIES.index(severity)]
+    out = _FUNCTIONS[name](x, parameters, _generator(int(seed), name, int(severity)))
     return np.rint(np.clip(out, 0.0, 1.0) * 255).astype(np.uint8)

@@ -1,54 +1,11 @@
-"""Which corruptions the robustness report covers (`robustness.corruptions` names corruptions or groups of them),
-and how stage `corrupt` lays out its files (a key per severity, a record of what it made).
-
-A group is `all` (the 19), `standard` (the 15 of CIFAR-10-C's benchmark) or a family (noise, blur, weather, digital,
-extra). The chosen set is always in the canonical order of `CORRUPTIONS`, whatever order the list names them in,
-so that the outputs do not depend on how a user spelled the same set.
-"""
+"""How stage `corrupt` lays out its files: a file per corruption with a key per severity, and a record, beside the
+clean images, of which corruptions and severities it made (`names.expand_corruptions` says which those are)."""
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-
-from .names import CORRUPTIONS, FAMILY, STANDARD
-
-GROUPS: dict[str, tuple[str, ...]] = {
-    "all": CORRUPTIONS,
-    "standard": STANDARD,
-    **{family: tuple(n for n in CORRUPTIONS if FAMILY[n] == family) for family in dict.fromkeys(FAMILY.values())},
-}
-
-
-def expand_corruptions(entries: Iterable[str]) -> tuple[str, ...]:
-    """The corruptions that `entries` (names and group names) stand for, in `CORRUPTIONS` order, each once.
-
-    Raises ValueError naming the first entry that is neither, with the closest valid spelling if there is one.
-    """
-    chosen: set[str] = set()
-    for entry in entries:
-        if entry in GROUPS:
-            chosen.update(GROUPS[entry])
-        elif entry in FAMILY:
-            chosen.add(entry)
-        else:
-            close = _closest(entry)
-            hint = f" (did you mean '{close}'?)" if close else ""
-            raise ValueError(f"'{entry}' is not a corruption or group{hint}; groups: {', '.join(GROUPS)}; "
-                             f"corruptions: {', '.join(CORRUPTIONS)}")
-    return tuple(n for n in CORRUPTIONS if n in chosen)
-
-
-def _closest(entry: str) -> str | None:
-    """The valid name `entry` most likely meant: a close spelling, or the one name it is part of (jpeg)."""
-    valid = [*GROUPS, *CORRUPTIONS]
-    close = difflib.get_close_matches(entry, valid, n=1)
-    if close:
-        return close[0]
-    containing = [name for name in valid if entry and entry.lower() in name]
-    return containing[0] if len(containing) == 1 else None
 
 
 def severity_key(severity: int) -> str:
