@@ -23,11 +23,8 @@ import json
 import statistics
 from pathlib import Path
 
-from resnet_cifar.config import load_params
+from harness import RAW, params_with, recipe_overrides, train_recipe
 from resnet_cifar.data.dataset import make_subsets, read_cifar10
-from resnet_cifar.tools.recipes import apply_overrides
-
-from budget_recipes import RAW, recipe_overrides, train_recipe
 
 # name: (what it is, its change to params.yaml)
 TECHNIQUES: dict[str, tuple[str, dict]] = {
@@ -51,10 +48,10 @@ def mean_and_se(values: list[float]) -> tuple[float, float]:
 
 
 def run_setting(name: str, seed: int, recipe: str, settings: list[str], full_train, full_test) -> dict:
-    """Train the setting `name` at `seed` (on top of the `recipe`, as budget_recipes.py names recipes, and the --set
-    `settings`) and test it."""
+    """Train the setting `name` at `seed` (on top of the `recipe`, named as `recipe_overrides` names recipes, and
+    the --set `settings`) and test it."""
     overrides = recipe_overrides(recipe, settings) | TECHNIQUES[name][1] | {"seed": seed}
-    params = apply_overrides(load_params(), overrides)
+    params = params_with(overrides)
     subsets = make_subsets(full_train, full_test, params.data, params.seed)
     tta = TTA_MODES if name == "baseline" else ()
     result = train_recipe(params, subsets, full_test, tta=tta)

@@ -23,80 +23,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-import torch
-import yaml
-
-from resnet_cifar.analysis.scores import Scores, score_logits
-from resnet_cifar.config import TTA_MODES, Params, load_params
-from resnet_cifar.data.batches import DeviceSplit
+from harness import RAW, params_with, recipe_overrides, train_recipe
+from resnet_cifar.config import TTA_MODES
 from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
-from resnet_cifar.engine.inference import predict_logits, tta_log_probs
-from resnet_cifar.engine.run import RunFiles, run_training
-from resnet_cifar.model.checkpoint import load_model
 from resnet_cifar.model.small_maps import small_map_gemm
-from resnet_cifar.tools.recipes import apply_overrides, read_recipe
-
-RAW = Path("data/raw/cifar-10-batches-py")
-SEED_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "seed.yaml"
 
 
 def run_recipe(overrides: dict, full_train: Split, full_test: Split, tta: Sequence[str] = ()) -> dict:
-    params = apply_overrides(load_params(), overrides)
+    params = params_with(overrides)
     return train_recipe(params, make_subsets(full_train, full_test, params.data, params.seed), full_test, tta)
-
-
-def test_logits(model: torch.nn.Module, test: DeviceSplit, params: Params) -> torch.Tensor:
-    """The `evaluate` stage's logits: fp32 at evaluate.batch_size."""
-    return predict_logits(model, test, params.evaluate.batch_size, precision="fp32")
-
-
-def scores_on(model: torch.nn.Module, split: Split, params: Params) -> Scores:
-    """The `evaluate` stage's scores."""
-    logits = test_logits(model, DeviceSplit(split, next(model.parameters()).device), params)
-    return score_logits(logits.cpu().numpy(), split.labels)
-
-
-def full_test_accuracies(model: torch.nn.Module, split: Split, params: Params,
-                         tta: Sequence[str]) -> tuple[float, dict[str, float]]:
-    """Accuracy on `split`, and with the views of each evaluate.tta mode of `tta` averaged as the `evaluate` stage
-    averages them (fp32; the plain view's logits computed once)."""
-    test = DeviceSplit(split, next(model.parameters()).device)
-    logits = test_logits(model, test, params)
-    with_tta = {mode: score_logits(tta_log_probs(model, test, params.evaluate.batch_size, "fp32", mode, logits)
-                                   .cpu().numpy(), split.labels).accuracy for mode in tta}
-    return score_logits(logits.cpu().numpy(), split.labels).accuracy, with_tta
-
-
-def train_recipe(params: Params, subsets: dict[str, Split], full_test: Split | None = None,
-                 tta: Sequence[str] = ()) -> dict:
-    """Train as the `train` stage does (its function, into a temporary folder) and test the best checkpoint as the
-    `evaluate` stage does, on the test subset and, given `full_test`, on every official test image (also with each
-    evaluate.tta mode of `tta`)."""
-    with tempfile.TemporaryDirectory(prefix="budget-") as folder:
-        files = RunFiles.under(Path(folder))
-        start = time.perf_counter()
-        run = run_training(params, subsets["train"], subsets["val"], files)
-        wall = time.perf_counter() - start
-        model, _ = load_model(files.models / "best.pt", run.trainer.train_data.device)
-    scores = scores_on(model, subsets["test"], params)
-    full, full_tta = full_test_accuracies(model, full_test, params, tta) if full_test is not None else (None, {})
-    return {"test_acc": scores.accuracy, "test_loss": scores.loss, "full_test_acc": full, "full_test_tta_acc": full_tta,
-            "train_seconds": run.train_seconds, "wall_seconds": wall, "epochs": params.train.epochs,
-            "train_images": len(subsets["train"]), "test_images": len(subsets["test"]),
-            "image_size": params.model.image_size, **run.provenance}
-
-
-def recipe_overrides(name: str, settings: list[str]) -> dict:
-    """The overrides of recipe file `name` (`seed`: recipes/seed.yaml, `defaults`: none), then the KEY=VALUE
-    `settings` (YAML values) on top."""
-    recipe = {} if name == "defaults" else read_recipe(SEED_RECIPE if name == "seed" else name)
-    return recipe | {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in settings)}
 
 
 class Row(NamedTuple):

@@ -20,34 +20,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from resnet_cifar.config import load_params
-from resnet_cifar.data.dataset import Split
+from harness import params_with, synthetic_split
 from resnet_cifar.engine.device import resolve_device
 from resnet_cifar.engine.distributed import launch, process_group, under_launcher
 from resnet_cifar.engine.run import build_trainer
-from resnet_cifar.tools.recipes import apply_overrides
-
-PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
-
-
-def random_images(n: int, seed: int) -> Split:
-    rng = np.random.default_rng(seed)
-    return Split(rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, n), np.arange(n),
-                 tuple(str(c) for c in range(10)))
 
 
 def measure(args: argparse.Namespace) -> None:
     """One process count: every rank trains; rank 0 writes the timed epoch's throughput to args.result."""
-    params = apply_overrides(load_params(PARAMS), {
+    params = params_with({
         "model.arch": args.arch, "model.image_size": 32, "train.epochs": 2, "train.warmup_epochs": 0.5,
         "train.batch_size": args.batch_size, "train.flip": "random", "train.translate": 4,
         "train.precision": args.precision,
         "train.nproc": args.processes, "train.device": args.device})
     with process_group(args.processes, args.device) as (world, device):
-        trainer = build_trainer(params, random_images(args.images, 0), random_images(world.size, 1), device, world)
+        trainer = build_trainer(params, synthetic_split(args.images, 0), synthetic_split(world.size, 1), device, world)
         trainer.train_epoch()
         timed = trainer.train_epoch()
         if world.is_main:

@@ -19,14 +19,11 @@ import statistics
 
 import torch
 
-from resnet_cifar.config import load_params
+from harness import RAW, params_with, recipe_overrides, train_recipe
+from plain_way import train_plain
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import make_subsets, read_cifar10
 from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits
-from resnet_cifar.tools.recipes import apply_overrides
-
-from budget_recipes import RAW, recipe_overrides, train_recipe
-from plain_way import train_plain
 
 
 def mean_and_spread(values: list[float]) -> str:
@@ -46,7 +43,7 @@ def main() -> None:
     full_train, full_test, _ = read_cifar10(RAW)
     rows = []
     for seed in args.seeds:
-        params = apply_overrides(load_params(), overrides | {"seed": seed})
+        params = params_with(overrides | {"seed": seed})
         print(f"seed {seed}: {params.model.arch}, {params.train.epochs} epochs over {params.data.train_size} images",
               flush=True)
         subsets = make_subsets(full_train, full_test, params.data, params.seed)

@@ -38,20 +38,16 @@ from pathlib import Path
 
 import torch
 
-from resnet_cifar.config import Params, load_params
+from harness import REPO, params_with, plain_images_per_sec, project_images_per_sec, recipe_overrides, synthetic_split
+from plain_way import train_plain
+from resnet_cifar.config import Params
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import Split, read_cifar10
 from resnet_cifar.engine.device import resolve_precision
 from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits, tta_log_probs
 from resnet_cifar.engine.run import RunFiles, TrainedRun, run_training
 from resnet_cifar.model.checkpoint import load_model, read_checkpoint
-from resnet_cifar.tools.recipes import apply_overrides
 
-from budget_recipes import recipe_overrides
-from plain_way import train_plain
-from train_speed import plain_images_per_sec, project_images_per_sec, synthetic_split
-
-REPO = Path(__file__).resolve().parents[1]
 MILESTONES = (0.80, 0.90, 0.93, 0.94, 0.95)
 GPU_TESTS = ("tests/test_training.py", "tests/test_data.py", "tests/test_analysis.py", "tests/test_models.py",
              "tests/test_checkpoint.py")
@@ -70,7 +66,7 @@ class Setup:
     smoke: bool  # tiny sizes: a rehearsal of the script, not a measurement
 
     def params(self, **train_overrides) -> Params:
-        params = apply_overrides(load_params(REPO / "params.yaml"), self.overrides)
+        params = params_with(self.overrides)
         if self.smoke:
             train_overrides = {"epochs": 2, "warmup_epochs": 0.5, "batch_size": 64} | train_overrides
         train = dataclasses.replace(params.train, device=self.device.type, **train_overrides)

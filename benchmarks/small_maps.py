@@ -15,19 +15,16 @@ import argparse
 
 import torch
 
-from resnet_cifar.config import load_params
+from harness import params_with, synthetic_split
 from resnet_cifar.data.batches import DeviceSplit, normalize
 from resnet_cifar.engine.run import build_trainer
 from resnet_cifar.model.small_maps import MAX_GEMM_PIXELS, small_map_gemm
-from resnet_cifar.tools.recipes import apply_overrides
-
-from train_speed import synthetic_split
 
 
 def images_per_sec(arch: str, size: int, batch: int, steps: int, gemm: bool) -> tuple[float, torch.Tensor]:
     """Images/s of the second of two epochs of `steps` batches (the first warms up), and the initial model's logits
     for the first batch."""
-    params = apply_overrides(load_params(), {
+    params = params_with({
         "model.arch": arch, "model.image_size": size, "train.batch_size": batch, "train.epochs": 2,
         "train.precise_bn_batches": 0, "train.precision": "fp32"})
     split = synthetic_split(batch * steps)

@@ -15,78 +15,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from resnet_cifar.config import load_params
-from resnet_cifar.data.dataset import Split
+from harness import plain_images_per_sec, project_images_per_sec, sync, synthetic_split
 from resnet_cifar.engine.device import resolve_device, resolve_precision
-from resnet_cifar.engine.run import build_trainer
 from resnet_cifar.model.resnet import build_model
-from resnet_cifar.tools.recipes import apply_overrides
-
-from plain_way import PilDataset, plain_step
-
-PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
-
-
-def synthetic_split(n: int) -> Split:
-    rng = np.random.default_rng(0)
-    return Split(rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, n), np.arange(n),
-                 tuple(str(i) for i in range(10)))
-
-
-# The augmentation both ways run: the usual random 32x32 crop of the zero-padded image and random flip.
-CROP_FLIP = {"train.flip": "random", "train.translate": 4, "train.padding": "zeros"}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def plain_images_per_sec(split: Split, arch: str, batch: int, warmup: int, steps: int, device: torch.device,
-                         workers: int) -> float:
-    torch.manual_seed(0)
-    model = build_model(arch).to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
-    crop_flip = apply_overrides(load_params(PARAMS), CROP_FLIP).train
-    loader = torch.utils.data.DataLoader(PilDataset(split, crop_flip), batch_size=batch, shuffle=True,
-                                         num_workers=workers, drop_last=True, persistent_workers=workers > 0)
-    criterion = nn.CrossEntropyLoss()
-    done, start = 0, None
-    while done < warmup + steps:
-        for images, labels in loader:
-            if done == warmup:
-                sync(device)
-                start = time.perf_counter()
-            plain_step(model, optimizer, criterion, images.to(device), labels.to(device))
-            done += 1
-            if done == warmup + steps:
-                break
-    sync(device)
-    return steps * batch / (time.perf_counter() - start)
-
-
-def project_images_per_sec(split: Split, arch: str, batch: int, steps: int, device: torch.device, precision: str,
-                           compile_model: bool) -> float:
-    """The train stage's Trainer (built by `build_trainer`, params.yaml with the plain way's model, batch and
-    augmentation) over `steps` batches twice: the first epoch warms up (and compiles), the second is timed.
-    Validation (on one image) is excluded from the time."""
-    params = apply_overrides(load_params(PARAMS), {
-        "model.arch": arch, "model.image_size": 32, "train.batch_size": batch, **CROP_FLIP, "train.epochs": 2,
-        "train.warmup_epochs": 0.5, "train.precision": precision, "train.compile": compile_model,
-        "train.precise_bn_batches": 0, "evaluate.batch_size": 1})
-    timed = Split(split.images[:steps * batch], split.labels[:steps * batch], split.source_index[:steps * batch],
-                  split.classes)
-    one = Split(split.images[:1], split.labels[:1], split.source_index[:1], split.classes)
-    trainer = build_trainer(params, timed, one, device)
-    trainer.train_epoch()
-    return trainer.train_epoch().images_per_sec
 
 
 def train_step_flops(arch: str, batch: int) -> float:

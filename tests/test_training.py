@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from plain_way import plain_step  # the benchmarks' baseline step, the reference here
 from resnet_cifar.config import TrainParams
 from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
 from resnet_cifar.engine import trainer as trainer_module
@@ -16,7 +17,6 @@ from resnet_cifar.errors import UserError
 from resnet_cifar.model.resnet import build_model
 
 from committed import train_params
-from plain_way import plain_step  # the benchmarks' baseline step, the reference here
 from tiny import tiny_params, tiny_split
 
 CPU = torch.device("cpu")
