@@ -104,6 +104,7 @@ def draw_gap(ax: plt.Axes, history: pd.DataFrame) -> None:
     ax.bar(history["epoch"], gap, color=np.where(gap >= 0, "tab:red", "tab:blue"))
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set(title="Generalisation gap (train - validation accuracy)", xlabel="epoch", ylabel="points")
+    ax.set_xlim(left=0)  # from epoch 0 as the curves are: whole-epoch ticks even for two bars
 
 
 def history_figure(history: pd.DataFrame, progress: pd.DataFrame | None = None) -> plt.Figure:
