@@ -186,6 +186,43 @@ def test_history_of_one_epoch_draws_the_training_curve_within_it():
     assert acc_val.get_ydata().tolist() == pytest.approx([45])
     assert fig.axes[2].get_lines()[0].get_ydata().tolist() == [0.1, 0.2, 0.1, 0.01]  # the lr at each point
     assert all(ax.get_xlim()[0] == 0 for ax in fig.axes[:3])  # the first epoch shown whole
+    assert any(0 < tick < 1 for tick in fig.axes[0].get_xticks())  # ticks at fractions of it, not just 0 and 1
+    # One epoch has no train-validation gap worth a panel: three curve panels and no bar.
+    assert [ax.get_title() for ax in fig.axes] == ["Cross-entropy loss", "Accuracy", "Learning rate"]
+    assert not any(ax.patches for ax in fig.axes)
 
     without = history_figure(history)  # a run that recorded no curve: the per-epoch values
     assert without.axes[0].get_lines()[0].get_ydata().tolist() == [1.9]
+    assert len(without.axes) == 3
+
+
+def test_history_of_several_epochs_draws_the_gap_per_epoch():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.9, 1.2, 0.8], "val_loss": [1.5, 1.1, 1.0],
+                            "train_acc": [0.3, 0.6, 0.8], "val_acc": [0.45, 0.6, 0.7], "lr": [0.1, 0.05, 0.01]})
+    fig = history_figure(history)
+    assert len(fig.axes) == 4
+    gap = fig.axes[3]
+    assert [p.get_height() for p in gap.patches] == pytest.approx([-15, 0, 10])  # 100 * (train - val acc)
+    assert [p.get_x() + p.get_width() / 2 for p in gap.patches] == pytest.approx([1, 2, 3])
+    for epochs in (history, history[:2]):  # two bars also get whole-epoch ticks
+        ticks = history_figure(epochs).axes[3].get_xticks()
+        assert ticks.tolist() == [round(t) for t in ticks] and 0 in ticks
+
+
+def test_history_log_axes_label_their_ticks_as_plain_numbers():
+    # The loss spans less than a decade (only minor ticks fall inside: matplotlib writes them 2.6 x 10^0 by
+    # default); the learning rate spans three decades.
+    progress = pd.DataFrame({"epoch": [0.25, 0.5, 0.75, 1.0], "loss": [2.8, 2.2, 1.7, 1.35],
+                             "acc": [0.1, 0.25, 0.4, 0.45], "lr": [0.4, 0.1, 0.01, 0.0005]})
+    history = pd.DataFrame({"epoch": [1], "train_loss": [1.8], "val_loss": [1.3], "train_acc": [0.3],
+                            "val_acc": [0.45], "lr": [0.0005]})
+    fig = history_figure(history, progress)
+    fig.canvas.draw()  # tick labels are made at draw time
+    for ax in (fig.axes[0], fig.axes[2]):
+        assert ax.get_yscale() == "log"
+        ticks = [*ax.yaxis.get_major_ticks(), *ax.yaxis.get_minor_ticks()]
+        labelled = {tick.get_loc(): tick.label1.get_text() for tick in ticks if tick.label1.get_text()}
+        low, high = ax.get_ylim()
+        assert sum(low <= loc <= high for loc in labelled) >= 2  # the axis can be read
+        for loc, text in labelled.items():
+            assert float(text.replace("\N{MINUS SIGN}", "-")) == pytest.approx(loc, rel=1e-3), text

@@ -11,7 +11,8 @@ matplotlib.use("Agg")  # stages run headless
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
+from matplotlib.axis import Axis
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from ..analysis.scores import NO_PREDICTION, NO_PREDICTION_NAME
 from ..atomic import atomic_path
@@ -52,18 +53,27 @@ def drawable(values: pd.Series, epoch: pd.Series, name: str, log: bool) -> tuple
     return values.mask(bad), f"{name} at {epochs_text(epoch[bad])} ({why})"
 
 
-def history_figure(history: pd.DataFrame, progress: pd.DataFrame | None = None) -> plt.Figure:
-    """Loss, accuracy, learning rate and the train-validation accuracy gap per epoch.
+class PlainLogFormatter(LogFormatter):
+    """Tick labels for a log axis as plain numbers (2.6, 0.01) rather than 2.6 x 10^0. Which ticks get a label is
+    LogFormatter's choice: every decade, and minor ticks only where the axis spans few enough decades to fit them."""
 
-    `history` has one row per epoch and columns epoch, train_loss, val_loss, train_acc, val_acc, lr. `progress`, the
-    training curve within epochs (columns epoch, loss, acc, lr; `read_progress`), draws the training loss, accuracy
-    and learning rate at its finer points instead: a run of one epoch still shows how it learned.
-    """
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
-    epoch = history["epoch"]
-    fine = progress is not None and len(progress) > 0
-    train = progress.rename(columns={"loss": "train_loss", "acc": "train_acc"}) if fine else history
-    (ax_loss, ax_acc), (ax_lr, ax_gap) = axes
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"{x:.4g}" if super().__call__(x, pos) else ""
+
+
+def plain_log_axis(axis: Axis) -> None:
+    axis.set_major_formatter(PlainLogFormatter())
+    axis.set_minor_formatter(PlainLogFormatter())
+
+
+# The fewest epochs whose train-validation gap is drawn: see history_figure.
+GAP_EPOCHS = 2
+
+
+def draw_curves(axes: tuple[plt.Axes, plt.Axes, plt.Axes], history: pd.DataFrame, train: pd.DataFrame) -> None:
+    """Loss, accuracy (train and validation) and learning rate on `axes`, with a note naming what a panel could not
+    draw. `train` holds the training columns: `history` itself, or the finer curve within epochs."""
+    ax_loss, ax_acc, ax_lr = axes
     lines = [(ax_loss, train, "train_loss", "train", 1, True), (ax_loss, history, "val_loss", "validation", 1, True),
              (ax_acc, train, "train_acc", "train", 100, False), (ax_acc, history, "val_acc", "validation", 100, False),
              (ax_lr, train, "lr", None, 1, True)]
@@ -74,23 +84,52 @@ def history_figure(history: pd.DataFrame, progress: pd.DataFrame | None = None) 
                 color="tab:green" if ax is ax_lr else None)
         if missing:
             left_out.setdefault(ax, []).append(missing)
-    ax_loss.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss", yscale="log")
-    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
-    ax_lr.set(title="Learning rate", xlabel="epoch", ylabel="lr", yscale="log")
+    ax_loss.set(title="Cross-entropy loss", ylabel="loss", yscale="log")
+    ax_acc.set(title="Accuracy", ylabel="accuracy (%)")
+    ax_lr.set(title="Learning rate", ylabel="lr", yscale="log")
+    for ax in (ax_loss, ax_lr):
+        plain_log_axis(ax.yaxis)
     for ax, missing in left_out.items():
         note(ax, "not drawn: " + "; ".join(missing))
-    gap = 100 * (history["train_acc"] - history["val_acc"])
-    ax_gap.bar(epoch, gap, color=np.where(gap >= 0, "tab:red", "tab:blue"))
-    ax_gap.axhline(0, color="black", linewidth=0.8)
-    ax_gap.set(title="Generalisation gap (train - validation accuracy)", xlabel="epoch", ylabel="points")
-    if fine:  # the curves start within the first epoch: show it whole
-        for ax in (ax_loss, ax_acc, ax_lr):
-            ax.set_xlim(left=0)
     for ax in (ax_loss, ax_acc):
         ax.legend()
+    for ax in axes:
+        ax.set_xlim(left=0)  # training starts at epoch 0: the first epoch shown whole
+        ax.set_xlabel("epoch")
+
+
+def draw_gap(ax: plt.Axes, history: pd.DataFrame) -> None:
+    """Training minus validation accuracy per epoch, in points: red where training is ahead."""
+    gap = 100 * (history["train_acc"] - history["val_acc"])
+    ax.bar(history["epoch"], gap, color=np.where(gap >= 0, "tab:red", "tab:blue"))
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set(title="Generalisation gap (train - validation accuracy)", xlabel="epoch", ylabel="points")
+    ax.set_xlim(left=0)  # from epoch 0 as the curves are: whole-epoch ticks even for two bars
+
+
+def history_figure(history: pd.DataFrame, progress: pd.DataFrame | None = None) -> plt.Figure:
+    """Loss, accuracy and learning rate against epochs, and from `GAP_EPOCHS` epochs on the train-validation gap.
+
+    `history` has one row per epoch and columns epoch, train_loss, val_loss, train_acc, val_acc, lr. `progress`, the
+    training curve within epochs (columns epoch, loss, acc, lr; `read_progress`), draws the training loss, accuracy
+    and learning rate at its finer points instead: a run of one epoch still shows how it learned.
+
+    The gap compares training accuracy averaged over an epoch (augmented images, weights still changing) with
+    validation accuracy at its end. One such number says little; its trend over epochs (a widening gap is
+    overfitting) is what it shows, so a shorter run draws the three curve panels alone, in a row.
+    """
+    with_gap = len(history) >= GAP_EPOCHS
+    shape, size = ((2, 2), (10, 7)) if with_gap else ((1, 3), (14, 4))
+    fig, axes = plt.subplots(*shape, figsize=size, constrained_layout=True)
+    fine = progress is not None and len(progress) > 0
+    train = progress.rename(columns={"loss": "train_loss", "acc": "train_acc"}) if fine else history
+    draw_curves(tuple(axes.flat[:3]), history, train)
+    if with_gap:
+        draw_gap(axes.flat[3], history)
     for ax in axes.flat:
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # Whole epochs, unless the axis spans too few for three ticks: then fractions of one (0.2, 0.25 or 0.5).
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=3, steps=[1, 2, 2.5, 5, 10]))
     return fig
 
 
