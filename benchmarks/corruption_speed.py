@@ -18,6 +18,7 @@ import numpy as np
 
 from resnet_cifar.archive.download import safe_extract
 from resnet_cifar.data.dataset import read_cifar10
+from resnet_cifar.paths import ARCHIVE_FOLDER
 from resnet_cifar.robustness.corruptions import corrupt
 from resnet_cifar.robustness.names import CORRUPTIONS, FAMILY, SEVERITIES
 
@@ -25,7 +26,7 @@ from resnet_cifar.robustness.names import CORRUPTIONS, FAMILY, SEVERITIES
 def official_test_images(archive: Path, count: int) -> np.ndarray:
     with tempfile.TemporaryDirectory() as folder:
         safe_extract(archive, Path(folder))
-        _, test, _ = read_cifar10(Path(folder) / "cifar-10-batches-py")
+        _, test, _ = read_cifar10(Path(folder) / ARCHIVE_FOLDER)
     return test.images[:count]
 
 

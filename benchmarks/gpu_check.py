@@ -119,7 +119,7 @@ def check_accuracy(setup: Setup, full_train: Split, full_test: Split) -> None:
     start = time.perf_counter()
     with trained(params, train_split, test_split, report) as (run, files):
         wall = time.perf_counter() - start
-        model, _ = load_model(files.models / "last.pt", setup.device)  # the last epoch's: chosen by nothing
+        model, _ = load_model(files.last, setup.device)  # the last epoch's: chosen by nothing
     test = run.trainer.val_data
     logits = predict_logits(model, test, 1000)
     _, accuracy = loss_and_accuracy(logits, test.labels)
@@ -197,7 +197,7 @@ def check_precision_and_resume(setup: Setup, full_train: Split, full_test: Split
 
     def last_state(on_epoch=None, folder: Path | None = None) -> tuple[dict, torch.Tensor]:
         with trained(params, small_train, small_test, on_epoch, folder) as (run, files):
-            return read_checkpoint(files.models / "last.pt")["model"], run.trainer.generator.get_state()
+            return read_checkpoint(files.last)["model"], run.trainer.generator.get_state()
 
     def stop_after_first(trainer, r) -> None:
         raise Interrupted

@@ -14,6 +14,7 @@ import yaml
 from torch import nn
 
 from plain_way import PilDataset, plain_step
+from resnet_cifar import paths
 from resnet_cifar.analysis.scores import Scores, score_logits
 from resnet_cifar.config import Params, load_params
 from resnet_cifar.data.batches import DeviceSplit
@@ -28,7 +29,7 @@ from resnet_cifar.tools.recipes import apply_overrides, read_recipe
 REPO = Path(__file__).resolve().parents[1]
 SEED_RECIPE = REPO / "recipes" / "seed.yaml"
 # Where `dvc repro download` extracts the archive; relative, as the stages' paths are: run from the repository root.
-RAW = Path("data/raw/cifar-10-batches-py")
+RAW = paths.RAW_BATCHES
 
 
 def params_with(overrides: dict) -> Params:
@@ -75,7 +76,7 @@ def train_recipe(params: Params, subsets: dict[str, Split], full_test: Split | N
         start = time.perf_counter()
         run = run_training(params, subsets["train"], subsets["val"], files)
         wall = time.perf_counter() - start
-        model, _ = load_model(files.models / "best.pt", run.trainer.train_data.device)
+        model, _ = load_model(files.best, run.trainer.train_data.device)
     scores = scores_on(model, subsets["test"], params)
     full, full_tta = full_test_accuracies(model, full_test, params, tta) if full_test is not None else (None, {})
     return {"test_acc": scores.accuracy, "test_loss": scores.loss, "full_test_acc": full, "full_test_tta_acc": full_tta,

@@ -86,7 +86,7 @@ class EvaluateParams:
 
 @dataclasses.dataclass(frozen=True)
 class RobustnessParams:
-    corruptions: list[str]  # names and groups (resnet_cifar.robustness.selection)
+    corruptions: list[str]  # names and groups (resnet_cifar.robustness.names)
     severities: list[int]
     images: int
 

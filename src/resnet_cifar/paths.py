@@ -11,7 +11,8 @@ from pathlib import Path
 
 # download
 RAW = Path("data/raw")
-RAW_BATCHES = RAW / "cifar-10-batches-py"  # the folder the official archive extracts to
+ARCHIVE_FOLDER = "cifar-10-batches-py"  # the one top-level folder of the official archive's members
+RAW_BATCHES = RAW / ARCHIVE_FOLDER
 
 # subset: one file per split, in the layout of `data.dataset.save_split`
 SUBSETS = Path("data/subsets")
@@ -28,7 +29,9 @@ MODEL_SUMMARY = MODELS / "summary.txt"
 TRAIN_LIVE = Path("metrics/train")  # DVCLive's folder
 TRAIN_METRICS = TRAIN_LIVE / "metrics.json"
 TRAIN_PLOTS = TRAIN_LIVE / "plots"  # the per-epoch curves and the curve within epochs
+TRAIN_PROGRESS = TRAIN_PLOTS / "progress.tsv"  # the curve within epochs, beside DVCLive's per-epoch files
 MODEL_METRICS = Path("metrics/model.json")
+RESUME_STATE = Path(".resume/train.pt")  # git-ignored, not an out: removed when the run completes
 
 # evaluate
 RESULTS = Path("results")

@@ -19,12 +19,12 @@ from tqdm import tqdm
 
 from ..atomic import write_error
 from ..errors import UserError
+from ..paths import ARCHIVE_FOLDER
 
 CHUNK = 1 << 20
 EXPECTED_MEMBERS = frozenset(
     ["batches.meta", "test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]
 )
-ARCHIVE_DIR = "cifar-10-batches-py"
 # Errors of the network, worth another try; any other OSError while fetching is the local disk's.
 TRANSIENT_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError)
 OFFLINE_HINT = ("Offline? Put the archive on disk and point data.url at it, e.g. `dvc exp run -S "
@@ -148,8 +148,8 @@ def safe_extract(archive: Path, dest: Path) -> None:
         files = []
         for m in members:
             parts = PurePosixPath(m.name).parts
-            if m.name.startswith("/") or ".." in parts or not parts or parts[0] != ARCHIVE_DIR:
-                raise UserError(f"refusing archive member '{m.name}': it would land outside {ARCHIVE_DIR}/")
+            if m.name.startswith("/") or ".." in parts or not parts or parts[0] != ARCHIVE_FOLDER:
+                raise UserError(f"refusing archive member '{m.name}': it would land outside {ARCHIVE_FOLDER}/")
             if not (m.isfile() or m.isdir()):
                 raise UserError(f"refusing archive member '{m.name}': links and special files are not allowed")
             if m.isfile():
@@ -177,4 +177,4 @@ def download_cifar10(url: str, md5: str, out_dir: Path) -> Path:
             staging.rename(out_dir)
     except OSError as err:  # the network's errors are handled in fetch: what is left is the local disk
         raise write_error(out_dir, err) from err
-    return out_dir / ARCHIVE_DIR
+    return out_dir / ARCHIVE_FOLDER

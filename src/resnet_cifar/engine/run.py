@@ -16,11 +16,12 @@ import copy
 import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from .. import paths
 from ..atomic import write_json, write_text
 from ..config import Params
 from ..data.batches import DeviceSplit
@@ -28,7 +29,6 @@ from ..data.dataset import Split
 from ..model.checkpoint import save_checkpoint
 from ..model.resnet import model_from_params
 from ..model.summary import model_metrics, summary_table
-from ..paths import MODEL_METRICS, MODELS, TRAIN_LIVE
 from .device import resolve_device, resolve_precision
 from .distributed import World
 from .live import METRICS, AtomicLive, write_progress
@@ -39,17 +39,19 @@ from .trainer import EpochResult, Trainer, seed_everything
 
 @dataclasses.dataclass(frozen=True)
 class RunFiles:
-    """Where a training run writes; the defaults are the train stage's outs in dvc.yaml."""
+    """Where a training run writes; the defaults are the train stage's outs in dvc.yaml (`resnet_cifar.paths`)."""
 
-    models: Path = MODELS  # best.pt, last.pt, summary.txt
-    live: Path = TRAIN_LIVE  # DVCLive: metrics.json and plots/metrics/*.tsv
-    model_metrics: Path = MODEL_METRICS
-    resume: Path = Path(".resume/train.pt")
+    best: Path = paths.BEST_CHECKPOINT
+    last: Path = paths.LAST_CHECKPOINT
+    summary: Path = paths.MODEL_SUMMARY
+    live: Path = paths.TRAIN_LIVE  # DVCLive: metrics.json and plots/metrics/*.tsv
+    model_metrics: Path = paths.MODEL_METRICS
+    resume: Path = paths.RESUME_STATE
 
     @property
     def progress(self) -> Path:
         """The training curve within epochs, beside DVCLive's per-epoch files."""
-        return self.live / "plots" / "progress.tsv"
+        return self.live / paths.TRAIN_PROGRESS.relative_to(paths.TRAIN_LIVE)
 
     @classmethod
     def under(cls, root: Path) -> RunFiles:
@@ -94,7 +96,7 @@ class RunWriter:
     def describe_model(self, model: nn.Module) -> None:
         """Its size and cost (metrics/model.json) and its layer table (summary.txt)."""
         write_json(self.files.model_metrics, model_metrics(model))
-        write_text(self.files.models / "summary.txt", summary_table(copy.deepcopy(model)))
+        write_text(self.files.summary, summary_table(copy.deepcopy(model)))
 
     def say(self, line: str, flush: bool = False) -> None:
         """A line on the console."""
@@ -150,9 +152,10 @@ class RunWriter:
         }
         self.live.step = trainer.epoch
 
-    def save_checkpoint(self, name: str, model: nn.Module, epoch: int, val_acc: float) -> None:
-        """`model`'s weights as models/`name`, with the epoch and validation accuracy they reached."""
-        save_checkpoint(self.files.models / name, model, self.arch, self.classes, epoch=epoch, val_acc=val_acc,
+    def save_checkpoint(self, which: Literal["best", "last"], model: nn.Module, epoch: int, val_acc: float) -> None:
+        """`model`'s weights as the run's best or last checkpoint, with the epoch and validation accuracy they
+        reached."""
+        save_checkpoint(getattr(self.files, which), model, self.arch, self.classes, epoch=epoch, val_acc=val_acc,
                         run=self.provenance)
 
 
@@ -186,7 +189,7 @@ class SilentWriter:
     def write_summary(self, run: TrainedRun, train_images: int) -> None:
         pass
 
-    def save_checkpoint(self, name: str, model: nn.Module, epoch: int, val_acc: float) -> None:
+    def save_checkpoint(self, which: Literal["best", "last"], model: nn.Module, epoch: int, val_acc: float) -> None:
         pass
 
 
@@ -253,6 +256,6 @@ def check_ranks_agree(trainer: Trainer) -> None:
 def save_last_and_best(trainer: Trainer, writer: RunWriter | SilentWriter) -> None:
     """Save the last epoch's evaluated weights, then load the best epoch's into the model and save them."""
     last = trainer.history[-1]
-    writer.save_checkpoint("last.pt", trainer.evaluated, last.epoch, last.val_acc)
+    writer.save_checkpoint("last", trainer.evaluated, last.epoch, last.val_acc)
     trainer.model.load_state_dict(trainer.best_state)
-    writer.save_checkpoint("best.pt", trainer.model, trainer.best_epoch, trainer.best_val_acc)
+    writer.save_checkpoint("best", trainer.model, trainer.best_epoch, trainer.best_val_acc)
