@@ -61,8 +61,8 @@ def test_a_run_writes_its_files_with_provenance_and_an_interrupted_one_resumes_t
     straight_files = RunFiles.under(tmp_path / "straight")
     straight = run(straight_files)
     expected = run_provenance(CPU, straight.trainer.precision, World())
-    for path in ("best.pt", "last.pt", "summary.txt"):
-        assert (straight_files.models / path).is_file(), path
+    for path in (straight_files.best, straight_files.last, straight_files.summary):
+        assert path.is_file(), path
     assert json.loads(straight_files.model_metrics.read_text())["params"] == sum(
         p.numel() for p in straight.trainer.model.parameters())
     assert not straight_files.resume.exists()  # removed on success
@@ -71,9 +71,9 @@ def test_a_run_writes_its_files_with_provenance_and_an_interrupted_one_resumes_t
     assert curve["epoch"].tolist() == [p[0] for r in straight.trainer.history for p in r.progress]
     assert {1, 2, 3} <= set(curve["epoch"])
     assert summary(straight_files)["run"] == expected
-    best, last = (read_checkpoint(straight_files.models / f"{name}.pt") for name in ("best", "last"))
+    best, last = (read_checkpoint(path) for path in (straight_files.best, straight_files.last))
     assert best["run"] == last["run"] == expected and last["epoch"] == 3
-    model, meta = load_model(straight_files.models / "best.pt")
+    model, meta = load_model(straight_files.best)
     assert meta["epoch"] == straight.trainer.best_epoch
     for key, value in model.state_dict().items():  # the run's model holds the best epoch's weights
         assert torch.equal(value, straight.trainer.model.state_dict()[key]), key
@@ -85,14 +85,14 @@ def test_a_run_writes_its_files_with_provenance_and_an_interrupted_one_resumes_t
 
     with contextlib.suppress(Stop):
         run(files, stop_after_first)
-    assert files.resume.exists() and not (files.models / "last.pt").exists()
+    assert files.resume.exists() and not files.last.exists()
     trained = []
     resumed = run(files, lambda trainer, result: trained.append(result.epoch))
     assert trained == [2, 3]  # epoch 1 came from the resume state, not from training again
     assert [r.val_acc for r in resumed.trainer.history] == [r.val_acc for r in straight.trainer.history]
     assert files.progress.read_text() == straight_files.progress.read_text()  # epoch 1's curve came from the state
     for name in ("best", "last"):
-        a, b = (read_checkpoint(f.models / f"{name}.pt") for f in (straight_files, files))
+        a, b = (read_checkpoint(getattr(f, name)) for f in (straight_files, files))
         assert a.keys() == b.keys() and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     # Everything but the wall time is what two identical runs share.
     without_time = [{k: v for k, v in summary(f).items() if k != "time"} for f in (straight_files, files)]
