@@ -26,7 +26,7 @@ from resnet_cifar.model.checkpoint import save_checkpoint
 from resnet_cifar.model.resnet import build_model
 
 from cifar_archive import CLASSES, class_images
-from conftest import make_project, run, set_params
+from project import make_project, run, set_params
 
 ABC = ("a", "b", "c")
 

@@ -16,7 +16,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from conftest import REPO, run
+from committed import REPO
+from project import run
 
 # Left out of every stage's deps on purpose, so that changing them reruns nothing. dvc.yaml's header comment says
 # why and must name exactly these (test_dvc_yaml_header_names_the_exclusions).

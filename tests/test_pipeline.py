@@ -19,7 +19,8 @@ from resnet_cifar.tools.offline_plots import install as install_offline_template
 
 from browser import chromium_path, render, skip_unless_installed
 from cifar_archive import CLASSES
-from conftest import REPO, TINY, TINY_ROBUSTNESS, ran_stages, run, set_params
+from committed import REPO
+from project import TINY, TINY_ROBUSTNESS, ran_stages, run, set_params
 
 # Every test here runs dvc in a project made once per session (conftest's tiny_pipeline); tests that change the
 # project take a private copy of it (finished_project), so no test depends on another one's changes.

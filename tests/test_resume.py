@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cifar_archive import write_archive
-from conftest import command_env, make_project, ran_stages, run, set_params
+from project import command_env, make_project, ran_stages, run, set_params
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from resnet_cifar.model.resnet import build_model
 
 from committed import train_params
 from plain_way import plain_step  # the benchmarks' baseline step, the reference here
-from tiny import tiny_params, tiny_split
+from tiny import TP, tiny_params, tiny_split
 
 CPU = torch.device("cpu")
 
@@ -34,10 +34,6 @@ def assert_same_weights(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-
-
-TP = train_params(epochs=2, batch_size=16, lr=0.05, weight_decay=1e-4, scheduler="cosine", warmup_epochs=0.5,
-                  label_smoothing=0.0, flip="random", translate=4, precise_bn_batches=2)
 
 
 @pytest.mark.e2e
