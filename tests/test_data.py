@@ -1,7 +1,4 @@
 import hashlib
-import http.server
-import threading
-from functools import partial
 
 import numpy as np
 import pytest
@@ -14,6 +11,7 @@ from resnet_cifar.errors import UserError
 
 from cifar_archive import write_archive
 from committed import data_params
+from loopback import serve_folder
 
 
 @pytest.fixture(scope="module")
@@ -88,17 +86,11 @@ def test_truncated_archive_gives_a_clear_error(tmp_path, archive):
 
 def test_http_download_and_missing_file(tmp_path, archive):
     path, md5 = archive
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/{path.name}"
+    with serve_folder(path.parent) as base_url:
+        url = f"{base_url}/{path.name}"
         assert download_cifar10(url, md5, tmp_path / "raw").is_dir()
         with pytest.raises(UserError, match="HTTP 404"):
             fetch(url + ".missing", tmp_path / "x", retries=0)
-    finally:
-        server.shutdown()
 
 
 def test_subsets_are_seeded_disjoint_and_round_trip(tmp_path, archive):
