@@ -17,11 +17,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from committed import train_params
 from resnet_cifar.engine.distributed import World, launch, process_group, under_launcher
 from resnet_cifar.engine.run import build_trainer
 from resnet_cifar.engine.trainer import Trainer
-
-from committed import train_params
 from tiny import tiny_params, tiny_split
 
 # 37 images in batches of 16: the last batch (5 images) splits unevenly over two ranks.

@@ -1,11 +1,14 @@
 """Throwaway servers on loopback ports, started and always stopped by a context manager."""
 from __future__ import annotations
 
+import http.server
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 
@@ -46,3 +49,20 @@ def serve(command: list[str], port: int, name: str, log: Path, env: dict[str, st
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def serve_folder(folder: Path) -> Iterator[str]:
+    """Serve the files of `folder` over HTTP on a loopback port, in a thread: yields the base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

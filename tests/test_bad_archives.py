@@ -6,12 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
+from cifar_archive import CLASSES, write_archive
+from committed import data_params
 from resnet_cifar.archive.download import download_cifar10
 from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
 from resnet_cifar.errors import UserError
-
-from cifar_archive import CLASSES, write_archive
-from committed import data_params
 
 PER_BATCH = 40
 

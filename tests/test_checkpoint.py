@@ -4,11 +4,10 @@ import os
 import pytest
 import torch
 
+from cifar_archive import CLASSES
 from resnet_cifar.errors import UserError
 from resnet_cifar.model.checkpoint import load_model, save_checkpoint
 from resnet_cifar.model.resnet import build_model
-
-from cifar_archive import CLASSES
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
+from project import run
 from resnet_cifar.engine.device import resolve_precision
 from resnet_cifar.engine.provenance import cpu_name
 from resnet_cifar.tools.compare import comparison, render, short_device_name
-
-from conftest import run
 
 # The shape of `dvc exp show --csv`: the baseline's row, then its experiments; a queued one has no results yet.
 EPYC = "AMD EPYC 7B13 64-Core Processor,1,fp32,2.14.1+cu130"

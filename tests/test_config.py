@@ -3,10 +3,9 @@ import re
 import pytest
 import yaml
 
+from committed import committed_params, committed_params_text, committed_params_with
 from resnet_cifar.config import load_params
 from resnet_cifar.errors import UserError
-
-from committed import committed_params, committed_params_text, committed_params_with
 
 
 def write(tmp_path, text):

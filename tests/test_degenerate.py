@@ -11,6 +11,8 @@ import torch
 import yaml
 from PIL import Image
 
+from cifar_archive import CLASSES, class_images
+from project import make_project, run, set_params
 from resnet_cifar.analysis.calibration import expected_calibration_error, reliability_table
 from resnet_cifar.analysis.embedding import feature_map
 from resnet_cifar.analysis.reports import classification_report_table, confusion_table, per_class_accuracy
@@ -24,9 +26,6 @@ from resnet_cifar.figures.plotting import (
 )
 from resnet_cifar.model.checkpoint import save_checkpoint
 from resnet_cifar.model.resnet import build_model
-
-from cifar_archive import CLASSES, class_images
-from conftest import make_project, run, set_params
 
 ABC = ("a", "b", "c")
 

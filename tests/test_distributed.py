@@ -14,16 +14,15 @@ import pandas as pd
 import pytest
 import torch
 
+from cifar_archive import write_archive
+from committed import committed_params_with
+from ddp_worker import make_trainer
+from project import make_project, ran_stages, run, set_params
 from resnet_cifar.config import load_params
 from resnet_cifar.data.batches import DeviceSplit, normalize, train_batches
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.distributed import World, process_group
 from resnet_cifar.errors import UserError
-
-from cifar_archive import write_archive
-from committed import committed_params_with
-from conftest import make_project, ran_stages, run, set_params
-from ddp_worker import make_trainer
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
 
@@ -118,13 +117,13 @@ def test_precise_bn_gives_every_rank_the_statistics_of_the_whole_batches(tmp_pat
 
 @pytest.mark.e2e
 def test_a_failing_rank_stops_every_rank_with_its_error(tmp_path):
-    start = time.monotonic()
+    # A rank left waiting would block in its next collective until the process group's timeout; run_worker's
+    # subprocess timeout turns that hang into a failure.
     result = run_worker(tmp_path, "--nproc", "2", "--fail-rank", "1")
     assert result.returncode != 0
     assert "injected failure on rank 1" in result.stderr
     assert "training failed in" in result.stderr and "rank 1 (exit status 1)" in result.stderr
     assert not list(tmp_path.glob("rank*.pt"))  # rank 0 did not finish either: it was stopped, not left waiting
-    assert time.monotonic() - start < 120
 
 
 def test_a_torchrun_process_count_other_than_nproc_is_refused(monkeypatch):

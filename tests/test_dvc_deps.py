@@ -14,9 +14,10 @@ import shlex
 from pathlib import Path, PurePosixPath
 
 import pytest
-import yaml
 
-from conftest import REPO, run
+from committed import REPO
+from pipeline_spec import covers, is_code_dep, load_pipeline
+from project import run
 
 # Left out of every stage's deps on purpose, so that changing them reruns nothing. dvc.yaml's header comment says
 # why and must name exactly these (test_dvc_yaml_header_names_the_exclusions).
@@ -29,7 +30,6 @@ EXCLUDED = frozenset({
 })
 # Where top-level packages of this repository live; imports of anything else (torch, numpy...) are not followed.
 PACKAGE_ROOTS = {"resnet_cifar": "src", "stages": "."}
-CODE_FOLDERS = ("src", "stages")
 
 
 def module_file(root: Path, name: str) -> str | None:
@@ -108,15 +108,6 @@ def stage_modules(root: Path, cmd: str) -> set[str]:
     return files
 
 
-def covers(dep: str, path: str) -> bool:
-    dep_parts, parts = PurePosixPath(dep).parts, PurePosixPath(path).parts
-    return parts[:len(dep_parts)] == dep_parts
-
-
-def is_code_dep(dep: str) -> bool:
-    return any(covers(folder, dep) for folder in CODE_FOLDERS)
-
-
 def dep_gaps(root: Path, pipeline: dict) -> dict[str, list[str]]:
     """Stage -> the modules it runs that none of its deps covers (and that are not EXCLUDED)."""
     gaps = {}
@@ -140,10 +131,6 @@ def unused_code_deps(root: Path, pipeline: dict) -> dict[str, list[str]]:
         if idle:
             unused[stage] = idle
     return unused
-
-
-def load_pipeline(root: Path = REPO) -> dict:
-    return yaml.safe_load((root / "dvc.yaml").read_text())
 
 
 def test_every_module_a_stage_runs_is_one_of_its_deps():

@@ -12,8 +12,6 @@ import pytest
 from resnet_cifar.atomic import atomic_path, write_json, write_npz, write_text
 from resnet_cifar.errors import UserError
 
-from cifar_archive import write_archive
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -81,11 +79,10 @@ def test_an_unwritable_folder_gives_a_clear_error(tmp_path):
 
 
 @pytest.mark.e2e
-def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_server):
+def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, tiny_archive):
     """A file size limit (RLIMIT_FSIZE) makes writes fail as a full disk does; each writer must say so, keep the
     file it was replacing, and leave no temporary file behind."""
-    folder, base_url = http_server
-    md5 = write_archive(folder / "cifar-full-disk.tar.gz")
+    archive, url, md5 = tiny_archive
     work = tmp_path / "work"
     work.mkdir()
     writer = python("""
@@ -123,8 +120,7 @@ def test_a_full_disk_gives_clear_errors_and_keeps_the_old_files(tmp_path, http_s
             except UserError as err:
                 errors[name] = str(err)
         print(json.dumps(errors))
-    """, str(work), f"{base_url}/cifar-full-disk.tar.gz",
-                    str(folder / "cifar-full-disk.tar.gz"), md5)
+    """, str(work), url, str(archive), md5)
     out, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err
     errors = json.loads(out)

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import resnet_cifar
+from committed import committed_params_with
 from resnet_cifar.config import load_params
 from resnet_cifar.engine import distributed
 from resnet_cifar.engine.device import resolve_device
@@ -23,8 +24,6 @@ from resnet_cifar.engine.distributed import World, process_group
 from resnet_cifar.engine.gpu_claim import choose_gpu
 from resnet_cifar.engine.provenance import device_label
 from resnet_cifar.errors import UserError
-
-from committed import committed_params_with
 
 TWO_GPUS = ("GPU-aaaa", "GPU-bbbb")
 WAITING = "all 2 GPUs are claimed by other training processes"

@@ -5,12 +5,10 @@ import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 
+from committed import REPO, committed_params_text
+from pipeline_spec import covers, is_code_dep, load_pipeline
 from resnet_cifar import paths
 from resnet_cifar.engine.run import RunFiles
-from test_dvc_deps import covers, is_code_dep, load_pipeline
-
-from committed import committed_params_text
-from conftest import REPO
 
 StageSets = dict[str, tuple[set[str], set[str]]]  # stage -> (what it reads, what it writes)
 

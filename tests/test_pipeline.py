@@ -1,7 +1,10 @@
 """End to end: real `dvc` commands in a temporary git repository, on a tiny archive served over HTTP."""
 import json
+import os
 import re
 import shlex
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,16 +13,16 @@ import torch
 import yaml
 from PIL import Image
 
+from browser import chromium_path, render, skip_unless_installed
+from cifar_archive import CLASSES
+from committed import REPO
+from project import TINY, TINY_ROBUSTNESS, command_env, ran_stages, run, set_params
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.inference import predict_logits
 from resnet_cifar.model.checkpoint import load_model
 from resnet_cifar.robustness.names import CORRUPTIONS, FAMILY, STANDARD
 from resnet_cifar.tools.offline_plots import install as install_offline_template
-
-from browser import chromium_path, render, skip_unless_installed
-from cifar_archive import CLASSES
-from conftest import REPO, TINY, TINY_ROBUSTNESS, ran_stages, run, set_params
 
 # Every test here runs dvc in a project made once per session (conftest's tiny_pipeline); tests that change the
 # project take a private copy of it (finished_project), so no test depends on another one's changes.
@@ -41,6 +44,52 @@ def test_repro_runs_every_stage_and_writes_every_out(tiny_pipeline):
         assert (project / path).exists(), path
     assert sorted(p.name for p in (project / "data/raw/cifar-10-batches-py").iterdir()) == sorted(
         ["batches.meta", "test_batch"] + [f"data_batch_{i}" for i in range(1, 6)])
+
+
+def declared_outs(project: Path) -> list[str]:
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"].values()
+    return [next(iter(out)) if isinstance(out, dict) else out for stage in stages for out in stage.get("outs", [])]
+
+
+def changed_since_commit(project: Path) -> list[str]:
+    """Every file added, changed or removed since the last commit, git-ignored ones included, one by one."""
+    status = run(project, "git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=traditional")
+    return sorted(entry[3:] for entry in status.stdout.split("\0") if entry)
+
+
+def ignored_by_the_repository(project: Path, paths: list[str], patterns: Path) -> set[str]:
+    """The paths that this repository's .gitignore and .dvcignore ignore (caches such as __pycache__ and the train
+    stage's resume state), as git matches them."""
+    patterns.write_text((REPO / ".gitignore").read_text() + (REPO / ".dvcignore").read_text())
+    result = subprocess.run(["git", "-c", f"core.excludesFile={patterns}", "check-ignore", "--no-index", "--stdin",
+                             "-z"], cwd=project, env=command_env(), input="\0".join(paths), capture_output=True,
+                            text=True)
+    assert result.returncode in (0, 1), result.stderr  # 1: nothing ignored
+    return set(filter(None, result.stdout.split("\0")))
+
+
+def test_repro_writes_nothing_but_the_declared_outs(tiny_pipeline, tmp_path):
+    """The fixture committed the whole project just before the repro, so what git reports changed since then is what
+    the repro wrote (and the read-only tests after it, which write only inside .dvc/tmp)."""
+    project = tiny_pipeline[0]
+    outs = declared_outs(project)
+
+    def allowed(path: str) -> bool:
+        # DVC's own files: its lock, its cache and temporary files, and the .gitignore that keeps those out of git.
+        if path in ("dvc.lock", ".dvc/.gitignore") or path.startswith((".dvc/cache/", ".dvc/tmp/")):
+            return True
+        if any(path == out or path.startswith(f"{out}/") for out in outs):
+            return True
+        folder, name = os.path.split(path)
+        if name == ".gitignore":  # the one DVC writes beside outs, naming only them
+            listed = (project / path).read_text().split()
+            return all(os.path.join(folder, entry.lstrip("/")) in outs for entry in listed)
+        return False
+
+    changed = changed_since_commit(project)
+    assert "models/best.pt" in changed  # git-ignored files are listed too: DVC's .gitignore files name every out
+    left = [path for path in changed if not allowed(path)]
+    assert sorted(set(left) - ignored_by_the_repository(project, left, tmp_path / "patterns")) == []
 
 
 def test_subsets_have_the_requested_sizes(project):

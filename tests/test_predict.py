@@ -10,11 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from cifar_archive import CLASSES
 from resnet_cifar.data.batches import normalize
 from resnet_cifar.model.checkpoint import save_checkpoint
 from resnet_cifar.model.resnet import build_model
-
-from cifar_archive import CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,11 +4,10 @@ import shlex
 import pytest
 import yaml
 
+from committed import REPO, committed_params
 from resnet_cifar.config import ModelParams, TrainParams
 from resnet_cifar.errors import UserError
 from resnet_cifar.tools.recipes import apply_overrides, as_set_arguments, read_recipe
-
-from committed import REPO, committed_params
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 
@@ -32,15 +31,10 @@ def test_the_seed_recipe_turns_the_defaults_back_into_the_seed_parameters():
     assert (seed.model, seed.train) == (SEED_MODEL, SEED_TRAIN)
     assert seed.data == dataclasses.replace(defaults.data, train_size=5000, val_size=1000, test_size=1000)
     assert (seed.seed, seed.evaluate) == (defaults.seed, dataclasses.replace(defaults.evaluate, tta="none"))
-
-
-def test_the_full_seed_recipe_is_the_seed_recipe_over_all_the_data_for_100_epochs():
-    defaults = committed_params()
+    # seed-full.yaml's own keys are checked below, with every recipe's; the train params it leaves to the defaults
+    # (train.early_image_sizes, precision...) must be the seed's too.
     full = apply_overrides(defaults, read_recipe(REPO / "recipes/seed-full.yaml"))
-    assert full.model == SEED_MODEL
     assert full.train == dataclasses.replace(SEED_TRAIN, epochs=100)
-    assert full.data == dataclasses.replace(defaults.data, train_size=45_000, val_size=5_000, test_size=10_000)
-    assert full.evaluate == dataclasses.replace(defaults.evaluate, tta="none")
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)

@@ -5,8 +5,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import ran_stages, run
-from test_sharing import clone, output_files
+from project import ran_stages, run
+from sharing import clone, output_files
 
 pytestmark = pytest.mark.e2e
 

@@ -12,9 +12,7 @@ from resnet_cifar.engine.provenance import cpu_name, run_provenance
 from resnet_cifar.engine.run import RunFiles, run_training
 from resnet_cifar.model.checkpoint import load_model, read_checkpoint
 from resnet_cifar.tools.compare import short_device_name
-
-from test_training import TP
-from tiny import tiny_params, tiny_split
+from tiny import TP, tiny_params, tiny_split
 
 CPU = torch.device("cpu")
 

@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from browser import skip_unless_installed
-from conftest import ran_stages, run, set_params
+from project import ran_stages, run, set_params
 from s3_server import DUMMY_CREDENTIALS, S3Server, isolate_from_real_aws, moto_installed, s3_server
-from test_sharing import assert_same_results, clone, dvc_status, locked_md5, output_files, stored_file
+from sharing import assert_same_results, clone, dvc_status, locked_md5, output_files, stored_file
 
 pytestmark = pytest.mark.e2e
 

@@ -6,22 +6,19 @@ import sys
 import pytest
 import yaml
 
+from project import make_project, run
 from resnet_cifar.errors import UserError, report_user_errors
-
-from cifar_archive import write_archive
-from conftest import make_project, run
 
 STAGES = ("download", "subset", "train", "evaluate", "corrupt", "robustness", "plot")
 TYPO = "error: unknown parameter 'train.learning_rate' (did you mean 'train.lr'?); valid keys here: epochs, "
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
+def project(tmp_path_factory, tiny_archive):
     """A project whose data.url names a valid local archive (so the download would succeed if it ran) and whose
     params.yaml has one typo, in a section the download stage does not use."""
     project = make_project(tmp_path_factory.mktemp("typo") / "project")
-    archive = project.parent / "cifar.tar.gz"
-    md5 = write_archive(archive)
+    archive, _, md5 = tiny_archive
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["data"].update(url=str(archive), md5=md5)
     params["train"]["learning_rate"] = 0.1

@@ -8,13 +8,12 @@ import pytest
 import torch
 from torch import nn
 
+from committed import train_params
 from resnet_cifar.engine.run import build_trainer
 from resnet_cifar.engine.schedules import lr_schedule
 from resnet_cifar.engine.trainer import parameter_groups
 from resnet_cifar.errors import UserError
 from resnet_cifar.model.resnet import build_model
-
-from committed import train_params
 from tiny import tiny_params, tiny_split
 
 CPU = torch.device("cpu")

@@ -1,14 +1,17 @@
-"""Tiny training set-ups for the trainer tests and the data-parallel worker: a few class-coloured images and the
-params of ResNet-18 on them."""
+"""Tiny training set-ups for the trainer tests and the data-parallel worker: a few class-coloured images, the
+params of ResNet-18 on them and the train params the trainer tests run."""
 import dataclasses
 
 import numpy as np
 
+from cifar_archive import class_images
+from committed import committed_params, train_params
 from resnet_cifar.config import Params, TrainParams
 from resnet_cifar.data.dataset import Split
 
-from cifar_archive import class_images
-from committed import committed_params
+# The trainer tests' run: two short epochs under a cosine schedule with warmup, random crops and flips, precise BN.
+TP = train_params(epochs=2, batch_size=16, lr=0.05, weight_decay=1e-4, scheduler="cosine", warmup_epochs=0.5,
+                  label_smoothing=0.0, flip="random", translate=4, precise_bn_batches=2)
 
 
 def tiny_split(n: int, seed: int) -> Split:
