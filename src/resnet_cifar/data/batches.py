@@ -46,8 +46,8 @@ class Batch(NamedTuple):
 
 def normalize(images: Tensor) -> Tensor:
     """uint8 (N, 3, H, W) to normalised float32 in channels_last memory format."""
-    mean = torch.tensor(CIFAR10_MEAN, device=images.device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(CIFAR10_STD, device=images.device).view(1, 3, 1, 1) * 255
+    mean = torch.tensor(CIFAR10_MEAN, device=images.device).view(1, -1, 1, 1) * 255
+    std = torch.tensor(CIFAR10_STD, device=images.device).view(1, -1, 1, 1) * 255
     x = (images.float() - mean) / std
     return x.contiguous(memory_format=torch.channels_last)
 

@@ -23,6 +23,7 @@ import numpy as np
 import PIL.Image
 import scipy.ndimage
 
+from ..data.cifar10 import IMAGE_SHAPE
 from ..errors import UserError
 from . import names
 from .names import CORRUPTIONS, ROWS, SEVERITIES
@@ -396,7 +397,7 @@ def _round_half_up(x: np.ndarray) -> np.ndarray:
 
 @_corruption
 def pixelate(x: np.ndarray, p: names.Pixelate, rng: np.random.Generator) -> np.ndarray:
-    """Pillow's BOX resize down to int(32 * fraction) pixels and back up; like Pillow, each resize runs along the
+    """Pillow's BOX resize down to int(side * fraction) pixels and back up; like Pillow, each resize runs along the
     columns and then the rows, rounding to 8 bits after each pass (halves up)."""
     size = x.shape[-1]
     small = int(size * p.fraction)
@@ -489,8 +490,9 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarr
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise UserError(f"corruption seed must be a non-negative integer, got {seed!r}")
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
-        raise ValueError(f"images must be uint8 (N, 3, 32, 32), got {images.dtype} {images.shape}")
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        shape = ", ".join(map(str, IMAGE_SHAPE))
+        raise ValueError(f"images must be uint8 (N, {shape}), got {images.dtype} {images.shape}")
     x = images.astype(np.float32) / 255
     parameters = ROWS[name].parameters[SEVERITIES.index(severity)]
     out = _FUNCTIONS[name](x, parameters, _generator(int(seed), name, int(severity)))
