@@ -59,16 +59,16 @@ class RemoteResume:
     @classmethod
     def of_project(cls, root: str | Path, fingerprint: str) -> RemoteResume | None:
         """The run's folder on the default remote of the DVC project at `root`; None where it has none."""
+        from dvc.config import Config
         from dvc.fs import get_cloud_fs
-        from dvc.repo import Repo
 
         try:
-            with Repo(os.fspath(root)) as repo:
-                name = repo.config["core"].get("remote")
-                if not name:
-                    return None
-                fs_class, config, path = get_cloud_fs(repo.config, name=name)
-            fs = fs_class(**config)
+            config = Config(dvc_dir=os.path.join(root, ".dvc"))  # the project's, local and global settings
+            name = config["core"].get("remote")
+            if not name:
+                return None
+            fs_class, settings, path = get_cloud_fs(config, name=name)
+            fs = fs_class(**settings)
         except Exception as err:  # a broken remote setting must not stop a run that can train without it
             print(f"warning: no resume state on the DVC remote: {err}")
             return None
