@@ -9,6 +9,8 @@ import torch
 from dvc_objects.fs.local import LocalFileSystem
 
 from committed import committed_params
+from pipeline_spec import load_pipeline
+from resnet_cifar.config import TrainParams
 from resnet_cifar.engine.remote_resume import STATE, RemoteResume
 from resnet_cifar.engine.resume import load_resume_state, save_resume_state, training_fingerprint
 from tiny import tiny_split
@@ -153,3 +155,9 @@ def no_stray_threads():
     """Every test's uploads end within it (the hung ones are released before it returns)."""
     yield
     assert not [t for t in threading.enumerate() if t.name.startswith("remote-resume") and t.is_alive()]
+
+
+def test_the_train_stage_depends_on_every_train_param_but_remote_resume():
+    params = set(load_pipeline()["stages"]["train"]["params"])
+    trained = {f"train.{field.name}" for field in dataclasses.fields(TrainParams)} - {"train.remote_resume"}
+    assert params == {"seed", "model", "evaluate.batch_size", *trained}
