@@ -41,6 +41,15 @@ class Stalled(LocalFileSystem):
         super().put_file(*args, **kwargs)
 
 
+class KilledMidUpload(LocalFileSystem):
+    """A remote whose upload process dies (SIGTERM, Ctrl-C) halfway through writing the file."""
+
+    def put_file(self, lpath, rpath, **kwargs):
+        with open(lpath, "rb") as source, open(rpath, "wb") as target:
+            target.write(source.read(100))
+        raise KeyboardInterrupt
+
+
 def local_state(tmp_path, epochs: int):
     """A resume file holding a stand-in trainer state after `epochs` epochs."""
     path = tmp_path / f"local-{epochs}.pt"
@@ -107,6 +116,18 @@ def test_an_upload_still_running_when_the_run_completes_leaves_nothing_behind(tm
     fs.release.set()
     remote.wait()
     assert not list((tmp_path / "remote").iterdir())  # the late upload removed itself instead of landing
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the kill, in the upload thread
+def test_a_kill_during_an_upload_leaves_the_previous_state_readable(tmp_path):
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    local_state(tmp_path, 1).rename(folder / STATE)
+    remote = RemoteResume(KilledMidUpload(), str(folder), worker="w")
+    remote.upload(local_state(tmp_path, 2))
+    remote.wait()
+    assert stored_epochs(folder / STATE) == 1
+    assert sorted(p.name for p in folder.iterdir()) == [STATE, "upload-w.tmp"]  # the torn upload: never read
 
 
 def test_a_state_made_on_another_device_kind_or_precision_starts_the_run_over(tmp_path, capsys):

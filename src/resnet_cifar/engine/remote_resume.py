@@ -28,9 +28,12 @@ import socket
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..atomic import atomic_path
+
+if TYPE_CHECKING:
+    from dvc_objects.fs.base import FileSystem
 
 STATE = "train.pt"
 CLAIM_PREFIX = "claimed-"
@@ -45,7 +48,7 @@ def worker_name() -> str:
 class RemoteResume:
     """One run's resume state on a remote: `fs` is a DVC filesystem, `folder` the run's folder on it."""
 
-    def __init__(self, fs: Any, folder: str, worker: str | None = None) -> None:
+    def __init__(self, fs: FileSystem, folder: str, worker: str | None = None) -> None:
         self.fs, self.folder, self.worker = fs, folder, worker or worker_name()
         self.state_key = fs.join(folder, STATE)
         self.claim_key = fs.join(folder, f"{CLAIM_PREFIX}{self.worker}.pt")
