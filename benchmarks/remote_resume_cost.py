@@ -12,6 +12,7 @@ thread, so the epoch waits for none of it, and it is skipped at an epoch's end w
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import tempfile
@@ -73,6 +74,7 @@ def s3_remote(folder: Path) -> tuple[RemoteResume, object]:
     os.environ.update(AWS_CONFIG_FILE=str(folder / "none"), AWS_SHARED_CREDENTIALS_FILE=str(folder / "none"),
                       AWS_EC2_METADATA_DISABLED="true")
     port = free_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     fs = S3FileSystem(endpointurl=f"http://127.0.0.1:{port}", access_key_id="testing", secret_access_key="testing")
