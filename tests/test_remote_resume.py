@@ -50,6 +50,13 @@ class KilledMidUpload(LocalFileSystem):
         raise KeyboardInterrupt
 
 
+class DropsDownloads(LocalFileSystem):
+    """A remote whose connection breaks during every download."""
+
+    def get_file(self, *args, **kwargs):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+
 def local_state(tmp_path, epochs: int):
     """A resume file holding a stand-in trainer state after `epochs` epochs."""
     path = tmp_path / f"local-{epochs}.pt"
@@ -80,6 +87,16 @@ def test_only_one_of_two_workers_takes_the_state_and_the_other_never_overwrites_
     assert (folder / STATE).exists()
     first.finish()
     assert not any(folder.iterdir())
+
+
+def test_a_state_whose_download_fails_goes_back_for_another_run(tmp_path, capsys):
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    local_state(tmp_path, 2).rename(folder / STATE)
+    remote = RemoteResume(DropsDownloads(), str(folder), worker="w")
+    assert not remote.claim(tmp_path / "local/train.pt")
+    assert [p.name for p in folder.iterdir()] == [STATE] and stored_epochs(folder / STATE) == 2
+    assert capsys.readouterr().out.startswith("warning: could not download the resume state")
 
 
 def test_a_remote_that_refuses_writes_costs_one_warning_for_the_whole_run(tmp_path, capsys):

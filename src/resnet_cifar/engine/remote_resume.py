@@ -114,8 +114,18 @@ class RemoteResume:
                 self.fs.get_file(self.claim_key, os.fspath(tmp))
         except Exception as err:
             self.warn("download", err)
+            self.release_claim()
             return False
         return True
+
+    def release_claim(self) -> None:
+        """Put an unread claimed state back for another run, as far as the remote lets us: this run starts over
+        and must not delete it once its own first state is stored."""
+        self.holds_claim = False
+        try:
+            self.fs.mv(self.claim_key, self.state_key)
+        except Exception:  # already warned: the claim stays, for a person to rename (docs/sharing.md)
+            pass
 
     def upload(self, local: Path) -> None:
         """Start storing the state file `local` in the background, unless the previous upload still runs: then
@@ -135,12 +145,13 @@ class RemoteResume:
                     self.fs.rm_file(upload_key)
                     return
                 self.fs.mv(upload_key, self.state_key)
-            self.drop_claim()
+                self.drop_claim()
         except Exception as err:
             self.warn("store", err)
 
     def drop_claim(self) -> None:
-        """The resumed state is stored again under train.pt (or worthless): the claimed copy can go."""
+        """The resumed state is stored again under train.pt (or the run completed): the claimed copy can go. Called
+        under `lock`."""
         if self.holds_claim:
             self.holds_claim = False
             self.fs.rm_file(self.claim_key)
@@ -159,13 +170,13 @@ class RemoteResume:
         remover.join(FINISH_WAIT_SECONDS)
 
     def remove(self) -> None:
-        with self.lock:
+        with self.lock:  # after this, no upload of this run lands
             self.finished = True
-        if not self.uploads:
-            return  # the state there is another run's
-        try:
-            self.drop_claim()
-            if self.fs.exists(self.state_key):
-                self.fs.rm_file(self.state_key)
-        except Exception as err:
-            self.warn("remove", err)
+            if not self.uploads:
+                return  # the state there is another run's
+            try:
+                self.drop_claim()
+                if self.fs.exists(self.state_key):
+                    self.fs.rm_file(self.state_key)
+            except Exception as err:
+                self.warn("remove", err)
