@@ -11,7 +11,7 @@ import torch
 
 from browser import skip_unless_installed
 from interrupt import HookedRepro
-from project import TINY, make_project, run, set_params
+from project import TINY, TINY_ROBUSTNESS, make_project, run, set_params
 from s3_server import PREFIX, isolate_from_real_aws, moto_installed, s3_server, use_s3_remote
 from sharing import output_files
 
@@ -75,7 +75,8 @@ def team(tmp_path_factory, tiny_archive) -> Path:
     root = tmp_path_factory.mktemp("lost-machine")
     project = make_project(root / "team")
     set_params(project, data={"url": url, "md5": md5, **TINY},
-               train={"epochs": EPOCHS, "batch_size": 16, "lr": 0.02, "remote_resume": True})
+               train={"epochs": EPOCHS, "batch_size": 16, "lr": 0.02, "remote_resume": True},
+               robustness=TINY_ROBUSTNESS)
     run(project, "dvc", "remote", "modify", "storage", "url", str(root / "team-remote"))
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "tiny, resumable anywhere")
