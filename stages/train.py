@@ -1,9 +1,11 @@
 """Stage `train`: train model.arch on the train subset, keep the best (by validation accuracy) and last models.
 
-The run itself is `resnet_cifar.engine.run.run_training`, the path every benchmark and test takes too. With
+The run itself is `resnet_cifar.engine.run.run_training`, the path every benchmark and test takes too; here, where
+`dvc repro` runs it in the project, train.remote_resume can keep its resume state on the project's DVC remote. With
 train.nproc > 1 the stage launches itself again under torchrun, as that many data-parallel processes.
 """
 import sys
+from pathlib import Path
 
 from resnet_cifar import paths
 from resnet_cifar.config import load_params
@@ -20,7 +22,7 @@ def main() -> None:
         sys.exit(launch(__spec__.name, params.train.nproc, module=True))  # as dvc.yaml runs it
     train, val = load_split(paths.TRAIN_SUBSET), load_split(paths.VAL_SUBSET)
     with process_group(params.train.nproc, params.train.device) as (world, device):
-        run_training(params, train, val, RunFiles(), world, device)
+        run_training(params, train, val, RunFiles(), world, device, project=Path.cwd())
 
 
 if __name__ == "__main__":

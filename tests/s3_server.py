@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from loopback import free_port, serve
+from project import run
 
+PREFIX = "resnet-cifar"  # the DVC remote's folder in its bucket
 # Any key pair will do: moto accepts every signature.
 DUMMY_CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}
 S3_NAMESPACE = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -31,10 +33,14 @@ class S3Server:
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/{bucket}", method="PUT")).close()
 
     def has_object(self, bucket: str, key: str) -> bool:
-        query = urllib.parse.urlencode({"list-type": 2, "prefix": key})
+        return key in self.keys(bucket, key)
+
+    def keys(self, bucket: str, prefix: str) -> list[str]:
+        """The keys in `bucket` that start with `prefix`."""
+        query = urllib.parse.urlencode({"list-type": 2, "prefix": prefix})
         with urllib.request.urlopen(f"{self.endpoint}/{bucket}?{query}") as response:
             listing = ET.fromstring(response.read())
-        return key in (element.text for element in listing.iter(f"{S3_NAMESPACE}Key"))
+        return [element.text or "" for element in listing.iter(f"{S3_NAMESPACE}Key")]
 
 
 def moto_installed() -> bool:
@@ -63,3 +69,11 @@ def s3_server(folder: Path) -> Iterator[S3Server]:
     log = folder / "moto.log"
     with serve([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, "moto", log):
         yield S3Server(endpoint=f"http://127.0.0.1:{port}", log=log)
+
+
+def use_s3_remote(project: Path, s3: S3Server, bucket: str) -> None:
+    """Point the default remote at the bucket, keys included, per checkout (.dvc/config.local), as a teammate
+    would: with the commands docs/sharing.md gives."""
+    settings = {"url": f"s3://{bucket}/{PREFIX}", "endpointurl": s3.endpoint, **DUMMY_CREDENTIALS}
+    for option, value in settings.items():
+        run(project, "dvc", "remote", "modify", "--local", "storage", option, value)

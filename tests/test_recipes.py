@@ -18,7 +18,7 @@ SEED_TRAIN = TrainParams(epochs=1, early_image_sizes=[], batch_size=128, lr=0.1,
                          nesterov=True, milestones=[60, 80], gamma=0.1, scheduler="multistep", warmup_epochs=0.0,
                          label_smoothing=0.0, flip="random", translate=4, padding="zeros",
                          ema_decay=0.0, bn_bias_lr_scale=1.0, precise_bn_batches=0, precision="auto", compile=False,
-                         device="auto", nproc=1)
+                         device="auto", nproc=1, remote_resume=False)
 
 
 def test_recipes_exist():

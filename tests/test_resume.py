@@ -1,9 +1,6 @@
 """A `dvc repro` killed during `train` resumes from the last completed epoch with exactly the same result."""
 import json
-import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +8,8 @@ import pytest
 import torch
 
 from cifar_archive import write_archive
-from project import command_env, make_project, ran_stages, run, set_params
+from interrupt import HookedRepro
+from project import make_project, ran_stages, run, set_params
 
 pytestmark = pytest.mark.e2e
 
@@ -31,81 +29,31 @@ def tiny_project(path, archive_url, md5, **train):
     return project
 
 
-# Python imports a sitecustomize module found on its path at start-up. This one makes the training process block
-# right after it saved its first epoch, and say so in a marker file: the test kills it there, however fast the
-# machine trains. It acts when resnet_cifar.engine.run is imported, which is after stages/__init__.py has put the
-# project's own src/ first on the path, so it wraps that copy's module and imports none itself.
+# Blocks the training process right after it saved its first epoch's resume state, where the test kills it.
 BLOCK_AFTER_FIRST_SAVE = """
-import importlib.abc
-import sys
-import time
-
 MODULE = "resnet_cifar.engine.run"
 
 
-class BlockAfterFirstSave(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
+def patch(module):
+    save = module.save_resume_state
 
-    def __getattr__(self, name):  # get_source and the like, for tracebacks
-        return getattr(self.loader, name)
+    def save_then_block(*args, **kwargs):
+        save(*args, **kwargs)
+        arrived()
+        hold()  # until killed: the test never lets it go on
 
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        self.loader.exec_module(module)
-        save = module.save_resume_state
-
-        def save_then_block(*args, **kwargs):
-            save(*args, **kwargs)
-            with open(MARKER, "w") as f:
-                f.write("saved")
-            while True:
-                time.sleep(60)
-
-        module.save_resume_state = save_then_block
-
-
-class Finder(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != MODULE:
-            return None
-        for finder in sys.meta_path:
-            if finder is not self and hasattr(finder, "find_spec"):
-                spec = finder.find_spec(name, path, target)
-                if spec is not None:
-                    spec.loader = BlockAfterFirstSave(spec.loader)
-                    return spec
-        return None
-
-
-sys.meta_path.insert(0, Finder())
+    module.save_resume_state = save_then_block
 """
 
 
 def kill_during_train(project: Path, sig) -> int:
     """Start `dvc repro`, send `sig` to its whole process group once the first epoch is saved; return the number
     of epochs the resume state holds."""
-    hook, marker, log = (project.parent / name for name in ("hook", "first-epoch-saved", "repro.log"))
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(f"MARKER = {str(marker)!r}\n" + BLOCK_AFTER_FIRST_SAVE)
-    env = command_env()
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")]))  # for this run only
-    with open(log, "w") as output:
-        proc = subprocess.Popen(["dvc", "repro", TARGET], cwd=project, env=env, stdout=output,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    repro = HookedRepro(project, TARGET, BLOCK_AFTER_FIRST_SAVE)
     try:
-        deadline = time.monotonic() + 300
-        while not marker.exists():
-            assert proc.poll() is None, f"dvc repro ended before the first epoch was saved:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"no epoch was saved in time:\n{log.read_text()}"
-            time.sleep(0.1)
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=60)
+        repro.wait_until_arrived()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        repro.kill(sig)
     epochs_done = len(torch.load(project / ".resume/train.pt", weights_only=True)["trainer"]["history"])
     assert epochs_done == 1, f"the kill came after {epochs_done} saved epochs, not exactly one"
     return epochs_done

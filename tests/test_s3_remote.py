@@ -7,12 +7,10 @@ import yaml
 
 from browser import skip_unless_installed
 from project import ran_stages, run, set_params
-from s3_server import DUMMY_CREDENTIALS, S3Server, isolate_from_real_aws, moto_installed, s3_server
+from s3_server import PREFIX, S3Server, isolate_from_real_aws, moto_installed, s3_server, use_s3_remote
 from sharing import assert_same_results, clone, dvc_status, locked_md5, output_files, stored_file
 
 pytestmark = pytest.mark.e2e
-
-PREFIX = "resnet-cifar"  # the remote's folder in its bucket
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +21,6 @@ def s3(tmp_path_factory):
         isolate_from_real_aws(patch, folder)
         with s3_server(folder) as server:
             yield server
-
-
-def use_s3_remote(project: Path, s3: S3Server, bucket: str) -> None:
-    """Point the default remote at the bucket, keys included, per checkout (.dvc/config.local), as a teammate
-    would: with the commands docs/sharing.md gives."""
-    settings = {"url": f"s3://{bucket}/{PREFIX}", "endpointurl": s3.endpoint, **DUMMY_CREDENTIALS}
-    for option, value in settings.items():
-        run(project, "dvc", "remote", "modify", "--local", "storage", option, value)
 
 
 def on_s3(s3: S3Server, bucket: str, md5: str) -> bool:

@@ -75,6 +75,7 @@ class TrainParams:
     compile: bool
     device: str
     nproc: int
+    remote_resume: bool
 
 
 @dataclasses.dataclass(frozen=True)

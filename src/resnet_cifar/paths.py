@@ -31,7 +31,9 @@ TRAIN_METRICS = TRAIN_LIVE / "metrics.json"
 TRAIN_PLOTS = TRAIN_LIVE / "plots"  # the per-epoch curves and the curve within epochs
 TRAIN_PROGRESS = TRAIN_PLOTS / "progress.tsv"  # the curve within epochs, beside DVCLive's per-epoch files
 MODEL_METRICS = Path("metrics/model.json")
-RESUME_STATE = Path(".resume/train.pt")  # git-ignored, not an out: removed when the run completes
+# Git-ignored, not an out: removed when the run completes. train.remote_resume keeps a copy on the DVC remote too,
+# under resume/<fingerprint>/ (engine/remote_resume.py).
+RESUME_STATE = Path(".resume/train.pt")
 
 # evaluate
 RESULTS = Path("results")

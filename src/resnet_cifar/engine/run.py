@@ -7,7 +7,8 @@ go is a `RunFiles`; the train stage uses the paths of dvc.yaml, a benchmark a te
 
 After each epoch the whole training state is saved to `RunFiles.resume` (`RunWriter.save_resume_state`), so a
 killed run continues from its last completed epoch with exactly the result of an uninterrupted one; the file is
-removed on success.
+removed on success. With train.remote_resume the state also travels through the project's DVC remote
+(`remote_resume.RemoteResume`), so that a run lost with its machine continues from any clone.
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ from .device import resolve_device, resolve_precision
 from .distributed import World
 from .live import METRICS, AtomicLive, write_progress
 from .provenance import run_provenance
-from .resume import load_resume_state, save_resume_state, training_fingerprint
+from .remote_resume import RemoteResume
+from .resume import MadeOn, load_resume_state, save_resume_state, training_fingerprint
 from .trainer import EpochResult, Trainer, seed_everything
 
 
@@ -88,8 +90,8 @@ class RunWriter:
     Every other rank has a `SilentWriter`."""
 
     def __init__(self, files: RunFiles, fingerprint: str, arch: str, classes: tuple[str, ...],
-                 provenance: dict[str, Any]) -> None:
-        self.files, self.fingerprint = files, fingerprint
+                 provenance: dict[str, Any], made_on: MadeOn, remote: RemoteResume | None = None) -> None:
+        self.files, self.fingerprint, self.made_on, self.remote = files, fingerprint, made_on, remote
         self.arch, self.classes, self.provenance = arch, classes, provenance
         self.live: AtomicLive | None = None  # open inside `epoch_log`
 
@@ -103,15 +105,26 @@ class RunWriter:
         print(line, flush=flush)
 
     def load_resume_state(self) -> dict[str, Any] | None:
-        """The trainer state an interrupted run of these params, data and code saved, if any."""
-        return load_resume_state(self.files.resume, self.fingerprint)
+        """The trainer state an interrupted run of these params, data and code saved, if any: here, or else on the
+        DVC remote (which then lands in `files.resume`)."""
+        state = load_resume_state(self.files.resume, self.fingerprint, self.made_on)
+        if state is None and self.remote is not None and self.remote.claim(self.files.resume):
+            state = load_resume_state(self.files.resume, self.fingerprint, self.made_on, name=self.remote.claim_key)
+            if state is not None:
+                print(f"resume state taken from the DVC remote: {self.remote.claim_key}")
+        return state
 
     def save_resume_state(self, trainer: Trainer) -> None:
-        """The whole trainer state after an epoch: a killed run continues from there."""
-        save_resume_state(self.files.resume, trainer.state_dict(), self.fingerprint)
+        """The whole trainer state after an epoch: a killed run continues from there. The remote's copy is stored
+        in the background."""
+        save_resume_state(self.files.resume, trainer.state_dict(), self.fingerprint, self.made_on)
+        if self.remote is not None:
+            self.remote.upload(self.files.resume)
 
     def remove_resume_state(self) -> None:
-        """The run completed: nothing to resume."""
+        """The run completed: nothing to resume, here or on the remote."""
+        if self.remote is not None:
+            self.remote.finish()
         self.files.resume.unlink(missing_ok=True)
 
     @contextlib.contextmanager
@@ -204,18 +217,21 @@ def describe(params: Params, train: Split, val: Split, provenance: dict[str, Any
 def run_training(params: Params, train: Split, val: Split, files: RunFiles = RunFiles(), world: World = World(),
                  device: torch.device | None = None,
                  on_epoch: Callable[[Trainer, EpochResult], None] | None = None,
-                 build_model: Callable[[int], nn.Module] | None = None) -> TrainedRun:
+                 build_model: Callable[[int], nn.Module] | None = None,
+                 project: Path | None = None) -> TrainedRun:
     """Train params.model on `train`, validating on `val` after every epoch, and write the run's files.
 
     Every rank of a data-parallel `world` calls it; only rank 0 writes. `on_epoch(trainer, result)` is called on
     every rank after each epoch is saved (a benchmark's report; raising there stops the run as a kill would,
-    leaving the resume state). `device` defaults to what params.train.device resolves to.
+    leaving the resume state). `device` defaults to what params.train.device resolves to. With
+    params.train.remote_resume, the resume state is also kept on the default remote of the DVC `project` (the
+    train stage's repository; a benchmark has none).
     """
     device = device or resolve_device(params.train.device)
     fingerprint = training_fingerprint(params, [train, val])
     trainer = build_trainer(params, train, val, device, world, build_model)
     provenance = run_provenance(device, trainer.precision, world)
-    writer = (RunWriter(files, fingerprint, params.model.arch, train.classes, provenance) if world.is_main
+    writer = (open_writer(params, files, fingerprint, trainer, train.classes, provenance, project) if world.is_main
               else SilentWriter())
     writer.describe_model(trainer.model)
     if (state := world.from_main(writer.load_resume_state)) is not None:
@@ -233,6 +249,15 @@ def run_training(params: Params, train: Split, val: Split, files: RunFiles = Run
     save_last_and_best(trainer, writer)
     writer.remove_resume_state()
     return run
+
+
+def open_writer(params: Params, files: RunFiles, fingerprint: str, trainer: Trainer, classes: tuple[str, ...],
+                provenance: dict[str, Any], project: Path | None) -> RunWriter:
+    """Rank 0's writer, with the DVC remote's copy of the resume state where params and the project ask for it."""
+    use_remote = params.train.remote_resume and project is not None
+    remote = RemoteResume.of_project(project, fingerprint) if use_remote else None
+    made_on = {"device": trainer.train_data.device.type, "precision": trainer.precision}
+    return RunWriter(files, fingerprint, params.model.arch, classes, provenance, made_on, remote)
 
 
 def train_remaining_epochs(trainer: Trainer, epochs: int, writer: RunWriter | SilentWriter,

@@ -1,0 +1,108 @@
+"""What train.remote_resume costs: the size of the resume state, and the seconds one upload of it takes to a
+local-folder remote and to an S3 remote (moto's server on loopback, in this process), for each architecture.
+
+The state is a real one: a trainer after one short epoch on synthetic images (weights, optimizer momentum, the best
+epoch's weights, RNG states and history), saved as the train stage saves it. An upload is what a run does after each
+epoch (`RemoteResume.store`: to a temporary key, then moved into place); it runs beside training in a background
+thread, so the epoch waits for none of it, and it is skipped at an epoch's end while the previous one still runs.
+
+    python benchmarks/remote_resume_cost.py                        # resnet18 and resnet50, 3 uploads each
+    python benchmarks/remote_resume_cost.py --arch resnet18 --repeats 5
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness import params_with
+from resnet_cifar.data.dataset import Split
+from resnet_cifar.engine.remote_resume import RemoteResume
+from resnet_cifar.engine.resume import save_resume_state
+from resnet_cifar.engine.run import build_trainer
+
+CPU = torch.device("cpu")
+MIB = 2**20
+
+
+def synthetic_split(n: int, seed: int) -> Split:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+    return Split(images, rng.integers(0, 10, size=n), np.arange(n), tuple("abcdefghij"))
+
+
+def state_file(arch: str, folder: Path) -> Path:
+    """The resume state of `arch` after one epoch of 32 images at 8x8, saved as the train stage saves it."""
+    params = params_with({"model.arch": arch, "model.image_size": 8, "train.epochs": 1, "train.batch_size": 16,
+                          "train.precise_bn_batches": 0, "train.precision": "fp32"})
+    trainer = build_trainer(params, synthetic_split(32, 0), synthetic_split(16, 1), CPU)
+    trainer.train_epoch()
+    path = folder / f"{arch}.pt"
+    save_resume_state(path, trainer.state_dict(), "benchmark", {"device": "cpu", "precision": "fp32"})
+    return path
+
+
+def seconds_per_upload(remote: RemoteResume, state: Path, repeats: int) -> float:
+    """The mean seconds of `repeats` uploads, each a whole store (upload, then move into place)."""
+    start = time.perf_counter()
+    for _ in range(repeats):
+        remote.store(state)
+    assert not remote.warned, "an upload failed"
+    return (time.perf_counter() - start) / repeats
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def s3_remote(folder: Path) -> tuple[RemoteResume, object]:
+    """A remote in a bucket of moto's S3 server on a loopback port, through DVC's S3 filesystem; and the server."""
+    from dvc_s3 import S3FileSystem
+    from moto.server import ThreadedMotoServer
+
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        del os.environ[name]  # no real account in reach: only the dummy keys below
+    os.environ.update(AWS_CONFIG_FILE=str(folder / "none"), AWS_SHARED_CREDENTIALS_FILE=str(folder / "none"),
+                      AWS_EC2_METADATA_DISABLED="true")
+    port = free_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    fs = S3FileSystem(endpointurl=f"http://127.0.0.1:{port}", access_key_id="testing", secret_access_key="testing")
+    fs.fs.mkdir("benchmark")  # the bucket
+    return RemoteResume(fs, "benchmark/resnet-cifar/resume/benchmark"), server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", nargs="+", default=["resnet18", "resnet50"])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from dvc_objects.fs.local import LocalFileSystem
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        s3, server = s3_remote(folder)
+        local = RemoteResume(LocalFileSystem(), str(folder / "remote/resume/benchmark"))
+        try:
+            for arch in args.arch:
+                state = state_file(arch, folder)
+                size = state.stat().st_size / MIB
+                for name, remote in (("local folder", local), ("S3 (moto, loopback)", s3)):
+                    seconds = seconds_per_upload(remote, state, args.repeats)
+                    print(f"{arch}: state {size:.1f} MiB; {name}: {seconds:.2f} s per upload", flush=True)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

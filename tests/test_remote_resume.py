@@ -1,0 +1,201 @@
+"""The resume state on a DVC remote (engine/remote_resume.py): the claim rule, one warning per run whatever fails,
+uploads that never hold up training, and the fingerprint and device checks that decide whether a state is used.
+The remote is DVC's own local filesystem over a temporary folder; faults come from a subclass of it."""
+import dataclasses
+import threading
+
+import pytest
+import torch
+from dvc_objects.fs.local import LocalFileSystem
+
+from committed import committed_params
+from pipeline_spec import load_pipeline
+from resnet_cifar.config import TrainParams
+from resnet_cifar.engine.remote_resume import STATE, RemoteResume
+from resnet_cifar.engine.resume import load_resume_state, save_resume_state, training_fingerprint
+from tiny import tiny_split
+
+CPU_FP32 = {"device": "cpu", "precision": "fp32"}
+
+
+class FullDisk(LocalFileSystem):
+    """A remote that refuses every write."""
+
+    def put_file(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    def rm_file(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+
+class Stalled(LocalFileSystem):
+    """A remote whose uploads hang until released; counts them."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.release, self.uploads = threading.Event(), 0
+
+    def put_file(self, *args, **kwargs):
+        self.uploads += 1
+        self.release.wait()
+        super().put_file(*args, **kwargs)
+
+
+class KilledMidUpload(LocalFileSystem):
+    """A remote whose upload process dies (SIGTERM, Ctrl-C) halfway through writing the file."""
+
+    def put_file(self, lpath, rpath, **kwargs):
+        with open(lpath, "rb") as source, open(rpath, "wb") as target:
+            target.write(source.read(100))
+        raise KeyboardInterrupt
+
+
+class DropsDownloads(LocalFileSystem):
+    """A remote whose connection breaks during every download."""
+
+    def get_file(self, *args, **kwargs):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+
+def local_state(tmp_path, epochs: int):
+    """A resume file holding a stand-in trainer state after `epochs` epochs."""
+    path = tmp_path / f"local-{epochs}.pt"
+    save_resume_state(path, {"history": list(range(epochs))}, "fp", CPU_FP32)
+    return path
+
+
+def stored_epochs(path) -> int:
+    return len(torch.load(path, weights_only=True)["trainer"]["history"])
+
+
+def test_only_one_of_two_workers_takes_the_state_and_the_other_never_overwrites_it(tmp_path):
+    folder = tmp_path / "remote/resume/fp"
+    folder.mkdir(parents=True)
+    local_state(tmp_path, 2).rename(folder / STATE)
+    first, second = (RemoteResume(LocalFileSystem(), str(folder), worker=name) for name in ("a", "b"))
+    assert first.claim(tmp_path / "a/train.pt")
+    assert not second.claim(tmp_path / "b/train.pt")
+    assert stored_epochs(tmp_path / "a/train.pt") == 2 and not (tmp_path / "b/train.pt").exists()
+    second.upload(local_state(tmp_path, 1))  # the loser starts over: its older state stays local
+    second.wait()
+    assert [p.name for p in folder.iterdir()] == ["claimed-a.pt"]
+    first.upload(local_state(tmp_path, 3))
+    first.wait()
+    assert [p.name for p in folder.iterdir()] == [STATE]  # the claim goes once the winner's own state is stored
+    assert stored_epochs(folder / STATE) == 3
+    second.finish()  # the loser leaves the winner's state alone
+    assert (folder / STATE).exists()
+    first.finish()
+    assert not any(folder.iterdir())
+
+
+def test_a_state_whose_download_fails_goes_back_for_another_run(tmp_path, capsys):
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    local_state(tmp_path, 2).rename(folder / STATE)
+    remote = RemoteResume(DropsDownloads(), str(folder), worker="w")
+    assert not remote.claim(tmp_path / "local/train.pt")
+    assert [p.name for p in folder.iterdir()] == [STATE] and stored_epochs(folder / STATE) == 2
+    assert capsys.readouterr().out.startswith("warning: could not download the resume state")
+
+
+def test_a_remote_that_refuses_writes_costs_one_warning_for_the_whole_run(tmp_path, capsys):
+    remote = RemoteResume(FullDisk(), str(tmp_path / "remote"), worker="w")
+    state = local_state(tmp_path, 1)
+    for _ in range(3):  # three epochs: each tries again
+        remote.upload(state)
+        remote.wait()
+    remote.finish()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: could not store the resume state on the DVC remote")
+    assert "No space left on device" in lines[0]
+
+
+def test_an_epoch_that_ends_during_a_slow_upload_skips_its_own(tmp_path):
+    fs = Stalled()
+    remote = RemoteResume(fs, str(tmp_path / "remote"), worker="w")
+    remote.upload(local_state(tmp_path, 1))  # returns at once: the upload runs in the background
+    remote.upload(local_state(tmp_path, 2))
+    assert fs.uploads == 1
+    fs.release.set()
+    remote.wait()
+    remote.upload(local_state(tmp_path, 3))  # the next epoch's goes ahead
+    remote.wait()
+    assert fs.uploads == 2 and stored_epochs(tmp_path / "remote" / STATE) == 3
+
+
+def test_an_upload_still_running_when_the_run_completes_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr("resnet_cifar.engine.remote_resume.FINISH_WAIT_SECONDS", 0.1)
+    fs = Stalled()
+    remote = RemoteResume(fs, str(tmp_path / "remote"), worker="w")
+    remote.upload(local_state(tmp_path, 1))
+    remote.finish()  # gives up waiting for the hung upload
+    fs.release.set()
+    remote.wait()
+    assert not list((tmp_path / "remote").iterdir())  # the late upload removed itself instead of landing
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the kill, in the upload thread
+def test_a_kill_during_an_upload_leaves_the_previous_state_readable(tmp_path):
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    local_state(tmp_path, 1).rename(folder / STATE)
+    remote = RemoteResume(KilledMidUpload(), str(folder), worker="w")
+    remote.upload(local_state(tmp_path, 2))
+    remote.wait()
+    assert stored_epochs(folder / STATE) == 1
+    assert sorted(p.name for p in folder.iterdir()) == [STATE, "upload-w.tmp"]  # the torn upload: never read
+
+
+def test_a_state_made_on_another_device_kind_or_precision_starts_the_run_over(tmp_path, capsys):
+    path = tmp_path / "train.pt"
+    save_resume_state(path, {"history": []}, "fp", {"device": "cuda", "precision": "bf16"})
+    assert load_resume_state(path, "fp", CPU_FP32, name="the remote's state") is None
+    assert capsys.readouterr().out == ("ignoring the remote's state: it was made with bf16 on cuda, this run trains "
+                                       "with fp32 on cpu; starting over\n")
+    assert not path.exists()
+
+
+def test_a_truncated_state_is_ignored_with_one_line(tmp_path, capsys):
+    path = local_state(tmp_path, 2)
+    path.write_bytes(path.read_bytes()[:100])
+    assert load_resume_state(path, "fp", CPU_FP32) is None
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith(f"ignoring unreadable {path}")
+
+
+def test_switching_remote_resume_keeps_the_fingerprint():
+    params = committed_params()
+    switched = dataclasses.replace(params, train=dataclasses.replace(
+        params.train, remote_resume=not params.train.remote_resume))
+    splits = [tiny_split(8, 1)]
+    assert training_fingerprint(switched, splits) == training_fingerprint(params, splits)
+    other_lr = dataclasses.replace(params, train=dataclasses.replace(params.train, lr=params.train.lr * 2))
+    assert training_fingerprint(other_lr, splits) != training_fingerprint(params, splits)
+
+
+def test_a_project_without_a_default_remote_has_no_remote_state(tmp_path):
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc/config").write_text("")
+    assert RemoteResume.of_project(tmp_path, "fp") is None
+
+
+def test_the_default_remote_gives_the_run_a_folder_outside_dvcs_files(tmp_path):
+    (tmp_path / ".dvc").mkdir()
+    config = f"[core]\n    remote = team\n['remote \"team\"']\n    url = {tmp_path}/store\n"
+    (tmp_path / ".dvc/config").write_text(config)
+    remote = RemoteResume.of_project(tmp_path, "fp")
+    assert remote is not None and remote.state_key == f"{tmp_path}/store/resume/fp/{STATE}"
+
+
+@pytest.fixture(autouse=True)
+def no_stray_threads():
+    """Every test's uploads end within it (the hung ones are released before it returns)."""
+    yield
+    assert not [t for t in threading.enumerate() if t.name.startswith("remote-resume") and t.is_alive()]
+
+
+def test_the_train_stage_depends_on_every_train_param_but_remote_resume():
+    params = set(load_pipeline()["stages"]["train"]["params"])
+    trained = {f"train.{field.name}" for field in dataclasses.fields(TrainParams)} - {"train.remote_resume"}
+    assert params == {"seed", "model", "evaluate.batch_size", *trained}
