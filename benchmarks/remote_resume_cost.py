@@ -19,23 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from harness import params_with
-from resnet_cifar.data.dataset import Split
+from harness import params_with, synthetic_split
 from resnet_cifar.engine.remote_resume import RemoteResume
 from resnet_cifar.engine.resume import save_resume_state
 from resnet_cifar.engine.run import build_trainer
 
 CPU = torch.device("cpu")
 MIB = 2**20
-
-
-def synthetic_split(n: int, seed: int) -> Split:
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
-    return Split(images, rng.integers(0, 10, size=n), np.arange(n), tuple("abcdefghij"))
 
 
 def state_file(arch: str, folder: Path) -> Path:
