@@ -1,5 +1,6 @@
-"""What train.remote_resume costs: the size of the resume state, and the seconds one upload of it takes to a
-local-folder remote and to an S3 remote (moto's server on loopback, in this process), for each architecture.
+"""What train.remote_resume costs: the size of the resume state, the seconds one upload of it takes to a
+local-folder remote and to an S3 remote (moto's server on loopback, in this process), for each architecture, and
+what the uploads add to an epoch's wall time (training, validation and saving), against no remote in the same run.
 
 The state is a real one: a trainer after one short epoch on synthetic images (weights, optimizer momentum, the best
 epoch's weights, RNG states and history), saved as the train stage saves it. An upload is what a run does after each
@@ -8,6 +9,7 @@ thread, so the epoch waits for none of it, and it is skipped at an epoch's end w
 
     python benchmarks/remote_resume_cost.py                        # resnet18 and resnet50, 3 uploads each
     python benchmarks/remote_resume_cost.py --arch resnet18 --repeats 5
+    python benchmarks/remote_resume_cost.py --arch resnet18 --epochs 4 --images 4000   # also the epoch's cost
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch
 from harness import params_with, synthetic_split
 from resnet_cifar.engine.remote_resume import RemoteResume
 from resnet_cifar.engine.resume import save_resume_state
-from resnet_cifar.engine.run import build_trainer
+from resnet_cifar.engine.run import RunFiles, RunWriter, build_trainer
 
 CPU = torch.device("cpu")
 MIB = 2**20
@@ -48,6 +50,29 @@ def seconds_per_upload(remote: RemoteResume, state: Path, repeats: int) -> float
         remote.store(state)
     assert not remote.warned, "an upload failed"
     return (time.perf_counter() - start) / repeats
+
+
+def seconds_per_epoch(arch: str, images: int, epochs: int, remote: RemoteResume | None, folder: Path) -> float:
+    """The mean wall seconds of an epoch of `arch` at 8x8 on `images` synthetic images, from the start of its
+    training to the end of its save, each epoch's state handed to `remote` as the train stage's writer does (the
+    upload runs beside the next epoch); the first epoch, which warms up, is left out."""
+    params = params_with({"model.arch": arch, "model.image_size": 8, "train.epochs": epochs, "train.batch_size": 128,
+                          "train.precision": "fp32"})
+    train = synthetic_split(images, 0)
+    trainer = build_trainer(params, train, synthetic_split(500, 1), CPU)
+    files = RunFiles.under(folder / ("none" if remote is None else remote.folder.replace("/", "_")))
+    writer = RunWriter(files, "benchmark", arch, train.classes, {},
+                       {"device": "cpu", "precision": "fp32"}, remote)
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        trainer.train_epoch()
+        writer.save_resume_state(trainer)
+        seconds.append(time.perf_counter() - start)
+    if remote is not None:
+        remote.wait()
+        assert not remote.warned, "an upload failed"
+    return sum(seconds[1:]) / (epochs - 1)
 
 
 def free_port() -> int:
@@ -78,6 +103,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", nargs="+", default=["resnet18", "resnet50"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=0,
+                        help="also time this many epochs (>= 2) per remote, with and without uploads")
+    parser.add_argument("--images", type=int, default=4000, help="synthetic training images of a timed epoch")
     args = parser.parse_args()
     from dvc_objects.fs.local import LocalFileSystem
 
@@ -92,8 +120,21 @@ def main() -> None:
                 for name, remote in (("local folder", local), ("S3 (moto, loopback)", s3)):
                     seconds = seconds_per_upload(remote, state, args.repeats)
                     print(f"{arch}: state {size:.1f} MiB; {name}: {seconds:.2f} s per upload", flush=True)
+                if args.epochs:
+                    epoch_costs(arch, args, {"no remote": None, "local folder": local, "S3 (moto, loopback)": s3},
+                                folder)
         finally:
             server.stop()
+
+
+def epoch_costs(arch: str, args: argparse.Namespace, remotes: dict[str, RemoteResume | None], folder: Path) -> None:
+    """An epoch's wall seconds with each remote, and its ratio to no remote's, measured one after another."""
+    baseline = None
+    for name, remote in remotes.items():
+        seconds = seconds_per_epoch(arch, args.images, args.epochs, remote, folder)
+        baseline = baseline or seconds
+        print(f"{arch}: {name}: {seconds:.2f} s per epoch of {args.images} images ({seconds / baseline:.2f} x no "
+              f"remote, {seconds - baseline:+.2f} s)", flush=True)
 
 
 if __name__ == "__main__":
