@@ -1,0 +1,209 @@
+"""The hyperparameter search (resnet_cifar.tools.search): its space file, its trials as DVC experiments, and a study
+that survives kills and is shared by several processes."""
+import os
+import socket
+import subprocess
+import sys
+
+import optuna
+import pytest
+import yaml
+
+from committed import REPO, committed_params_text
+from resnet_cifar.errors import UserError
+from resnet_cifar.figures.search import save_search_figures
+from resnet_cifar.search import runner
+from resnet_cifar.search.runner import Search
+from resnet_cifar.search.space import Choices, Range, flat_keys, load_space, parse_space, suggest
+from resnet_cifar.search.study import FAILURE, HOST, PID, counts, fail_orphans, open_study
+from resnet_cifar.search.trial import Outcome, exp_run_command, experiment_name, failure_reason, metric
+from resnet_cifar.tools.search import summary, trials_table
+
+# Trials made by hand (study.ask) rather than by Study.optimize, which beats their heartbeat: Optuna warns.
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+
+PARAMS_KEYS = flat_keys(yaml.safe_load(committed_params_text()))
+SPACE = {"train.lr": {"low": 0.05, "high": 1.0, "log": True}, "train.epochs": {"low": 1, "high": 4},
+         "train.label_smoothing": {"low": 0, "high": 1, "type": "float"},
+         "train.flip": {"choices": ["none", "random"]}}
+
+
+def test_a_good_space_parses_into_ranges_and_choices():
+    space = parse_space(SPACE, PARAMS_KEYS, "space.yaml")
+    assert space == {"train.lr": Range(0.05, 1.0, log=True), "train.epochs": Range(1, 4, integer=True),
+                     "train.label_smoothing": Range(0, 1), "train.flip": Choices(("none", "random"))}
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (None, "is empty"),
+    ({}, "is empty"),
+    (["train.lr"], "is empty"),
+    ({"train.lrr": {"low": 0.1, "high": 1}}, "train.lrr not in params.yaml"),
+    ({"lr": {"low": 0.1, "high": 1}}, "lr not in params.yaml"),
+    ({"train.lr": {"low": 1.0, "high": 1.0}}, r"low \(1.0\) must be below high"),
+    ({"train.lr": {"low": 2, "high": 1}}, "must be below high"),
+    ({"train.lr": {"low": 0.0, "high": 1.0, "log": True}}, "log range needs low > 0"),
+    ({"train.lr": {"low": 0.1}}, "needs low and high"),
+    ({"train.lr": {"low": 0.1, "high": 1, "step": 2}}, "needs low and high"),
+    ({"train.lr": {"low": "a", "high": 1}}, "must be numbers"),
+    ({"train.lr": {"low": 0.1, "high": 1, "type": "complex"}}, "type must be one of float, int"),
+    ({"train.epochs": {"low": 1.5, "high": 4, "type": "int"}}, "whole-number ends"),
+    ({"train.flip": {"choices": []}}, "non-empty list"),
+    ({"train.flip": {"choices": ["none"], "low": 1}}, "the only entry"),
+    ({"train.milestones": {"choices": [[3, 6], [5]]}}, "each choice must be"),
+    ({"train.lr": 0.1}, r"expected \{low"),
+])
+def test_a_malformed_space_is_one_line_naming_the_problem(raw, message):
+    with pytest.raises(UserError, match=message) as err:
+        parse_space(raw, PARAMS_KEYS, "space.yaml")
+    assert "\n" not in str(err.value)
+
+
+def test_a_missing_or_unreadable_space_file(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(committed_params_text())
+    with pytest.raises(UserError, match="cannot read search space"):
+        load_space(tmp_path / "missing.yaml", params)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train.lr: {low: 0.1, high: [\n")
+    with pytest.raises(UserError, match="is not valid YAML"):
+        load_space(bad, params)
+
+
+def test_the_shipped_space_is_valid_and_spans_the_defaults():
+    space = load_space(REPO / "recipes/search/defaults.yaml", REPO / "params.yaml")
+    defaults = yaml.safe_load(committed_params_text())["train"]
+    assert set(space) == {"train.lr", "train.weight_decay", "train.label_smoothing"}
+    for key, dim in space.items():
+        assert dim.low < defaults[key.split(".")[1]] < dim.high, key
+
+
+def test_the_cli_rejects_a_bad_space_in_one_line_before_anything_runs(tmp_path):
+    (tmp_path / "params.yaml").write_text(committed_params_text())
+    (tmp_path / "space.yaml").write_text("train.lr: {low: 1.0, high: 0.1}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run([sys.executable, "-m", "resnet_cifar.tools.search", "space.yaml", "--trials", "2"],
+                            cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == ["error: train.lr: low (1.0) must be below high (0.1)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "space.yaml"]  # no study folder
+
+
+def test_suggested_values_keep_to_the_space_and_its_types(tmp_path):
+    space = parse_space(SPACE, PARAMS_KEYS, "space.yaml")
+    study = open_study("s", f"sqlite:///{tmp_path}/s.db", seed=0)
+    for _ in range(20):
+        values = suggest(study.ask(), space)
+        assert 0.05 <= values["train.lr"] <= 1.0 and isinstance(values["train.lr"], float)
+        assert values["train.epochs"] in (1, 2, 3, 4) and isinstance(values["train.epochs"], int)
+        assert values["train.flip"] in ("none", "random")
+
+
+def test_each_trial_is_a_named_temporary_dvc_experiment():
+    assert experiment_name("defaults", 7) == "defaults-7"
+    command = exp_run_command("defaults-7", {"train.lr": 0.25, "train.flip": "none", "train.epochs": 2})
+    assert command[1:] == ["-m", "dvc", "exp", "run", "--temp", "--name", "defaults-7", "-S", "train.lr=0.25",
+                           "-S", "train.flip=none", "-S", "train.epochs=2"]
+    assert "--force" not in command and "--no-run-cache" not in command  # the run-cache restores repeated params
+
+
+def test_a_failed_experiment_gives_its_one_line_reason():
+    stage = "Running stage 'train':\nerror: train.lr must be > 0, got -1.0\nERROR: failed to reproduce 'train'"
+    assert failure_reason(stage) == "train.lr must be > 0, got -1.0"
+    assert failure_reason("Reproducing\nERROR: failed to reproduce 'train': exited with 1\n") == \
+        "failed to reproduce 'train': exited with 1"
+    assert failure_reason("Killed\n") == "Killed"
+
+
+def test_metrics_are_found_nested_or_dotted():
+    assert metric({"best": {"val_acc": 0.5}, "accuracy": 0.4}, ("best", "val_acc")) == 0.5
+    assert metric({"best.val_acc": 0.5}, ("best", "val_acc")) == 0.5
+    assert metric({"accuracy": "!"}, ("accuracy",)) is None
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def running_trial(study: optuna.Study, host: str, pid: int, lr: float) -> int:
+    study.enqueue_trial({"train.lr": lr})
+    trial = study.ask()
+    trial.suggest_float("train.lr", 0.01, 1.0)
+    trial.set_user_attr(HOST, host)
+    trial.set_user_attr(PID, pid)
+    return trial.number
+
+
+def test_a_killed_searchs_trial_is_failed_and_queued_again_but_a_live_ones_is_not(tmp_path):
+    study = open_study("s", f"sqlite:///{tmp_path}/s.db", seed=0)
+    killed = running_trial(study, socket.gethostname(), dead_pid(), 0.3)
+    running_trial(study, socket.gethostname(), os.getpid(), 0.2)  # a live process on this machine
+    running_trial(study, "another-machine", dead_pid(), 0.1)  # its heartbeat decides, not a pid here
+    assert fail_orphans(study) == [killed]
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "RUNNING", "RUNNING", "WAITING"]
+    assert trials[killed].user_attrs[FAILURE].startswith("interrupted")
+    assert trials[3].params == {"train.lr": 0.3}  # the interrupted trial, to be run again
+
+
+def fake_search(tmp_path, monkeypatch, total: int, failing: dict[str, str] | None = None,
+                max_failures: int | None = None) -> Search:
+    """A search of one lr range whose experiments are not run: each trial's value is its lr, and the experiments
+    named in `failing` fail with the reason given."""
+    def fake_run_trial(name, params, log):
+        if name in (failing or {}):
+            return Outcome(None, None, failing[name])
+        return Outcome(value=params["train.lr"], test_accuracy=params["train.lr"] / 2, failure=None)
+
+    monkeypatch.setattr(runner, "run_trial", fake_run_trial)
+    space = parse_space({"train.lr": {"low": 0.1, "high": 0.9}}, PARAMS_KEYS, "s.yaml")
+    study = open_study("s", f"sqlite:///{tmp_path}/s.db", seed=0)
+    return Search(study, space, total, max_failures=max_failures or total, logs=tmp_path / "logs")
+
+
+def test_trials_is_the_studys_total_so_a_rerun_continues_it(tmp_path, monkeypatch, capsys):
+    fake_search(tmp_path, monkeypatch, 3).run()
+    assert counts(fake_search(tmp_path, monkeypatch, 3).study)["COMPLETE"] == 3
+    fake_search(tmp_path, monkeypatch, 3).run()  # already full: runs nothing
+    search = fake_search(tmp_path, monkeypatch, 4)
+    search.run()
+    trials = search.study.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3] and counts(search.study)["COMPLETE"] == 4
+    assert [t.user_attrs["experiment"] for t in trials] == ["s-0", "s-1", "s-2", "s-3"]
+    lines = [line for line in capsys.readouterr().out.splitlines() if "best.val_acc" in line]
+    assert len(lines) == 4 and lines[0].startswith("trial 0 best.val_acc ")
+
+
+def test_a_failing_trial_is_recorded_with_its_reason_and_the_search_goes_on(tmp_path, monkeypatch, capsys):
+    search = fake_search(tmp_path, monkeypatch, 3, failing={"s-1": "train.lr must be > 0, got -1.0"})
+    search.run()
+    trials = search.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].user_attrs[FAILURE] == "train.lr must be > 0, got -1.0"
+    assert "trial 1 fail: train.lr must be > 0, got -1.0 (" in capsys.readouterr().out
+    assert "failed: trial 1: train.lr must be > 0, got -1.0" in summary(search.study)
+
+
+def test_a_search_whose_trials_all_fail_stops_after_max_failures(tmp_path, monkeypatch):
+    failing = {f"s-{n}": "diverged" for n in range(10)}
+    search = fake_search(tmp_path, monkeypatch, 3, failing=failing, max_failures=2)
+    search.run()
+    assert counts(search.study) == {"FAIL": 2}
+
+
+def test_the_summary_and_figures_of_a_study(tmp_path, monkeypatch):
+    search = fake_search(tmp_path, monkeypatch, 3)
+    search.run()
+    text = summary(search.study)
+    best = max(search.study.get_trials(), key=lambda t: t.value)
+    assert text.splitlines()[0] == "study s: 3 complete, 0 failed, 0 pruned, 0 running"
+    assert f"best: trial {best.number} (s-{best.number}) best.val_acc {best.value:.4f}" in text
+    assert f"test accuracy {best.value / 2:.4f}, for information only" in text
+    table = trials_table(search.study, search.space)
+    assert list(table.columns) == ["number", "value", "test_accuracy", "experiment", "train.lr"] and len(table) == 3
+    paths = save_search_figures(table, {"train.lr": True}, "best.val_acc", tmp_path / "figures")
+    assert all(p.stat().st_size > 1000 for p in paths)
+    empty = save_search_figures(table.iloc[:0], {"train.lr": False}, "best.val_acc", tmp_path / "empty")
+    assert all(p.is_file() for p in empty)
