@@ -1,21 +1,28 @@
 """The hyperparameter search (resnet_cifar.tools.search): its space file, its trials as DVC experiments, and a study
 that survives kills and is shared by several processes."""
+import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 
+from browser import skip_unless_installed
 from committed import REPO, committed_params_text
+from postgres_server import find_postgres_bin, postgres_server
+from project import command_env, run
 from resnet_cifar.errors import UserError
 from resnet_cifar.figures.search import save_search_figures
 from resnet_cifar.search import runner
 from resnet_cifar.search.runner import Search
 from resnet_cifar.search.space import Choices, Range, flat_keys, load_space, parse_space, suggest
-from resnet_cifar.search.study import FAILURE, HOST, PID, counts, fail_orphans, open_study
+from resnet_cifar.search.study import FAILURE, HOST, PID, counts, fail_orphans, open_study, with_driver
 from resnet_cifar.search.trial import Outcome, exp_run_command, experiment_name, failure_reason, metric
 from resnet_cifar.tools.search import summary, trials_table
 
@@ -207,3 +214,103 @@ def test_the_summary_and_figures_of_a_study(tmp_path, monkeypatch):
     assert all(p.stat().st_size > 1000 for p in paths)
     empty = save_search_figures(table.iloc[:0], {"train.lr": False}, "best.val_acc", tmp_path / "empty")
     assert all(p.is_file() for p in empty)
+
+
+# End to end: searches on the tiny pipeline, each trial a real `dvc exp run`. One project serves the steps of a
+# scenario; each study has its own name, so the steps do not see each other's trials.
+LR_SPACE = "train.lr: {low: 0.005, high: 0.05, log: true}\n"
+WORKSPACE_FILES = ("params.yaml", "dvc.lock", "metrics/train/metrics.json", "metrics/evaluate.json",
+                   "models/best.pt")
+
+
+@pytest.fixture(scope="module")
+def search_project(tmp_path_factory, tiny_pipeline) -> Path:
+    """A copy of the finished tiny pipeline with its baseline committed, as a clone is (.search/ git-ignored),
+    and a space file beside it."""
+    root = tmp_path_factory.mktemp("search")
+    project = shutil.copytree(tiny_pipeline[0], root / "project", symlinks=True)
+    (project / ".gitignore").write_text("/.search/\n")
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "baseline results")
+    (root / "lr.yaml").write_text(LR_SPACE)
+    return project
+
+
+def search(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(project, sys.executable, "-m", "resnet_cifar.tools.search", *args, check=check)
+
+
+def experiments(project: Path) -> dict[str, dict]:
+    """Each experiment of `dvc exp show` by name: its params.yaml values."""
+    shown = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
+    return {exp["name"]: exp["revs"][0]["data"]["params"]["params.yaml"]["data"]
+            for row in shown for exp in row.get("experiments") or []}
+
+
+def fingerprint(project: Path) -> dict[str, bytes]:
+    return {name: (project / name).read_bytes() for name in WORKSPACE_FILES}
+
+
+@pytest.mark.e2e
+def test_a_search_leaves_its_trials_as_experiments_and_a_rerun_adds_to_them(search_project):
+    project, space = search_project, str(search_project.parent / "lr.yaml")
+    before = fingerprint(project)
+    shown = search(project, space, "--trials", "3", "--study", "lr").stdout
+    names = {name for name in experiments(project) if name.startswith("lr-")}
+    assert names == {"lr-0", "lr-1", "lr-2"}, shown
+    assert fingerprint(project) == before  # the workspace as the search found it
+    assert "study lr: 3 complete, 0 failed, 0 pruned, 0 running" in shown
+    best = r"best: trial \d \(lr-\d\) best.val_acc [01]\.\d{4} \(test accuracy [01]\.\d{4}, for information"
+    assert re.search(best, shown)
+    assert len(re.findall(r"^trial \d best.val_acc [01]\.\d{4} \(\d+ s\)$", shown, re.M)) == 3
+    assert all((project / ".search/lr" / f).stat().st_size > 0 for f in ("best_so_far.png", "parameters.png"))
+    again = search(project, space, "--trials", "4", "--study", "lr").stdout
+    assert {name for name in experiments(project) if name.startswith("lr-")} == names | {"lr-3"}, again
+    assert "study lr: 4 complete" in again and fingerprint(project) == before
+
+
+@pytest.mark.e2e
+def test_a_trial_the_config_rejects_is_recorded_failed_with_its_reason(search_project):
+    space = search_project.parent / "bad.yaml"
+    space.write_text("train.label_smoothing: {low: 1.5, high: 2.0}\n")
+    result = search(search_project, str(space), "--trials", "1", "--max-failures", "1", check=False)
+    assert result.returncode == 2 and result.stderr.startswith("error: stopped after 1 failed trials"), result
+    assert re.search(r"^trial 0 fail: train.label_smoothing must be in \[0, 1\), got 1\.\d+ \(\d+ s\)$",
+                     result.stdout, re.M), result.stdout
+    study = optuna.load_study(study_name="bad", storage=f"sqlite:///{search_project}/.search/bad.db")
+    assert [t.state.name for t in study.trials] == ["FAIL"]
+    assert study.trials[0].user_attrs[FAILURE].startswith("train.label_smoothing must be in [0, 1)")
+    assert not any(name.startswith("bad-") for name in experiments(search_project))
+
+
+@pytest.mark.e2e
+def test_two_searches_on_one_study_never_run_the_same_trial(search_project):
+    space = str(search_project.parent / "lr.yaml")
+    command = [sys.executable, "-m", "resnet_cifar.tools.search", space, "--trials", "3", "--study", "pair"]
+    workers = [subprocess.Popen(command, cwd=search_project, env=command_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [worker.communicate() for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    started = [re.findall(r"^trial (\d+) \(pair-\1\) running", out, re.M) for out, _ in outputs]
+    assert all(started) and not set(started[0]) & set(started[1]), outputs  # each ran some, none twice
+    study = optuna.load_study(study_name="pair", storage=f"sqlite:///{search_project}/.search/pair.db")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3  # the total asked for, no more
+    names = {name for name in experiments(search_project) if name.startswith("pair-")}
+    assert names == {t.user_attrs["experiment"] for t in study.trials} == {"pair-0", "pair-1", "pair-2"}
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    skip_unless_installed(find_postgres_bin() is not None, "PostgreSQL (initdb, postgres) is not installed")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.mark.e2e
+def test_a_search_stored_in_postgresql(search_project, postgres_url):
+    space = str(search_project.parent / "lr.yaml")
+    shown = search(search_project, space, "--trials", "1", "--study", "shared", "--storage", postgres_url).stdout
+    study = optuna.load_study(study_name="shared", storage=with_driver(postgres_url))
+    assert [(t.state.name, t.user_attrs["experiment"]) for t in study.trials] == [("COMPLETE", "shared-0")], shown
+    assert experiments(search_project)["shared-0"]["train"]["lr"] == pytest.approx(study.trials[0].params["train.lr"])
+    assert not (search_project / ".search/shared.db").exists()

@@ -63,7 +63,6 @@ class Search:
         if taken(study) >= self.total:
             study.stop()
         elif self.failures >= self.max_failures:
-            print(f"stopping: {self.failures} trials failed in this search (--max-failures)", flush=True)
             study.stop()
 
     def run(self) -> None:

@@ -99,6 +99,9 @@ def main() -> None:
         raise UserError("interrupted: run the same command again to continue the study") from None
     print(summary(study))
     draw(study, space, args.plots or STUDY_FOLDER / args.study)
+    if search.failures >= search.max_failures:
+        raise UserError(f"stopped after {search.failures} failed trials (--max-failures {search.max_failures}); "
+                        f"the reasons are above, the logs in {search.logs}")
 
 
 if __name__ == "__main__":
