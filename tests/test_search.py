@@ -128,6 +128,19 @@ def test_metrics_are_found_nested_or_dotted():
     assert metric({"accuracy": "!"}, ("accuracy",)) is None
 
 
+def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path):
+    for url in ("foo://x", f"sqlite:///{tmp_path}/missing/folder/s.db"):
+        with pytest.raises(UserError, match="cannot open the study storage") as err:
+            open_study("s", url, seed=0)
+        assert "\n" not in str(err.value)
+
+
+def test_a_postgresql_url_without_a_driver_names_the_installed_one():
+    assert with_driver("postgresql://u@h:5432/db") == "postgresql+psycopg2://u@h:5432/db"
+    assert with_driver("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert with_driver("sqlite:///a.db") == "sqlite:///a.db"
+
+
 def dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import warnings
 from collections import Counter
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 from optuna.exceptions import ExperimentalWarning
 from optuna.samplers import BaseSampler, TPESampler
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from ..errors import UserError
+
 STUDY_FOLDER = Path(".search")  # git-ignored: the default storage, the trials' logs, the figures
+OPEN_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what counts towards --trials
@@ -83,9 +88,25 @@ class PerTrialSeedTPE(BaseSampler):
         self.tpe.after_trial(study, trial, state, values)
 
 
+def creation_race(err: Exception) -> bool:
+    """Whether `err` is another process creating the same tables or rows a moment earlier."""
+    return isinstance(err, sqlalchemy.exc.IntegrityError) or (
+        isinstance(err, sqlalchemy.exc.OperationalError) and "already exists" in str(err))
+
+
 def open_study(name: str, url: str, seed: int) -> Study:
-    return optuna.create_study(storage=storage(url), study_name=name, direction="maximize",
-                               sampler=PerTrialSeedTPE(seed), load_if_exists=True)
+    """The study `name` at `url`, created if new. Two searches that start at once may both create the storage's
+    tables: the one that loses that race tries again. A storage that cannot be opened is a `UserError`."""
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return optuna.create_study(storage=storage(url), study_name=name, direction="maximize",
+                                       sampler=PerTrialSeedTPE(seed), load_if_exists=True)
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
+            if creation_race(err):
+                time.sleep(1 + attempt)
+                continue
+            raise UserError(f"cannot open the study storage {url}: {getattr(err, 'orig', None) or err}") from err
+    raise UserError(f"cannot open the study storage {url}: its tables are still being created")
 
 
 def claim(trial: optuna.Trial) -> None:
