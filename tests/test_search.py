@@ -89,11 +89,18 @@ def test_the_cli_rejects_a_bad_space_in_one_line_before_anything_runs(tmp_path):
     (tmp_path / "params.yaml").write_text(committed_params_text())
     (tmp_path / "space.yaml").write_text("train.lr: {low: 1.0, high: 0.1}\n")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    result = subprocess.run([sys.executable, "-m", "resnet_cifar.tools.search", "space.yaml", "--trials", "2"],
-                            cwd=tmp_path, capture_output=True, text=True, env=env)
+
+    def search_here() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "resnet_cifar.tools.search", "space.yaml", "--trials", "2"],
+                              cwd=tmp_path, capture_output=True, text=True, env=env)
+
+    outside = search_here()
+    assert outside.returncode == 2 and outside.stderr.startswith("error: not inside a DVC project")
+    (tmp_path / ".dvc").mkdir()  # what DVC looks for to find a project's root
+    result = search_here()
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == ["error: train.lr: low (1.0) must be below high (0.1)"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "space.yaml"]  # no study folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".dvc", "params.yaml", "space.yaml"]  # no study folder
 
 
 def test_suggested_values_keep_to_the_space_and_its_types(tmp_path):
@@ -204,6 +211,29 @@ def test_a_failing_trial_is_recorded_with_its_reason_and_the_search_goes_on(tmp_
     assert trials[1].user_attrs[FAILURE] == "train.lr must be > 0, got -1.0"
     assert "trial 1 fail: train.lr must be > 0, got -1.0 (" in capsys.readouterr().out
     assert "failed: trial 1: train.lr must be > 0, got -1.0" in summary(search.study)
+
+
+def test_an_interrupted_trial_is_recorded_and_run_again_by_the_next_search(tmp_path, monkeypatch):
+    search = fake_search(tmp_path, monkeypatch, 3)
+    real = runner.run_trial
+
+    def interrupted_second(name, params, log):
+        if name == "s-1":
+            raise KeyboardInterrupt
+        return real(name, params, log)
+
+    monkeypatch.setattr(runner, "run_trial", interrupted_second)
+    with pytest.raises(KeyboardInterrupt):
+        search.run()
+    trials = search.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "WAITING"]
+    assert trials[1].user_attrs[FAILURE] == "interrupted"
+    assert trials[2].system_attrs["fixed_params"] == trials[1].params  # queued: its parameters fixed
+    resumed = fake_search(tmp_path, monkeypatch, 3)
+    resumed.run()
+    trials = resumed.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[2].params == trials[1].params  # the interrupted trial's parameters, run again first
 
 
 def test_a_search_whose_trials_all_fail_stops_after_max_failures(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from .space import Dimension, suggest
 from .study import FAILURE, FINISHED, STUDY_FOLDER, claim, taken
 from .trial import experiment_name, run_trial
 
-TEST_ACCURACY, EXPERIMENT = "test_accuracy", "experiment"  # user attrs of a trial
+TEST_ACCURACY, EXPERIMENT, RETRY_OF = "test_accuracy", "experiment", "retry_of"  # user attrs of a trial
 
 
 class TrialFailed(Exception):
@@ -44,7 +44,12 @@ class Search:
         trial.set_user_attr(EXPERIMENT, name)
         self.started[trial.number] = time.monotonic()
         print(f"trial {trial.number} ({name}) running: {format_params(params)}", flush=True)
-        outcome = run_trial(name, params, self.logs / f"{name}.log")
+        try:
+            outcome = run_trial(name, params, self.logs / f"{name}.log")
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the next search runs these parameters again
+            trial.set_user_attr(FAILURE, "interrupted")
+            self.study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
+            raise
         if outcome.failure:
             trial.set_user_attr(FAILURE, outcome.failure)
             raise TrialFailed(outcome.failure)

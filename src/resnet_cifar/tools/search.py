@@ -8,12 +8,16 @@ never a test score. Run it again, after a kill or with a larger N, and it contin
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import signal
 import sys
 from pathlib import Path
 
 import optuna
 import pandas as pd
+from dvc.exceptions import NotDvcRepoError
+from dvc.repo import Repo
 
 from ..errors import UserError, report_user_errors
 from ..figures.search import save_search_figures
@@ -84,15 +88,31 @@ def draw(study: optuna.Study, space: dict[str, Dimension], folder: Path) -> None
     print("figures: " + ", ".join(map(str, paths)))
 
 
+def interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: the running experiment is stopped and its trial recorded as interrupted."""
+    raise KeyboardInterrupt
+
+
+def project_root() -> Path:
+    """The DVC project's root, where the trials run and the study folder lives, from anywhere inside it."""
+    try:
+        return Path(Repo.find_root())
+    except NotDvcRepoError as err:
+        raise UserError("not inside a DVC project: run the search in the pipeline's repository") from err
+
+
 @report_user_errors
 def main() -> None:
     args = parse_args(sys.argv[1:])
+    args.space, args.plots = args.space.resolve(), args.plots and args.plots.resolve()
+    os.chdir(project_root())
     space = load_space(args.space)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the search prints its own line per trial
     study = open_study(args.study, args.storage or default_storage(args.study), args.seed)
     for number in fail_orphans(study):
         print(f"trial {number} was interrupted by a killed search: marked failed, to be run again")
     search = Search(study, space, args.trials, args.max_failures or args.trials)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         search.run()
     except KeyboardInterrupt:
