@@ -18,7 +18,7 @@ from committed import REPO, committed_params_text
 from postgres_server import find_postgres_bin, postgres_server
 from project import command_env, run
 from resnet_cifar.errors import UserError
-from resnet_cifar.figures.search import save_search_figures
+from resnet_cifar.figures.search import parameters_figure, save_search_figures
 from resnet_cifar.search import runner
 from resnet_cifar.search.runner import Search
 from resnet_cifar.search.space import Choices, Range, flat_keys, load_space, parse_space, suggest
@@ -213,7 +213,7 @@ def test_a_failing_trial_is_recorded_with_its_reason_and_the_search_goes_on(tmp_
     assert "failed: trial 1: train.lr must be > 0, got -1.0" in summary(search.study)
 
 
-def test_an_interrupted_trial_is_recorded_and_run_again_by_the_next_search(tmp_path, monkeypatch):
+def test_an_interrupted_trial_is_recorded_and_run_again_by_the_next_search(tmp_path, monkeypatch, capsys):
     search = fake_search(tmp_path, monkeypatch, 3)
     real = runner.run_trial
 
@@ -230,7 +230,9 @@ def test_an_interrupted_trial_is_recorded_and_run_again_by_the_next_search(tmp_p
     assert trials[1].user_attrs[FAILURE] == "interrupted"
     assert trials[2].system_attrs["fixed_params"] == trials[1].params  # queued: its parameters fixed
     resumed = fake_search(tmp_path, monkeypatch, 3)
+    capsys.readouterr()
     resumed.run()
+    assert "trial 2 (s-2) running (trial 1 again): train.lr=" in capsys.readouterr().out
     trials = resumed.study.get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     assert trials[2].params == trials[1].params  # the interrupted trial's parameters, run again first
@@ -255,6 +257,10 @@ def test_the_summary_and_figures_of_a_study(tmp_path, monkeypatch):
     assert list(table.columns) == ["number", "value", "test_accuracy", "experiment", "train.lr"] and len(table) == 3
     paths = save_search_figures(table, {"train.lr": True}, "best.val_acc", tmp_path / "figures")
     assert all(p.stat().st_size > 1000 for p in paths)
+    choices = table.assign(**{"train.flip": ["none", "random", "none"]})
+    figure = parameters_figure(choices, {"train.lr": True, "train.flip": False}, "best.val_acc")
+    figure.canvas.draw()
+    assert [label.get_text() for label in figure.axes[1].get_xticklabels()] == ["none", "random"]
     empty = save_search_figures(table.iloc[:0], {"train.lr": False}, "best.val_acc", tmp_path / "empty")
     assert all(p.is_file() for p in empty)
 

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # the search runs headless
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
 
 from .plotting import note, save_figure
 
@@ -22,9 +23,9 @@ def best_so_far_figure(trials: pd.DataFrame, objective: str) -> plt.Figure:
     ordered = trials.sort_values("number")
     ax.plot(ordered["number"], ordered["value"], "o", color="tab:gray", alpha=0.6, label="trial")
     ax.step(ordered["number"], ordered["value"].cummax(), where="post", color="tab:blue", label="best so far")
-    ax.set(xlabel="trial number", ylabel=objective, title=f"Best {objective} so far")
+    ax.set(xlabel="trial number", ylabel=objective, title=f"The highest {objective} so far")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     return fig
 
 
@@ -37,8 +38,13 @@ def parameters_figure(trials: pd.DataFrame, params: dict[str, bool], objective: 
     for ax, (name, log) in zip(axes.flat, params.items()):
         values = trials[name]
         numeric = pd.api.types.is_numeric_dtype(values)
-        ax.plot(values if numeric else values.astype(str), trials["value"], "o", alpha=0.7)
-        ax.set(xlabel=name, ylabel=objective, xscale="log" if log and numeric else "linear")
+        ax.plot(values if numeric else values.astype(str).tolist(), trials["value"], "o", alpha=0.7)
+        ax.set(xlabel=name, ylabel=objective)
+        if log and numeric:  # minor labels of a narrow log range are long: a few, plainly written
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         if trials.empty:
             note(ax, "no finished trial yet", centre=True)
     for ax in axes.flat[len(params):]:

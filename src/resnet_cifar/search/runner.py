@@ -43,7 +43,8 @@ class Search:
         name = experiment_name(self.study.study_name, trial.number)
         trial.set_user_attr(EXPERIMENT, name)
         self.started[trial.number] = time.monotonic()
-        print(f"trial {trial.number} ({name}) running: {format_params(params)}", flush=True)
+        again = f" (trial {trial.user_attrs[RETRY_OF]} again)" if RETRY_OF in trial.user_attrs else ""
+        print(f"trial {trial.number} ({name}) running{again}: {format_params(params)}", flush=True)
         try:
             outcome = run_trial(name, params, self.logs / f"{name}.log")
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the next search runs these parameters again
