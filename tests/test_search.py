@@ -301,7 +301,7 @@ def fingerprint(project: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.e2e
-def test_a_search_leaves_its_trials_as_experiments_and_a_rerun_adds_to_them(search_project):
+def test_a_search_leaves_its_trials_as_experiments_a_rerun_adds_to_them_and_repeats_are_restored(search_project):
     project, space = search_project, str(search_project.parent / "lr.yaml")
     before = fingerprint(project)
     shown = search(project, space, "--trials", "3", "--study", "lr").stdout
@@ -316,6 +316,12 @@ def test_a_search_leaves_its_trials_as_experiments_and_a_rerun_adds_to_them(sear
     again = search(project, space, "--trials", "4", "--study", "lr").stdout
     assert {name for name in experiments(project) if name.startswith("lr-")} == names | {"lr-3"}, again
     assert "study lr: 4 complete" in again and fingerprint(project) == before
+    # Another study draws the same first lr (the sampler's seed is per trial number): DVC's run-cache restores it.
+    search(project, space, "--trials", "1", "--study", "repeat")
+    shown = experiments(project)
+    assert shown["repeat-0"]["train"]["lr"] == shown["lr-0"]["train"]["lr"]
+    log = (project / ".search/logs/repeat-0.log").read_text()
+    assert "Stage 'train' is cached - skipping run" in log, log
 
 
 @pytest.mark.e2e
