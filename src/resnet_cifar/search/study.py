@@ -1,0 +1,155 @@
+"""The Optuna study that holds a search's trials: where it is stored, how it is sampled, and how a search that was
+killed or runs beside others picks up the right trials.
+
+Each process beats a heartbeat for its running trial. A running trial whose owner died (no heartbeat for
+GRACE_SECONDS, or, on this machine, a process id that no longer exists) is marked failed and its parameters are
+queued again, so a resumed search re-runs it; a live process's trial is never touched.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from optuna.exceptions import ExperimentalWarning
+from optuna.samplers import BaseSampler, TPESampler
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+
+from ..errors import UserError
+
+STUDY_FOLDER = Path(".search")  # git-ignored: the default storage, the trials' logs, the figures
+OPEN_ATTEMPTS = 5
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 60
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what counts towards --trials
+HOST, PID = "host", "pid"  # user attrs: which process runs a trial
+FAILURE = "failure"  # user attr: why a trial failed, in one line
+
+
+def default_storage(study: str) -> str:
+    """An SQLite file under the study folder: a search that needs no server."""
+    STUDY_FOLDER.mkdir(exist_ok=True)
+    return f"sqlite:///{STUDY_FOLDER / study}.db"
+
+
+def with_driver(url: str) -> str:
+    """A PostgreSQL URL without a driver names psycopg2, the one installed: SQLAlchemy's default is psycopg 3."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url.removeprefix(scheme)
+    return url
+
+
+def storage(url: str) -> RDBStorage:
+    """Any Optuna RDB storage URL (sqlite:///..., postgresql://...), with heartbeats and failed-trial retries."""
+    url = with_driver(url)
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None  # wait out a peer's write
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.8: say so once, in the docs
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
+                          grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=retry())
+
+
+def retry() -> RetryHeartbeatStaleTrialCallback:
+    """Queue a failed trial's parameters again, once."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return RetryHeartbeatStaleTrialCallback(max_retry=1)
+
+
+class PerTrialSeedTPE(BaseSampler):
+    """TPE whose random draws are seeded by (seed, trial number): reproducible, yet two processes that share a
+    study draw different parameters instead of the same sequence from one seed."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed, self.tpe = seed, TPESampler(seed=seed)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self.tpe = TPESampler(seed=self.seed + trial.number)  # TPE keeps no state but its random generator
+        self.tpe.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self.tpe.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self.tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self.tpe.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self.tpe.after_trial(study, trial, state, values)
+
+
+def creation_race(err: Exception) -> bool:
+    """Whether `err` is another process creating the same tables or rows a moment earlier."""
+    return isinstance(err, sqlalchemy.exc.IntegrityError) or (
+        isinstance(err, sqlalchemy.exc.OperationalError) and "already exists" in str(err))
+
+
+def open_study(name: str, url: str, seed: int) -> Study:
+    """The study `name` at `url`, created if new. Two searches that start at once may both create the storage's
+    tables: the one that loses that race tries again. A storage that cannot be opened is a `UserError`."""
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return optuna.create_study(storage=storage(url), study_name=name, direction="maximize",
+                                       sampler=PerTrialSeedTPE(seed), load_if_exists=True)
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
+            if creation_race(err):
+                time.sleep(1 + attempt)
+                continue
+            raise UserError(f"cannot open the study storage {url}: {getattr(err, 'orig', None) or err}") from err
+    raise UserError(f"cannot open the study storage {url}: its tables are still being created")
+
+
+def claim(trial: optuna.Trial) -> None:
+    """Mark `trial` as this process's, so that a later search on this machine can tell it was orphaned."""
+    trial.set_user_attr(HOST, socket.gethostname())
+    trial.set_user_attr(PID, os.getpid())
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def orphaned(trial: FrozenTrial) -> bool:
+    """A running trial whose process, on this machine, is gone."""
+    attrs = trial.user_attrs
+    return (trial.state == TrialState.RUNNING and attrs.get(HOST) == socket.gethostname()
+            and isinstance(attrs.get(PID), int) and not process_alive(attrs[PID]))
+
+
+def fail_orphans(study: Study) -> list[int]:
+    """Mark this machine's orphaned trials failed and queue their parameters again; their numbers."""
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if orphaned(trial):
+            study._storage.set_trial_user_attr(trial._trial_id, FAILURE, "interrupted: its search was killed")
+            if study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                retry()(study, study._storage.get_trial(trial._trial_id))
+                failed.append(trial.number)
+    return failed
+
+
+def counts(study: Study) -> Counter:
+    """How many trials are in each state, by state name (COMPLETE, FAIL, PRUNED, RUNNING, WAITING)."""
+    return Counter(t.state.name for t in study.get_trials(deepcopy=False))
+
+
+def taken(study: Study) -> int:
+    """Trials that count towards the total or may yet: finished ones and those running now."""
+    states = counts(study)
+    return sum(states[s.name] for s in (*FINISHED, TrialState.RUNNING))

@@ -1,0 +1,371 @@
+"""The hyperparameter search (resnet_cifar.tools.search): its space file, its trials as DVC experiments, and a study
+that survives kills and is shared by several processes."""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from browser import skip_unless_installed
+from committed import REPO, committed_params_text
+from postgres_server import find_postgres_bin, postgres_server
+from project import command_env, run
+from resnet_cifar.errors import UserError
+from resnet_cifar.figures.search import parameters_figure, save_search_figures
+from resnet_cifar.search import runner
+from resnet_cifar.search.runner import Search
+from resnet_cifar.search.space import Choices, Range, flat_keys, load_space, parse_space, suggest
+from resnet_cifar.search.study import FAILURE, HOST, PID, counts, fail_orphans, open_study, with_driver
+from resnet_cifar.search.trial import Outcome, exp_run_command, experiment_name, failure_reason, metric
+from resnet_cifar.tools.search import summary, trials_table
+
+# Trials made by hand (study.ask) rather than by Study.optimize, which beats their heartbeat: Optuna warns.
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+
+PARAMS_KEYS = flat_keys(yaml.safe_load(committed_params_text()))
+SPACE = {"train.lr": {"low": 0.05, "high": 1.0, "log": True}, "train.epochs": {"low": 1, "high": 4},
+         "train.label_smoothing": {"low": 0, "high": 1, "type": "float"},
+         "train.flip": {"choices": ["none", "random"]}}
+
+
+def test_a_good_space_parses_into_ranges_and_choices():
+    space = parse_space(SPACE, PARAMS_KEYS, "space.yaml")
+    assert space == {"train.lr": Range(0.05, 1.0, log=True), "train.epochs": Range(1, 4, integer=True),
+                     "train.label_smoothing": Range(0, 1), "train.flip": Choices(("none", "random"))}
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (None, "is empty"),
+    ({}, "is empty"),
+    (["train.lr"], "is empty"),
+    ({"train.lrr": {"low": 0.1, "high": 1}}, "train.lrr not in params.yaml"),
+    ({"lr": {"low": 0.1, "high": 1}}, "lr not in params.yaml"),
+    ({"train.lr": {"low": 1.0, "high": 1.0}}, r"low \(1.0\) must be below high"),
+    ({"train.lr": {"low": 2, "high": 1}}, "must be below high"),
+    ({"train.lr": {"low": 0.0, "high": 1.0, "log": True}}, "log range needs low > 0"),
+    ({"train.lr": {"low": 0.1}}, "needs low and high"),
+    ({"train.lr": {"low": 0.1, "high": 1, "step": 2}}, "needs low and high"),
+    ({"train.lr": {"low": "a", "high": 1}}, "must be numbers"),
+    ({"train.lr": {"low": 0.1, "high": 1, "type": "complex"}}, "type must be one of float, int"),
+    ({"train.epochs": {"low": 1.5, "high": 4, "type": "int"}}, "whole-number ends"),
+    ({"train.flip": {"choices": []}}, "non-empty list"),
+    ({"train.flip": {"choices": ["none"], "low": 1}}, "the only entry"),
+    ({"train.milestones": {"choices": [[3, 6], [5]]}}, "each choice must be"),
+    ({"train.lr": 0.1}, r"expected \{low"),
+])
+def test_a_malformed_space_is_one_line_naming_the_problem(raw, message):
+    with pytest.raises(UserError, match=message) as err:
+        parse_space(raw, PARAMS_KEYS, "space.yaml")
+    assert "\n" not in str(err.value)
+
+
+def test_a_missing_or_unreadable_space_file(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(committed_params_text())
+    with pytest.raises(UserError, match="cannot read search space"):
+        load_space(tmp_path / "missing.yaml", params)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train.lr: {low: 0.1, high: [\n")
+    with pytest.raises(UserError, match="is not valid YAML"):
+        load_space(bad, params)
+
+
+def test_the_shipped_space_is_valid_and_spans_the_defaults():
+    space = load_space(REPO / "recipes/search/defaults.yaml", REPO / "params.yaml")
+    defaults = yaml.safe_load(committed_params_text())["train"]
+    assert set(space) == {"train.lr", "train.weight_decay", "train.label_smoothing"}
+    for key, dim in space.items():
+        assert dim.low < defaults[key.split(".")[1]] < dim.high, key
+
+
+def test_the_cli_rejects_a_bad_space_in_one_line_before_anything_runs(tmp_path):
+    (tmp_path / "params.yaml").write_text(committed_params_text())
+    (tmp_path / "space.yaml").write_text("train.lr: {low: 1.0, high: 0.1}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+
+    def search_here() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "resnet_cifar.tools.search", "space.yaml", "--trials", "2"],
+                              cwd=tmp_path, capture_output=True, text=True, env=env)
+
+    outside = search_here()
+    assert outside.returncode == 2 and outside.stderr.startswith("error: not inside a DVC project")
+    (tmp_path / ".dvc").mkdir()  # what DVC looks for to find a project's root
+    result = search_here()
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == ["error: train.lr: low (1.0) must be below high (0.1)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".dvc", "params.yaml", "space.yaml"]  # no study folder
+
+
+def test_suggested_values_keep_to_the_space_and_its_types(tmp_path):
+    space = parse_space(SPACE, PARAMS_KEYS, "space.yaml")
+    study = open_study("s", f"sqlite:///{tmp_path}/s.db", seed=0)
+    for _ in range(20):
+        values = suggest(study.ask(), space)
+        assert 0.05 <= values["train.lr"] <= 1.0 and isinstance(values["train.lr"], float)
+        assert values["train.epochs"] in (1, 2, 3, 4) and isinstance(values["train.epochs"], int)
+        assert values["train.flip"] in ("none", "random")
+
+
+def test_each_trial_is_a_named_temporary_dvc_experiment():
+    assert experiment_name("defaults", 7) == "defaults-7"
+    command = exp_run_command("defaults-7", {"train.lr": 0.25, "train.flip": "none", "train.epochs": 2})
+    assert command[1:] == ["-m", "dvc", "exp", "run", "--temp", "--name", "defaults-7", "-S", "train.lr=0.25",
+                           "-S", "train.flip=none", "-S", "train.epochs=2"]
+    assert "--force" not in command and "--no-run-cache" not in command  # the run-cache restores repeated params
+
+
+def test_a_failed_experiment_gives_its_one_line_reason():
+    stage = "Running stage 'train':\nerror: train.lr must be > 0, got -1.0\nERROR: failed to reproduce 'train'"
+    assert failure_reason(stage) == "train.lr must be > 0, got -1.0"
+    assert failure_reason("Reproducing\nERROR: failed to reproduce 'train': exited with 1\n") == \
+        "failed to reproduce 'train': exited with 1"
+    assert failure_reason("Killed\n") == "Killed"
+
+
+def test_metrics_are_found_nested_or_dotted():
+    assert metric({"best": {"val_acc": 0.5}, "accuracy": 0.4}, ("best", "val_acc")) == 0.5
+    assert metric({"best.val_acc": 0.5}, ("best", "val_acc")) == 0.5
+    assert metric({"accuracy": "!"}, ("accuracy",)) is None
+
+
+def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path):
+    for url in ("foo://x", f"sqlite:///{tmp_path}/missing/folder/s.db"):
+        with pytest.raises(UserError, match="cannot open the study storage") as err:
+            open_study("s", url, seed=0)
+        assert "\n" not in str(err.value)
+
+
+def test_a_postgresql_url_without_a_driver_names_the_installed_one():
+    assert with_driver("postgresql://u@h:5432/db") == "postgresql+psycopg2://u@h:5432/db"
+    assert with_driver("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert with_driver("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def running_trial(study: optuna.Study, host: str, pid: int, lr: float) -> int:
+    study.enqueue_trial({"train.lr": lr})
+    trial = study.ask()
+    trial.suggest_float("train.lr", 0.01, 1.0)
+    trial.set_user_attr(HOST, host)
+    trial.set_user_attr(PID, pid)
+    return trial.number
+
+
+def test_a_killed_searchs_trial_is_failed_and_queued_again_but_a_live_ones_is_not(tmp_path):
+    study = open_study("s", f"sqlite:///{tmp_path}/s.db", seed=0)
+    killed = running_trial(study, socket.gethostname(), dead_pid(), 0.3)
+    running_trial(study, socket.gethostname(), os.getpid(), 0.2)  # a live process on this machine
+    running_trial(study, "another-machine", dead_pid(), 0.1)  # its heartbeat decides, not a pid here
+    assert fail_orphans(study) == [killed]
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "RUNNING", "RUNNING", "WAITING"]
+    assert trials[killed].user_attrs[FAILURE].startswith("interrupted")
+    assert trials[3].params == {"train.lr": 0.3}  # the interrupted trial, to be run again
+
+
+def fake_search(tmp_path, monkeypatch, total: int, failing: dict[str, str] | None = None,
+                max_failures: int | None = None) -> Search:
+    """A search of one lr range whose experiments are not run: each trial's value is its lr, and the experiments
+    named in `failing` fail with the reason given."""
+    def fake_run_trial(name, params, log):
+        if name in (failing or {}):
+            return Outcome(None, None, failing[name])
+        return Outcome(value=params["train.lr"], test_accuracy=params["train.lr"] / 2, failure=None)
+
+    monkeypatch.setattr(runner, "run_trial", fake_run_trial)
+    space = parse_space({"train.lr": {"low": 0.1, "high": 0.9}}, PARAMS_KEYS, "s.yaml")
+    study = open_study("s", f"sqlite:///{tmp_path}/s.db", seed=0)
+    return Search(study, space, total, max_failures=max_failures or total, logs=tmp_path / "logs")
+
+
+def test_trials_is_the_studys_total_so_a_rerun_continues_it(tmp_path, monkeypatch, capsys):
+    fake_search(tmp_path, monkeypatch, 3).run()
+    assert counts(fake_search(tmp_path, monkeypatch, 3).study)["COMPLETE"] == 3
+    fake_search(tmp_path, monkeypatch, 3).run()  # already full: runs nothing
+    search = fake_search(tmp_path, monkeypatch, 4)
+    search.run()
+    trials = search.study.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3] and counts(search.study)["COMPLETE"] == 4
+    assert [t.user_attrs["experiment"] for t in trials] == ["s-0", "s-1", "s-2", "s-3"]
+    lines = [line for line in capsys.readouterr().out.splitlines() if "best.val_acc" in line]
+    assert len(lines) == 4 and lines[0].startswith("trial 0 best.val_acc ")
+
+
+def test_a_failing_trial_is_recorded_with_its_reason_and_the_search_goes_on(tmp_path, monkeypatch, capsys):
+    search = fake_search(tmp_path, monkeypatch, 3, failing={"s-1": "train.lr must be > 0, got -1.0"})
+    search.run()
+    trials = search.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].user_attrs[FAILURE] == "train.lr must be > 0, got -1.0"
+    assert "trial 1 fail: train.lr must be > 0, got -1.0 (" in capsys.readouterr().out
+    assert "failed: trial 1: train.lr must be > 0, got -1.0" in summary(search.study)
+
+
+def test_an_interrupted_trial_is_recorded_and_run_again_by_the_next_search(tmp_path, monkeypatch, capsys):
+    search = fake_search(tmp_path, monkeypatch, 3)
+    real = runner.run_trial
+
+    def interrupted_second(name, params, log):
+        if name == "s-1":
+            raise KeyboardInterrupt
+        return real(name, params, log)
+
+    monkeypatch.setattr(runner, "run_trial", interrupted_second)
+    with pytest.raises(KeyboardInterrupt):
+        search.run()
+    trials = search.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "WAITING"]
+    assert trials[1].user_attrs[FAILURE] == "interrupted"
+    assert trials[2].system_attrs["fixed_params"] == trials[1].params  # queued: its parameters fixed
+    resumed = fake_search(tmp_path, monkeypatch, 3)
+    capsys.readouterr()
+    resumed.run()
+    assert "trial 2 (s-2) running (trial 1 again): train.lr=" in capsys.readouterr().out
+    trials = resumed.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[2].params == trials[1].params  # the interrupted trial's parameters, run again first
+
+
+def test_a_search_whose_trials_all_fail_stops_after_max_failures(tmp_path, monkeypatch):
+    failing = {f"s-{n}": "diverged" for n in range(10)}
+    search = fake_search(tmp_path, monkeypatch, 3, failing=failing, max_failures=2)
+    search.run()
+    assert counts(search.study) == {"FAIL": 2}
+
+
+def test_the_summary_and_figures_of_a_study(tmp_path, monkeypatch):
+    search = fake_search(tmp_path, monkeypatch, 3)
+    search.run()
+    text = summary(search.study)
+    best = max(search.study.get_trials(), key=lambda t: t.value)
+    assert text.splitlines()[0] == "study s: 3 complete, 0 failed, 0 pruned, 0 running"
+    assert f"best: trial {best.number} (s-{best.number}) best.val_acc {best.value:.4f}" in text
+    assert f"test accuracy {best.value / 2:.4f}, for information only" in text
+    table = trials_table(search.study, search.space)
+    assert list(table.columns) == ["number", "value", "test_accuracy", "experiment", "train.lr"] and len(table) == 3
+    paths = save_search_figures(table, {"train.lr": True}, "best.val_acc", tmp_path / "figures")
+    assert all(p.stat().st_size > 1000 for p in paths)
+    choices = table.assign(**{"train.flip": ["none", "random", "none"]})
+    figure = parameters_figure(choices, {"train.lr": True, "train.flip": False}, "best.val_acc")
+    figure.canvas.draw()
+    assert [label.get_text() for label in figure.axes[1].get_xticklabels()] == ["none", "random"]
+    empty = save_search_figures(table.iloc[:0], {"train.lr": False}, "best.val_acc", tmp_path / "empty")
+    assert all(p.is_file() for p in empty)
+
+
+# End to end: searches on the tiny pipeline, each trial a real `dvc exp run`. One project serves the steps of a
+# scenario; each study has its own name, so the steps do not see each other's trials.
+LR_SPACE = "train.lr: {low: 0.005, high: 0.05, log: true}\n"
+WORKSPACE_FILES = ("params.yaml", "dvc.lock", "metrics/train/metrics.json", "metrics/evaluate.json",
+                   "models/best.pt")
+
+
+@pytest.fixture(scope="module")
+def search_project(tmp_path_factory, tiny_pipeline) -> Path:
+    """A copy of the finished tiny pipeline with its baseline committed, as a clone is (.search/ git-ignored),
+    and a space file beside it."""
+    root = tmp_path_factory.mktemp("search")
+    project = shutil.copytree(tiny_pipeline[0], root / "project", symlinks=True)
+    (project / ".gitignore").write_text("/.search/\n")
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "baseline results")
+    (root / "lr.yaml").write_text(LR_SPACE)
+    return project
+
+
+def search(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(project, sys.executable, "-m", "resnet_cifar.tools.search", *args, check=check)
+
+
+def experiments(project: Path) -> dict[str, dict]:
+    """Each experiment of `dvc exp show` by name: its params.yaml values."""
+    shown = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
+    return {exp["name"]: exp["revs"][0]["data"]["params"]["params.yaml"]["data"]
+            for row in shown for exp in row.get("experiments") or []}
+
+
+def fingerprint(project: Path) -> dict[str, bytes]:
+    return {name: (project / name).read_bytes() for name in WORKSPACE_FILES}
+
+
+@pytest.mark.e2e
+def test_a_search_leaves_its_trials_as_experiments_a_rerun_adds_to_them_and_repeats_are_restored(search_project):
+    project, space = search_project, str(search_project.parent / "lr.yaml")
+    before = fingerprint(project)
+    shown = search(project, space, "--trials", "3", "--study", "lr").stdout
+    names = {name for name in experiments(project) if name.startswith("lr-")}
+    assert names == {"lr-0", "lr-1", "lr-2"}, shown
+    assert fingerprint(project) == before  # the workspace as the search found it
+    assert "study lr: 3 complete, 0 failed, 0 pruned, 0 running" in shown
+    best = r"best: trial \d \(lr-\d\) best.val_acc [01]\.\d{4} \(test accuracy [01]\.\d{4}, for information"
+    assert re.search(best, shown)
+    assert len(re.findall(r"^trial \d best.val_acc [01]\.\d{4} \(\d+ s\)$", shown, re.M)) == 3
+    assert all((project / ".search/lr" / f).stat().st_size > 0 for f in ("best_so_far.png", "parameters.png"))
+    again = search(project, space, "--trials", "4", "--study", "lr").stdout
+    assert {name for name in experiments(project) if name.startswith("lr-")} == names | {"lr-3"}, again
+    assert "study lr: 4 complete" in again and fingerprint(project) == before
+    # Another study draws the same first lr (the sampler's seed is per trial number): DVC's run-cache restores it.
+    search(project, space, "--trials", "1", "--study", "repeat")
+    shown = experiments(project)
+    assert shown["repeat-0"]["train"]["lr"] == shown["lr-0"]["train"]["lr"]
+    log = (project / ".search/logs/repeat-0.log").read_text()
+    assert "Stage 'train' is cached - skipping run" in log, log
+
+
+@pytest.mark.e2e
+def test_a_trial_the_config_rejects_is_recorded_failed_with_its_reason(search_project):
+    space = search_project.parent / "bad.yaml"
+    space.write_text("train.label_smoothing: {low: 1.5, high: 2.0}\n")
+    result = search(search_project, str(space), "--trials", "1", "--max-failures", "1", check=False)
+    assert result.returncode == 2 and result.stderr.startswith("error: stopped after 1 failed trials"), result
+    assert re.search(r"^trial 0 fail: train.label_smoothing must be in \[0, 1\), got 1\.\d+ \(\d+ s\)$",
+                     result.stdout, re.M), result.stdout
+    study = optuna.load_study(study_name="bad", storage=f"sqlite:///{search_project}/.search/bad.db")
+    assert [t.state.name for t in study.trials] == ["FAIL"]
+    assert study.trials[0].user_attrs[FAILURE].startswith("train.label_smoothing must be in [0, 1)")
+    assert not any(name.startswith("bad-") for name in experiments(search_project))
+
+
+@pytest.mark.e2e
+def test_two_searches_on_one_study_never_run_the_same_trial(search_project):
+    space = str(search_project.parent / "lr.yaml")
+    command = [sys.executable, "-m", "resnet_cifar.tools.search", space, "--trials", "3", "--study", "pair"]
+    workers = [subprocess.Popen(command, cwd=search_project, env=command_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [worker.communicate() for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    started = [re.findall(r"^trial (\d+) \(pair-\1\) running", out, re.M) for out, _ in outputs]
+    assert all(started) and not set(started[0]) & set(started[1]), outputs  # each ran some, none twice
+    study = optuna.load_study(study_name="pair", storage=f"sqlite:///{search_project}/.search/pair.db")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3  # the total asked for, no more
+    names = {name for name in experiments(search_project) if name.startswith("pair-")}
+    assert names == {t.user_attrs["experiment"] for t in study.trials} == {"pair-0", "pair-1", "pair-2"}
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    skip_unless_installed(find_postgres_bin() is not None, "PostgreSQL (initdb, postgres) is not installed")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.mark.e2e
+def test_a_search_stored_in_postgresql(search_project, postgres_url):
+    space = str(search_project.parent / "lr.yaml")
+    shown = search(search_project, space, "--trials", "1", "--study", "shared", "--storage", postgres_url).stdout
+    study = optuna.load_study(study_name="shared", storage=with_driver(postgres_url))
+    assert [(t.state.name, t.user_attrs["experiment"]) for t in study.trials] == [("COMPLETE", "shared-0")], shown
+    assert experiments(search_project)["shared-0"]["train"]["lr"] == pytest.approx(study.trials[0].params["train.lr"])
+    assert not (search_project / ".search/shared.db").exists()
