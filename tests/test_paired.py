@@ -130,7 +130,7 @@ def test_versus_on_two_experiments(finished_project):
     run(project, "dvc", "exp", "run", "evaluate", "-n", "reseeded", "-S", "seed=7")
     before = workspace_state(project)
     versus = [sys.executable, "-m", "resnet_cifar.tools.compare", "--versus"]
-    shown = run(project, *versus, "fast", "main").stdout
+    shown = run(project / "results", *versus, "fast", "main").stdout
     a, b = predictions_at(project, exp_ref(project, "fast")), predictions_at(project, "main")
     assert np.array_equal(a["labels"], b["labels"])
     right_a, right_b = a["predicted"] == a["labels"], b["predicted"] == b["labels"]

@@ -139,12 +139,14 @@ def load_scored(root: Path, repo: Repo, name: str) -> Scored:
         return Scored(name=name, subset_md5=md5, labels=arrays["labels"], predicted=arrays["predicted"])
 
 
-def compare_pair(name_a: str, name_b: str, root: Path = Path(".")) -> str:
-    """The paired comparison of two experiments of the project at `root`, as the lines to print."""
+def compare_pair(name_a: str, name_b: str, root: Path | None = None) -> str:
+    """The paired comparison of two experiments of the project at `root` (by default the one around the current
+    folder), as the lines to print."""
     try:
-        repo = Repo(str(root))
+        repo = Repo(str(root) if root else None)
     except Exception as err:  # dvc's NotDvcRepoError and git errors alike mean "not a project"
-        raise UserError(f"{root.resolve()} is not a DVC project: run this from the project's folder") from err
+        raise UserError(f"{Path.cwd()} is not in a DVC project: run this from the project's folder") from err
     with repo:
-        a, b = load_scored(root, repo, name_a), load_scored(root, repo, name_b)
+        project = Path(repo.root_dir)
+        a, b = load_scored(project, repo, name_a), load_scored(project, repo, name_b)
     return report(name_a, name_b, paired_counts(a, b))
