@@ -14,6 +14,7 @@ from resnet_cifar.errors import UserError
 from resnet_cifar.experiments.paired import (
     Paired,
     Scored,
+    compare_pair,
     difference_interval,
     mcnemar_p,
     paired_counts,
@@ -102,6 +103,11 @@ def test_an_unknown_experiment_name_is_refused(tmp_path):
             resolve_rev(repo, "no-such-exp")
 
 
+def test_a_folder_outside_a_project_is_refused(tmp_path):
+    with pytest.raises(UserError, match="not in a DVC project"):
+        compare_pair("a", "b", root=tmp_path)
+
+
 def predictions_at(project: Path, rev: str) -> np.lib.npyio.NpzFile:
     """The predictions file of a revision, straight from the DVC cache by the md5 its dvc.lock records."""
     lock = yaml.safe_load(run(project, "git", "show", f"{rev}:dvc.lock").stdout)
@@ -141,6 +147,9 @@ def test_versus_on_two_experiments(finished_project):
     refused = run(project, *versus, "reseeded", "fast", check=False)
     assert refused.returncode != 0 and refused.stdout == ""
     assert len(refused.stderr.strip().splitlines()) == 1 and "different test subsets" in refused.stderr
+    # The workspace holds the last experiment's results (dvc exp run applies it): the same predictions.
+    same = run(project, *versus, "workspace", "reseeded").stdout
+    assert "0 right only in A, 0 right only in B" in same and "within noise: p = 1" in same, same
     unknown = run(project, *versus, "fast", "no-such-exp", check=False)
     assert unknown.returncode != 0 and "no-such-exp" in unknown.stderr
     assert workspace_state(project) == before

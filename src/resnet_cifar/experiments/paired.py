@@ -14,9 +14,12 @@ from pathlib import Path
 import dvc.api
 import numpy as np
 import yaml
+from dvc.exceptions import NotDvcRepoError
 from dvc.repo import Repo
+from dvc.repo.experiments.exceptions import AmbiguousExpRefInfo
 from dvc.repo.experiments.utils import resolve_name
 from scipy.stats import binomtest, norm
+from scmrepo.exceptions import SCMError
 
 from ..errors import UserError
 
@@ -103,12 +106,15 @@ def resolve_rev(repo: Repo, name: str) -> str | None:
     """The commit of an experiment name (as `dvc exp show` lists it) or a git rev; None for the workspace."""
     if name == WORKSPACE:
         return None
-    ref = resolve_name(repo.scm, name).get(name)
+    try:
+        ref = resolve_name(repo.scm, name).get(name)
+    except AmbiguousExpRefInfo as err:  # the same name in experiments of several commits
+        raise UserError(str(err)) from err
     if ref is not None:
         return repo.scm.get_ref(str(ref))
     try:
         return repo.scm.resolve_rev(name)
-    except Exception as err:  # scmrepo raises its own RevError kinds, all meaning "no such revision"
+    except SCMError as err:
         raise UserError(f"no experiment or git revision named {name!r}; see `dvc exp show`") from err
 
 
@@ -144,7 +150,7 @@ def compare_pair(name_a: str, name_b: str, root: Path | None = None) -> str:
     folder), as the lines to print."""
     try:
         repo = Repo(str(root) if root else None)
-    except Exception as err:  # dvc's NotDvcRepoError and git errors alike mean "not a project"
+    except NotDvcRepoError as err:
         raise UserError(f"{Path.cwd()} is not in a DVC project: run this from the project's folder") from err
     with repo:
         project = Path(repo.root_dir)
