@@ -18,6 +18,7 @@ from resnet_cifar.experiments.paired import (
     difference_interval,
     mcnemar_p,
     paired_counts,
+    read_bytes,
     report,
     resolve_rev,
     subset_md5,
@@ -101,6 +102,10 @@ def test_an_unknown_experiment_name_is_refused(tmp_path):
         assert resolve_rev(repo, "main") == repo.scm.get_rev()
         with pytest.raises(UserError, match="no experiment or git revision named 'no-such-exp'"):
             resolve_rev(repo, "no-such-exp")
+    with pytest.raises(UserError, match="workspace has no results/predictions.npz"):
+        read_bytes(tmp_path, "results/predictions.npz", None, "workspace")
+    with pytest.raises(UserError, match="main has no dvc.lock"):
+        read_bytes(tmp_path, "dvc.lock", "main", "main")
 
 
 def test_a_folder_outside_a_project_is_refused(tmp_path):

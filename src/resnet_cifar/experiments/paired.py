@@ -14,7 +14,7 @@ from pathlib import Path
 import dvc.api
 import numpy as np
 import yaml
-from dvc.exceptions import NotDvcRepoError
+from dvc.exceptions import FileMissingError, NotDvcRepoError, PathMissingError
 from dvc.repo import Repo
 from dvc.repo.experiments.exceptions import AmbiguousExpRefInfo
 from dvc.repo.experiments.utils import resolve_name
@@ -123,8 +123,9 @@ def read_bytes(root: Path, path: str, rev: str | None, name: str) -> bytes:
     try:
         with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
             return handle.read()
-    except FileNotFoundError as err:
-        raise UserError(f"{name} has no {path}: run its `evaluate` stage first") from err
+    except (FileNotFoundError, FileMissingError, PathMissingError) as err:
+        raise UserError(f"{name} has no {path} here: run its `evaluate` stage, or `dvc exp pull` / `dvc pull` "
+                        "it, first") from err
 
 
 def subset_md5(lock_text: bytes, name: str) -> str:
