@@ -139,12 +139,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-A", "--all", action="store_true",
                         help="experiments of every commit of the repository (dvc exp show -A), not only HEAD's")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the table, unrounded, to FILE")
+    parser.add_argument("--versus", nargs=2, metavar=("EXP_A", "EXP_B"),
+                        help="instead of the table, a paired test of two experiments (names as `dvc exp show` "
+                             "lists them, git revs or 'workspace') on the same test images: both accuracies, "
+                             "A - B with a 95%% interval and McNemar's exact p-value")
     return parser.parse_args(argv)
 
 
 @report_user_errors
 def main() -> None:
     args = parse_args(sys.argv[1:])
+    if args.versus:
+        from ..experiments.paired import compare_pair  # dvc's Repo loads slowly: only when asked for
+
+        print(compare_pair(*args.versus))
+        return
     frame, without = comparison(exp_show(args.all))
     if frame.empty:
         raise UserError("no experiment has test results yet: run `dvc repro` or `dvc exp run` first")

@@ -1,0 +1,1 @@
+"""Statistics and DVC reads for comparing experiments."""
