@@ -21,11 +21,13 @@ from dvc.repo.experiments.utils import resolve_name
 from scipy.stats import binomtest, norm
 from scmrepo.exceptions import SCMError
 
+from .. import paths
 from ..errors import UserError
 
 WORKSPACE = "workspace"
-PREDICTIONS = "results/predictions.npz"
-TEST_SUBSET = "data/subsets/test.npz"
+# As dvc.lock and dvc.api spell them: posix paths relative to the project root.
+PREDICTIONS = paths.PREDICTIONS.as_posix()
+TEST_SUBSET = paths.TEST_SUBSET.as_posix()
 LEVEL = 0.05  # the significance level of the verdict; the interval is its matching 1 - LEVEL = 95%
 
 
