@@ -18,19 +18,19 @@ H200 = "NVIDIA H200,2,bf16,2.14.1+cu130"
 EXP_SHOW = f"""\
 Experiment,rev,typ,Created,parent,State,Executor,accuracy,loss,ece,clean_acc,corrupted_acc,best.val_acc,best.epoch,\
 time.train_seconds,time.images_per_sec,run.device_name,run.processes,run.precision,run.torch,model.arch,\
-model.zero_init_residual,train.epochs,train.batch_size,train.lr,data.train_size,data.url,stages/train.py
-,workspace,baseline,,,,,0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,file:///a.tar.gz,abc
-,main,baseline,2026-11-27T09:00:00,,,,0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,\
+model.zero_init_residual,train.epochs,train.batch_size,train.lr,data.train_size,data.test_size,data.url,stages/train.py
+,workspace,baseline,,,,,0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,1000,file:///a.tar.gz,abc
+,main,baseline,2026-11-27T09:00:00,,,,0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,1000,\
 file:///a.tar.gz,abc
 sated-tarp,9f1022f,branch_commit,2026-11-27T09:10:00,main,Success,,0.355,1.8123456,0.1,0.34,0.2912345,0.36,2,301.25,\
-6.6,{H200},resnet34,False,2,128,0.05,1000,file:///a.tar.gz,abc
+6.6,{H200},resnet34,False,2,128,0.05,1000,1000,file:///a.tar.gz,abc
 ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,0.2,2.1,0.1,0.2,0.15,0.25,1,55.0,18.2,{EPYC},\
-resnet18,False,1,64,0.2,1000,file:///a.tar.gz,abc
-queued-one,1234567,branch_base,2026-11-27T09:20:00,main,Queued,,,,,,,,,,,,,,,resnet50,False,1,128,0.1,1000,\
+resnet18,False,1,64,0.2,1000,1000,file:///a.tar.gz,abc
+queued-one,1234567,branch_base,2026-11-27T09:20:00,main,Queued,,,,,,,,,,,,,,,resnet50,False,1,128,0.1,1000,1000,\
 file:///a.tar.gz,abc
 """
-HEADERS = ["experiment", "arch", "ep", "lr", "batch", "n_train", "acc", "loss", "c_acc", "best_val", "train_s",
-           "img/s", "ran_on"]
+HEADERS = ["experiment", "group", "arch", "ep", "lr", "batch", "n_train", "acc", "±", "loss", "c_acc", "best_val",
+           "train_s", "img/s", "ran_on"]
 
 
 def exp_show(text: str = EXP_SHOW) -> pd.DataFrame:
@@ -43,8 +43,9 @@ def test_rows_with_results_best_test_accuracy_first_under_short_headers():
     assert list(frame["experiment"]) == ["sated-tarp", "main", "ridgy-sacs"]  # the workspace repeats main
     assert without == 1  # the queued experiment
     assert frame.iloc[0].to_dict() == {
-        "experiment": "sated-tarp", "arch": "resnet34", "ep": 2, "lr": 0.05, "batch": 128, "n_train": 1000,
-        "acc": 0.355, "loss": 1.8123456, "c_acc": 0.2912345, "best_val": 0.36, "train_s": 301.25, "img/s": 6.6,
+        "experiment": "sated-tarp", "group": 1, "arch": "resnet34", "ep": 2, "lr": 0.05, "batch": 128, "n_train": 1000,
+        "acc": 0.355, "±": pytest.approx(0.01513, abs=1e-5),  # sqrt(0.355 * 0.645 / 1000)
+        "loss": 1.8123456, "c_acc": 0.2912345, "best_val": 0.36, "train_s": 301.25, "img/s": 6.6,
         "ran_on": "2x H200 bf16 2.14.1"}
     assert frame.iloc[1]["ran_on"] == "EPYC 7B13 fp32 2.14.1"
 
@@ -69,14 +70,17 @@ def test_columns_missing_from_an_old_commit_are_blank():
     frame, _ = comparison(table)
     assert list(frame.columns) == HEADERS and frame["best_val"].isna().all() and frame["ran_on"].isna().all()
     assert frame["c_acc"].isna().all()
-    assert "  -" in render(frame)
+    assert "  -" in render(frame, width=300)
 
 
 def test_render_fits_120_columns_and_rounds():
     frame, _ = comparison(exp_show())
-    text = render(frame)
+    lines = render(frame).splitlines()
+    # Too wide for 120 with every column: the lowest-value ones go first, in DROPPABLE's order.
+    assert lines[0].split() == [h for h in HEADERS if h not in ("img/s", "loss")] and max(map(len, lines)) <= 120
+    text = render(frame, width=300)
     lines = text.splitlines()
-    assert lines[0].split() == HEADERS and max(map(len, lines)) <= 120
+    assert lines[0].split() == HEADERS
     assert "1.8123" in lines[1] and "1.8123456" not in text and "301.2" in lines[1]
     assert "0.2912" in lines[1] and "0.2912345" not in text
     long = frame.assign(experiment=["x" * 150, "main", "y" * 90])
