@@ -102,34 +102,53 @@ def values_of(tree, key: str):
 
 
 @pytest.mark.e2e
-def test_compare_after_a_two_experiment_sweep(finished_project, tmp_path):
-    """A sweep of two experiments on the tiny pipeline; the command's table is sorted and fits one screen."""
+def test_a_two_by_two_sweep_with_seeds_compares_into_two_groups(finished_project, tmp_path):
+    """The issue's scenario on the tiny pipeline: 2 seeds x 2 learning rates queued, run, compared."""
     project = finished_project
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "baseline results")
-    for lr in ("0.05", "0.01"):
-        run(project, "dvc", "exp", "run", "-S", f"train.lr={lr}", "-S", "train.epochs=1")
-    csv = tmp_path / "compare.csv"
-    shown = run(project, sys.executable, "-m", "resnet_cifar.tools.compare", "--csv", str(csv)).stdout
+    run(project, "dvc", "exp", "run", "--queue", "-S", "seed=range(0,2)", "-S", "train.lr=0.05,0.01",
+        "-S", "train.epochs=1")
+    run(project, "dvc", "exp", "run", "--run-all")  # waits, unlike `dvc queue start`
+    compare = (sys.executable, "-m", "resnet_cifar.tools.compare")
+    csv, runs_csv, png = tmp_path / "groups.csv", tmp_path / "runs.csv", tmp_path / "compare.png"
+    shown = run(project, *compare, "--csv", str(csv), "--plot", str(png)).stdout
     lines = shown.splitlines()
     assert max(map(len, lines)) <= 120, shown
-    assert lines[0].split() == HEADERS
-    table = pd.read_csv(csv)
-    assert list(table.columns) == HEADERS
-    assert "main" in set(table["experiment"])
-    assert list(table["acc"]) == sorted(table["acc"], reverse=True)
-    assert sorted(table["lr"]) == [0.01, 0.02, 0.05]  # the workspace repeats the last experiment: not a row
-    assert [line.split()[0] for line in lines[1:len(table) + 1]] == list(table["experiment"])
+    groups = pd.read_csv(csv)
+    sweep = groups[groups["lr"].isin([0.05, 0.01])]
+    assert len(sweep) == 2 and list(sweep["n"]) == [2, 2], shown  # the baseline (lr 0.02, seed 42) is its own row
+    assert list(groups["acc"]) == sorted(groups["acc"], reverse=True)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The groups' numbers, from the experiments' own metrics as DVC reports them.
     shown_json = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
-    names = {exp["name"] for row in shown_json for exp in row.get("experiments") or []}
-    assert len(names) == 2 and names <= set(table["experiment"])
+    experiments = [exp for row in shown_json for exp in row.get("experiments") or []]
+    assert len(experiments) == 4
+    for _, group in sweep.iterrows():
+        accuracies = [values_of_run(exp, "accuracy") for exp in experiments
+                      if values_of_run(exp, "lr") == group["lr"]]
+        assert len(accuracies) == 2
+        assert group["acc"] == pytest.approx(sum(accuracies) / 2)
+        assert group["sd"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2 ** 0.5)  # ddof=1 of two values
+    members = run(project, *compare, "--runs", "--csv", str(runs_csv)).stdout
+    runs = pd.read_csv(runs_csv)
+    assert len(runs[runs["lr"].isin([0.05, 0.01])]) == 4 and max(map(len, members.splitlines())) <= 120
+    names = {exp["name"] for exp in experiments}
+    assert names <= set(runs["experiment"])
     # What ran each row: in DVC's own table and, shortened, in the comparison.
     precision = resolve_precision("auto", torch.device("cpu"))
     provenances = list(values_of(shown_json, "run"))
-    assert len(provenances) >= 3 and all(
+    assert len(provenances) >= 5 and all(
         p["device"] == "cpu" and p["device_name"] == cpu_name() and p["precision"] == precision
         and p["torch"] == str(torch.__version__) and p["processes"] == 1 for p in provenances), provenances
-    assert set(table["ran_on"]) == {f"{short_device_name(cpu_name())} {precision} {torch.__version__.split('+')[0]}"}
+    assert set(runs["ran_on"]) == {f"{short_device_name(cpu_name())} {precision} {torch.__version__.split('+')[0]}"}
     # -A also lists the experiments of other commits: here the same ones, as there is only one baseline.
-    every = run(project, sys.executable, "-m", "resnet_cifar.tools.compare", "-A").stdout
+    every = run(project, *compare, "-A", "--runs").stdout
     assert names <= {line.split()[0] for line in every.splitlines()[1:]}
+
+
+def values_of_run(experiment: dict, key: str) -> float:
+    """The one value stored under `key` in an experiment of `dvc exp show --json`."""
+    found = list(values_of(experiment, key))
+    assert len(found) == 1, (key, found)
+    return found[0]
