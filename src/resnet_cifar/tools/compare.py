@@ -242,7 +242,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m resnet_cifar.tools.compare", description=__doc__.split("\n\n")[0],
-        epilog=HEADERS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=HEADERS_HELP)
     parser.add_argument("-A", "--all", action="store_true",
                         help="experiments of every commit of the repository (dvc exp show -A), not only HEAD's")
     parser.add_argument("--runs", action="store_true",
