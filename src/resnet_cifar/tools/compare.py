@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import typing
 from pathlib import Path
 
 import pandas as pd
@@ -104,10 +105,12 @@ def ran_on(row: pd.Series) -> str | None:
 
 
 def param_columns(table: pd.DataFrame) -> list[str]:
-    """DVC's columns that are params.yaml keys. `dvc exp show --csv` marks nothing; params.yaml's schema
-    (resnet_cifar.config.Params) names its sections, and no metric or dependency path starts with one."""
-    sections = {field.name for field in dataclasses.fields(Params)}
-    return [c for c in table.columns if str(c).split(".")[0] in sections]
+    """DVC's columns that are params.yaml keys. `dvc exp show --csv` marks nothing, and metrics share the
+    sections' names (train.loss), so a key counts only if params.yaml's schema (resnet_cifar.config.Params) has it."""
+    keys = set()
+    for name, kind in typing.get_type_hints(Params).items():
+        keys |= {f"{name}.{f.name}" for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else {name}
+    return [c for c in table.columns if c in keys]
 
 
 def short_headers(keys: list[str], taken: set[str]) -> dict[str, str]:
