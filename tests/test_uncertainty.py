@@ -61,7 +61,8 @@ def test_seed_groups_become_rows_with_n_mean_sd_and_standard_error():
 
 
 def test_every_varied_parameter_gets_a_column_and_no_metric_does():
-    runs, _ = comparison(sweep({"train.flip": ["none", "none", "random", "random"], "train.loss": [1, 2, 3, 4],  # a metric in a section's name
+    # train.loss: a metric (DVCLive's) under a params section's name.
+    runs, _ = comparison(sweep({"train.flip": ["none", "none", "random", "random"], "train.loss": [1, 2, 3, 4],
                                 "train.ema_decay": [0.9] * 4}))
     assert "flip" in runs and "seed" in runs and "train.loss" not in runs and "ema_decay" not in runs
 
