@@ -18,19 +18,19 @@ H200 = "NVIDIA H200,2,bf16,2.14.1+cu130"
 EXP_SHOW = f"""\
 Experiment,rev,typ,Created,parent,State,Executor,accuracy,loss,ece,clean_acc,corrupted_acc,best.val_acc,best.epoch,\
 time.train_seconds,time.images_per_sec,run.device_name,run.processes,run.precision,run.torch,model.arch,\
-model.zero_init_residual,train.epochs,train.batch_size,train.lr,data.train_size,data.url,stages/train.py
-,workspace,baseline,,,,,0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,file:///a.tar.gz,abc
-,main,baseline,2026-11-27T09:00:00,,,,0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,\
+model.zero_init_residual,train.epochs,train.batch_size,train.lr,data.train_size,data.test_size,data.url,stages/train.py
+,workspace,baseline,,,,,0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,1000,file:///a.tar.gz,abc
+,main,baseline,2026-11-27T09:00:00,,,,0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},resnet18,False,1,128,0.1,1000,1000,\
 file:///a.tar.gz,abc
 sated-tarp,9f1022f,branch_commit,2026-11-27T09:10:00,main,Success,,0.355,1.8123456,0.1,0.34,0.2912345,0.36,2,301.25,\
-6.6,{H200},resnet34,False,2,128,0.05,1000,file:///a.tar.gz,abc
+6.6,{H200},resnet34,False,2,128,0.05,1000,1000,file:///a.tar.gz,abc
 ridgy-sacs,2577c2b,branch_commit,2026-11-27T09:05:00,main,Success,,0.2,2.1,0.1,0.2,0.15,0.25,1,55.0,18.2,{EPYC},\
-resnet18,False,1,64,0.2,1000,file:///a.tar.gz,abc
-queued-one,1234567,branch_base,2026-11-27T09:20:00,main,Queued,,,,,,,,,,,,,,,resnet50,False,1,128,0.1,1000,\
+resnet18,False,1,64,0.2,1000,1000,file:///a.tar.gz,abc
+queued-one,1234567,branch_base,2026-11-27T09:20:00,main,Queued,,,,,,,,,,,,,,,resnet50,False,1,128,0.1,1000,1000,\
 file:///a.tar.gz,abc
 """
-HEADERS = ["experiment", "arch", "ep", "lr", "batch", "n_train", "acc", "loss", "c_acc", "best_val", "train_s",
-           "img/s", "ran_on"]
+HEADERS = ["experiment", "group", "arch", "ep", "lr", "batch", "n_train", "acc", "±", "loss", "c_acc", "best_val",
+           "train_s", "img/s", "ran_on"]
 
 
 def exp_show(text: str = EXP_SHOW) -> pd.DataFrame:
@@ -43,8 +43,9 @@ def test_rows_with_results_best_test_accuracy_first_under_short_headers():
     assert list(frame["experiment"]) == ["sated-tarp", "main", "ridgy-sacs"]  # the workspace repeats main
     assert without == 1  # the queued experiment
     assert frame.iloc[0].to_dict() == {
-        "experiment": "sated-tarp", "arch": "resnet34", "ep": 2, "lr": 0.05, "batch": 128, "n_train": 1000,
-        "acc": 0.355, "loss": 1.8123456, "c_acc": 0.2912345, "best_val": 0.36, "train_s": 301.25, "img/s": 6.6,
+        "experiment": "sated-tarp", "group": 1, "arch": "resnet34", "ep": 2, "lr": 0.05, "batch": 128, "n_train": 1000,
+        "acc": 0.355, "±": pytest.approx(0.01513, abs=1e-5),  # sqrt(0.355 * 0.645 / 1000)
+        "loss": 1.8123456, "c_acc": 0.2912345, "best_val": 0.36, "train_s": 301.25, "img/s": 6.6,
         "ran_on": "2x H200 bf16 2.14.1"}
     assert frame.iloc[1]["ran_on"] == "EPYC 7B13 fp32 2.14.1"
 
@@ -69,14 +70,17 @@ def test_columns_missing_from_an_old_commit_are_blank():
     frame, _ = comparison(table)
     assert list(frame.columns) == HEADERS and frame["best_val"].isna().all() and frame["ran_on"].isna().all()
     assert frame["c_acc"].isna().all()
-    assert "  -" in render(frame)
+    assert "  -" in render(frame, width=300)
 
 
 def test_render_fits_120_columns_and_rounds():
     frame, _ = comparison(exp_show())
-    text = render(frame)
+    lines = render(frame).splitlines()
+    # Too wide for 120 with every column: the lowest-value ones go first, in DROPPABLE's order.
+    assert lines[0].split() == [h for h in HEADERS if h not in ("img/s", "loss")] and max(map(len, lines)) <= 120
+    text = render(frame, width=300)
     lines = text.splitlines()
-    assert lines[0].split() == HEADERS and max(map(len, lines)) <= 120
+    assert lines[0].split() == HEADERS
     assert "1.8123" in lines[1] and "1.8123456" not in text and "301.2" in lines[1]
     assert "0.2912" in lines[1] and "0.2912345" not in text
     long = frame.assign(experiment=["x" * 150, "main", "y" * 90])
@@ -98,34 +102,53 @@ def values_of(tree, key: str):
 
 
 @pytest.mark.e2e
-def test_compare_after_a_two_experiment_sweep(finished_project, tmp_path):
-    """A sweep of two experiments on the tiny pipeline; the command's table is sorted and fits one screen."""
+def test_a_two_by_two_sweep_with_seeds_compares_into_two_groups(finished_project, tmp_path):
+    """The issue's scenario on the tiny pipeline: 2 seeds x 2 learning rates queued, run, compared."""
     project = finished_project
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "baseline results")
-    for lr in ("0.05", "0.01"):
-        run(project, "dvc", "exp", "run", "-S", f"train.lr={lr}", "-S", "train.epochs=1")
-    csv = tmp_path / "compare.csv"
-    shown = run(project, sys.executable, "-m", "resnet_cifar.tools.compare", "--csv", str(csv)).stdout
+    run(project, "dvc", "exp", "run", "--queue", "-S", "seed=range(0,2)", "-S", "train.lr=0.05,0.01",
+        "-S", "train.epochs=1")
+    run(project, "dvc", "exp", "run", "--run-all")  # waits, unlike `dvc queue start`
+    compare = (sys.executable, "-m", "resnet_cifar.tools.compare")
+    csv, runs_csv, png = tmp_path / "groups.csv", tmp_path / "runs.csv", tmp_path / "compare.png"
+    shown = run(project, *compare, "--csv", str(csv), "--plot", str(png)).stdout
     lines = shown.splitlines()
     assert max(map(len, lines)) <= 120, shown
-    assert lines[0].split() == HEADERS
-    table = pd.read_csv(csv)
-    assert list(table.columns) == HEADERS
-    assert "main" in set(table["experiment"])
-    assert list(table["acc"]) == sorted(table["acc"], reverse=True)
-    assert sorted(table["lr"]) == [0.01, 0.02, 0.05]  # the workspace repeats the last experiment: not a row
-    assert [line.split()[0] for line in lines[1:len(table) + 1]] == list(table["experiment"])
+    groups = pd.read_csv(csv)
+    sweep = groups[groups["lr"].isin([0.05, 0.01])]
+    assert len(sweep) == 2 and list(sweep["n"]) == [2, 2], shown  # the baseline (lr 0.02, seed 42) is its own row
+    assert list(groups["acc"]) == sorted(groups["acc"], reverse=True)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The groups' numbers, from the experiments' own metrics as DVC reports them.
     shown_json = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
-    names = {exp["name"] for row in shown_json for exp in row.get("experiments") or []}
-    assert len(names) == 2 and names <= set(table["experiment"])
+    experiments = [exp for row in shown_json for exp in row.get("experiments") or []]
+    assert len(experiments) == 4
+    for _, group in sweep.iterrows():
+        accuracies = [values_of_run(exp, "accuracy") for exp in experiments
+                      if values_of_run(exp, "lr") == group["lr"]]
+        assert len(accuracies) == 2
+        assert group["acc"] == pytest.approx(sum(accuracies) / 2)
+        assert group["sd"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2 ** 0.5)  # ddof=1 of two values
+    members = run(project, *compare, "--runs", "--csv", str(runs_csv)).stdout
+    runs = pd.read_csv(runs_csv)
+    assert len(runs[runs["lr"].isin([0.05, 0.01])]) == 4 and max(map(len, members.splitlines())) <= 120
+    names = {exp["name"] for exp in experiments}
+    assert names <= set(runs["experiment"])
     # What ran each row: in DVC's own table and, shortened, in the comparison.
     precision = resolve_precision("auto", torch.device("cpu"))
     provenances = list(values_of(shown_json, "run"))
-    assert len(provenances) >= 3 and all(
+    assert len(provenances) >= 5 and all(
         p["device"] == "cpu" and p["device_name"] == cpu_name() and p["precision"] == precision
         and p["torch"] == str(torch.__version__) and p["processes"] == 1 for p in provenances), provenances
-    assert set(table["ran_on"]) == {f"{short_device_name(cpu_name())} {precision} {torch.__version__.split('+')[0]}"}
+    assert set(runs["ran_on"]) == {f"{short_device_name(cpu_name())} {precision} {torch.__version__.split('+')[0]}"}
     # -A also lists the experiments of other commits: here the same ones, as there is only one baseline.
-    every = run(project, sys.executable, "-m", "resnet_cifar.tools.compare", "-A").stdout
+    every = run(project, *compare, "-A", "--runs").stdout
     assert names <= {line.split()[0] for line in every.splitlines()[1:]}
+
+
+def values_of_run(experiment: dict, key: str) -> float:
+    """The one value stored under `key` in an experiment of `dvc exp show --json`."""
+    found = list(values_of(experiment, key))
+    assert len(found) == 1, (key, found)
+    return found[0]

@@ -1,1 +1,2 @@
-"""Statistics and DVC reads for comparing experiments."""
+"""Experiments compared with their uncertainty: groups over seeds, standard errors, the Pareto front, and
+paired tests of two experiments' predictions read through DVC."""

@@ -1,9 +1,18 @@
-"""Experiments compared on one screen, the best test accuracy first.
+"""Experiments compared on one screen, the best test accuracy first, each with how sure it is.
 
-`python -m resnet_cifar.tools.compare [-A] [--csv FILE]` prints one row per experiment with results (the baseline
-commit's, the workspace's if they differ, each experiment's): its name, the main settings, test accuracy and loss,
-mean accuracy under corruption, best validation accuracy, training time and images/s, and what ran it (device,
-precision, torch), in at most 120 columns. `-A` takes the experiments of every commit, as `dvc exp show -A` does.
+`python -m resnet_cifar.tools.compare [-A] [--runs] [--csv FILE] [--plot FILE]` prints one row per group of
+experiments with results (the baseline commit's, the workspace's if they differ, each experiment's). A group is the
+runs whose parameters differ only in `seed`; its row gives n (runs), the mean test accuracy ± the standard error of
+that mean, and the sd over seeds. A run alone gives its accuracy ± the binomial standard error on its
+data.test_size test images. Rows also show the main settings, every other parameter that differs between the rows,
+the loss, mean accuracy under corruption, best validation accuracy, training time and images/s, and what ran it
+(device, precision, torch), in at most 120 columns. `--runs` lists the runs with their group's number, `--plot`
+draws accuracy against training seconds with the Pareto front, `-A` takes the experiments of every commit, as
+`dvc exp show -A` does.
+
+Code dependencies' hashes do not split a group: a sweep runs one commit's code, and the data subsets' hashes follow
+from the parameters and the seed. Parameters are told from metrics by params.yaml's sections
+(resnet_cifar.config.Params): the CSV marks neither.
 
 The table is DVC's own: `dvc exp show --csv`, the flat table that `dvc.api.exp_show` also returns (as dicts), but
 with `-A`, which the API lacks.
@@ -11,16 +20,22 @@ with `-A`, which the API lacks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import re
 import subprocess
 import sys
+import textwrap
+import typing
 from pathlib import Path
 
 import pandas as pd
 
 from ..atomic import atomic_path
+from ..config import Params
 from ..errors import UserError, report_user_errors
+from ..experiments.uncertainty import binomial_se, group_labels, mean_sd_se, shared_value
+from ..figures.experiments import plot_accuracy_vs_time
 
 # DVC's column -> the header shown. The name comes first, then the settings, then the results.
 COLUMNS = {
@@ -41,9 +56,18 @@ PROVENANCE = ("run.device_name", "run.processes", "run.precision", "run.torch")
 HEADERS_HELP = ("ep: epochs, batch: batch size, n_train: training images, acc / loss: on the test subset (best "
                 "checkpoint), c_acc: its mean accuracy under the image corruptions (stage robustness), "
                 "best_val: best validation accuracy, train_s: training seconds, img/s: training images per second, "
-                "ran_on: [processes x] device, precision, torch version")
+                "ran_on: [processes x] device, precision, torch version. Other columns: the parameters that differ "
+                "between the rows, under their key's last component. "
+                "A group: the runs whose parameters differ only in seed (code and data hashes do not count); n: its "
+                "runs, acc: their mean, sd: the sd over seeds, ±: the standard error of the mean (sd / sqrt(n)); "
+                "for one run, ± is the binomial standard error sqrt(acc (1 - acc) / data.test_size).")
 WIDTH = 120
+HEADER_CHARS = 10  # a varied parameter's header at most; the key's last component is usually shorter
+RESULTS = ("acc", "loss", "c_acc", "best_val", "train_s", "img/s")  # averaged over a group's members
+DROPPABLE = ("img/s", "loss", "c_acc", "sd", "best_val")  # left out first when the table is too wide, in this order
+KEPT = ("experiment", "group", "n", "acc", "±", "train_s", "ran_on", *COLUMNS.values())  # never left out
 FORMATS = {
+    "n": "{:.0f}", "group": "{:.0f}", "±": "{:.4f}", "sd": "{:.4f}",
     "ep": "{:.0f}", "lr": "{:g}", "batch": "{:.0f}", "n_train": "{:.0f}", "acc": "{:.4f}", "loss": "{:.4f}",
     "c_acc": "{:.4f}", "best_val": "{:.4f}", "train_s": "{:.1f}", "img/s": "{:.1f}",
 }
@@ -80,9 +104,32 @@ def ran_on(row: pd.Series) -> str | None:
     return f"{count}{short_device_name(str(name))} {precision} {version}"
 
 
-def comparison(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The rows with a test accuracy under short headers, best first; and how many rows had none (queued, running
-    or failed experiments, commits from before the pipeline)."""
+def param_columns(table: pd.DataFrame) -> list[str]:
+    """DVC's columns that are params.yaml keys. `dvc exp show --csv` marks nothing, and metrics share the
+    sections' names (train.loss), so a key counts only if params.yaml's schema (resnet_cifar.config.Params) has it."""
+    keys = set()
+    for name, kind in typing.get_type_hints(Params).items():
+        keys |= {f"{name}.{f.name}" for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else {name}
+    return [c for c in table.columns if c in keys]
+
+
+def short_headers(keys: list[str], taken: set[str]) -> dict[str, str]:
+    """Each key's header: its last component cut to `HEADER_CHARS`, or more of the key where that is not unique."""
+    headers: dict[str, str] = {}
+    for key in keys:
+        parts = key.split(".")
+        for depth in range(1, len(parts) + 1):
+            header = ".".join(parts[-depth:])[-HEADER_CHARS:] if depth > 1 else parts[-1][:HEADER_CHARS]
+            if header not in taken:
+                break
+        taken.add(header)
+        headers[key] = header
+    return headers
+
+
+def runs_with_results(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """DVC's rows with a test accuracy (the workspace dropped where it repeats another row) as short-header
+    results, the same rows of DVC's table, and how many rows had no results."""
     table = table.copy()
     for column in ("Experiment", "rev", *COLUMNS, *PROVENANCE):  # an old commit's table may lack some
         if column not in table:
@@ -100,32 +147,94 @@ def comparison(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     results = frame.drop(columns="experiment")
     others = [row for _, row in results[~workspace].iterrows()]
     repeats = [i for i, row in results[workspace].iterrows() if any(row.equals(o) for o in others)]
-    frame = frame.drop(index=repeats).sort_values("acc", ascending=False, kind="stable")
-    return frame.reset_index(drop=True), int((~with_results).sum())
+    frame = frame.drop(index=repeats)
+    return frame, table.loc[frame.index], int((~with_results).sum())
+
+
+def comparison(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One row per run with a test accuracy, best first: its group, the settings, every other parameter that varies
+    between the rows, accuracy ± its binomial standard error, the other results; and how many rows had no results
+    (queued, running or failed experiments, commits from before the pipeline)."""
+    frame, rows, without = runs_with_results(table)
+    params = param_columns(rows)
+    varied = [p for p in params if p not in COLUMNS and rows[p].astype(str).nunique() > 1]
+    headers = short_headers(varied, taken=set(frame.columns) | {"group", "n", "±", "sd"})
+    at = list(frame.columns).index("acc")
+    for offset, key in enumerate(varied):
+        frame.insert(at + offset, headers[key], rows[key])
+    test_images = pd.to_numeric(rows.get("data.test_size", pd.Series(pd.NA, index=rows.index)), errors="coerce")
+    frame.insert(list(frame.columns).index("acc") + 1, "±",
+                 [binomial_se(a, n) for a, n in zip(frame["acc"], test_images)])
+    labels = group_labels(rows, params)
+    mean = frame["acc"].groupby(labels).transform("mean")
+    # Groups numbered by mean accuracy, best first; each group's runs follow it, best first.
+    order = pd.DataFrame({"mean": mean, "label": labels, "acc": frame["acc"]}).sort_values(
+        ["mean", "label", "acc"], ascending=[False, True, False], kind="stable")
+    frame.insert(1, "group", pd.Series(pd.factorize(order["label"])[0] + 1, index=order.index))
+    frame = frame.loc[order.index]
+    return frame.reset_index(drop=True), without
+
+
+def grouped(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per group of `comparison`'s runs: n, the settings the members share ('-' where they differ, as a
+    seed), the mean test accuracy ± its standard error, the sd over seeds, the other results' means. A group of
+    one keeps its run's binomial standard error."""
+    rows = []
+    for _, members in runs.groupby("group", sort=True):
+        row = {column: shared_value(members[column]) for column in runs.columns}
+        row["experiment"] = members["experiment"].iloc[0]
+        n, mean, sd, se = mean_sd_se(members["acc"])
+        row.update(n=n, acc=mean, sd=sd)
+        row["±"] = se if n > 1 else members["±"].iloc[0]
+        for column in RESULTS[1:]:
+            row[column] = pd.to_numeric(members[column], errors="coerce").mean()
+        rows.append(row)
+    columns = list(runs.columns)
+    columns.insert(columns.index("experiment") + 1, "n")
+    columns.insert(columns.index("±") + 1, "sd")
+    return pd.DataFrame(rows, columns=columns)
 
 
 def render(frame: pd.DataFrame, width: int = WIDTH) -> str:
-    """The table as text of at most `width` columns, names left-aligned and numbers right-aligned; long
-    experiment names are cut to fit."""
-    def cell(column: str, value) -> str:
-        if pd.isna(value):
-            return "-"
-        return FORMATS[column].format(value) if column in FORMATS else str(value)
-
+    """The table as text of at most `width` columns, names left-aligned and numbers right-aligned. Where it is too
+    wide, low-value columns go first, then long experiment names are cut, then varied parameters are left out
+    (named under the table)."""
     columns = {column: [cell(column, v) for v in frame[column]] for column in frame.columns}
-    widths = {column: max(map(len, [column, *cells])) for column, cells in columns.items()}
-    excess = sum(widths.values()) + 2 * (len(widths) - 1) - width
-    if excess > 0:
-        keep = max(len("experiment"), widths["experiment"] - excess)
+    widths = {column: max(map(len, [str(column), *cells])) for column, cells in columns.items()}
+
+    def excess() -> int:
+        return sum(widths.values()) + 2 * (len(widths) - 1) - width
+
+    for column in DROPPABLE:
+        if excess() > 0 and column in widths:
+            del columns[column], widths[column]
+    if excess() > 0:
+        keep = max(len("experiment"), widths["experiment"] - excess())
         columns["experiment"] = [n if len(n) <= keep else n[:keep - 1] + "~" for n in columns["experiment"]]
         widths["experiment"] = keep
+    left_out = []
+    for column in [c for c in reversed(list(columns)) if c not in KEPT]:
+        if excess() > 0:
+            left_out.insert(0, column)
+            del columns[column], widths[column]
 
     def line(cells: list[str]) -> str:
         return "  ".join(text.ljust(widths[c]) if c == "experiment" else text.rjust(widths[c])
                          for c, text in zip(columns, cells)).rstrip()
 
-    rows = zip(*columns.values())
-    return "\n".join([line(list(columns)), *(line(list(row)) for row in rows)])
+    lines = [line(list(columns)), *(line(list(row)) for row in zip(*columns.values()))]
+    if left_out:
+        lines += textwrap.wrap("(not shown, too wide: " + ", ".join(left_out) + ")", width)
+    return "\n".join(lines)
+
+
+def cell(column: str, value) -> str:
+    """One value as shown: rounded by the column's format, numbers of varied parameters as short as exact."""
+    if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
+        return "-"
+    if column in FORMATS:
+        return FORMATS[column].format(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -135,10 +244,16 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m resnet_cifar.tools.compare", description=__doc__.split("\n\n")[0], epilog=HEADERS_HELP)
+        prog="python -m resnet_cifar.tools.compare", description=__doc__.split("\n\n")[0],
+        epilog=HEADERS_HELP)
     parser.add_argument("-A", "--all", action="store_true",
                         help="experiments of every commit of the repository (dvc exp show -A), not only HEAD's")
+    parser.add_argument("--runs", action="store_true",
+                        help="one row per run, with its group number, instead of one row per group")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the table, unrounded, to FILE")
+    parser.add_argument("--plot", type=Path, metavar="FILE",
+                        help="also draw test accuracy (± 1 standard error) against training seconds, one point "
+                             "per row, the Pareto front marked, as a PNG")
     parser.add_argument("--versus", nargs=2, metavar=("EXP_A", "EXP_B"),
                         help="instead of the table, a paired test of two experiments (names as `dvc exp show` "
                              "lists them, git revs or 'workspace') on the same test images: both accuracies, "
@@ -154,15 +269,18 @@ def main() -> None:
 
         print(compare_pair(*args.versus))
         return
-    frame, without = comparison(exp_show(args.all))
-    if frame.empty:
+    runs, without = comparison(exp_show(args.all))
+    if runs.empty:
         raise UserError("no experiment has test results yet: run `dvc repro` or `dvc exp run` first")
+    frame = runs if args.runs else grouped(runs)
     print(render(frame))
     if without:
         print(f"(and {without} without test results: queued or failed experiments, commits before any; "
               "see `dvc exp show`)")
     if args.csv:
         write_csv(frame, args.csv)
+    if args.plot:
+        plot_accuracy_vs_time(frame, args.plot)
 
 
 if __name__ == "__main__":
