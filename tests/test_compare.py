@@ -64,6 +64,15 @@ def test_values_dvc_could_not_read_count_as_missing():
     assert render(frame).splitlines()[1].split()[0] == "sated-tarp"
 
 
+def test_a_running_experiment_is_not_a_row():
+    # While it runs, DVC shows an experiment with its baseline's results.
+    text = EXP_SHOW.replace("queued-one,1234567,branch_base,2026-11-27T09:20:00,main,Queued,,,,,,,,,,,,,,,",
+                            "queued-one,1234567,branch_base,2026-11-27T09:20:00,main,Running,Tempdir,"
+                            f"0.31,1.9,0.1,0.3,0.25,0.3,1,60.5,16.5,{EPYC},")
+    frame, without = comparison(exp_show(text))
+    assert "queued-one" not in set(frame["experiment"]) and without == 1
+
+
 def test_columns_missing_from_an_old_commit_are_blank():
     # A commit from before the robustness stage has no corrupted accuracy.
     table = exp_show().drop(columns=["best.val_acc", "time.images_per_sec", "run.device_name", "corrupted_acc"])

@@ -64,11 +64,14 @@ HEADERS_HELP = ("ep: epochs, batch: batch size, n_train: training images, acc / 
 WIDTH = 120
 HEADER_CHARS = 10  # a varied parameter's header at most; the key's last component is usually shorter
 RESULTS = ("acc", "loss", "c_acc", "best_val", "train_s", "img/s")  # averaged over a group's members
-DROPPABLE = ("img/s", "loss", "c_acc", "sd", "best_val")  # left out first when the table is too wide, in this order
-KEPT = ("experiment", "group", "n", "acc", "±", "train_s", "ran_on", *COLUMNS.values())  # never left out
+# Left out first when the table is too wide, in this order: results few compare on, then the fixed settings where
+# every row has the same value (`constant` below), then best_val.
+DROPPABLE = ("img/s", "loss", "c_acc", "constant", "best_val")
+KEPT = ("experiment", "group", "n", "acc", "±", "sd", "train_s", "ran_on", *COLUMNS.values())  # never left out
+UNFINISHED = ("Queued", "Running", "Failed")  # DVC's states of an experiment whose row repeats its baseline's results
 FORMATS = {
     "n": "{:.0f}", "group": "{:.0f}", "±": "{:.4f}", "sd": "{:.4f}",
-    "ep": "{:.0f}", "lr": "{:g}", "batch": "{:.0f}", "n_train": "{:.0f}", "acc": "{:.4f}", "loss": "{:.4f}",
+    "ep": "{:.0f}", "lr": "{:.3g}", "batch": "{:.0f}", "n_train": "{:.0f}", "acc": "{:.4f}", "loss": "{:.4f}",
     "c_acc": "{:.4f}", "best_val": "{:.4f}", "train_s": "{:.1f}", "img/s": "{:.1f}",
 }
 
@@ -141,7 +144,8 @@ def runs_with_results(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, 
     frame[numbers] = frame[numbers].apply(pd.to_numeric, errors="coerce")
     frame.insert(0, "experiment", table["Experiment"].where(named, table["rev"]).astype(str))
     frame["ran_on"] = [ran_on(row) for _, row in table.iterrows()]
-    with_results = frame["acc"].notna()
+    state = table["State"] if "State" in table else pd.Series(pd.NA, index=table.index)
+    with_results = frame["acc"].notna() & ~state.isin(UNFINISHED)
     frame, workspace = frame[with_results], table.loc[with_results, "rev"] == "workspace"
     # The workspace repeats its baseline's row (or the last experiment's) until something is run and not saved.
     results = frame.drop(columns="experiment")
@@ -205,7 +209,9 @@ def render(frame: pd.DataFrame, width: int = WIDTH) -> str:
     def excess() -> int:
         return sum(widths.values()) + 2 * (len(widths) - 1) - width
 
-    for column in DROPPABLE:
+    settings = [c for c in COLUMNS.values() if c in columns and c not in RESULTS]
+    constant = [c for c in settings if len(set(columns[c])) == 1]
+    for column in [c for name in DROPPABLE for c in (constant if name == "constant" else [name])]:
         if excess() > 0 and column in widths:
             del columns[column], widths[column]
     if excess() > 0:
@@ -229,12 +235,13 @@ def render(frame: pd.DataFrame, width: int = WIDTH) -> str:
 
 
 def cell(column: str, value) -> str:
-    """One value as shown: rounded by the column's format, numbers of varied parameters as short as exact."""
+    """One value as shown: rounded by the column's format, numbers of varied parameters to 3 significant digits
+    (--csv keeps them exact)."""
     if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
         return "-"
     if column in FORMATS:
         return FORMATS[column].format(value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -275,7 +282,7 @@ def main() -> None:
     frame = runs if args.runs else grouped(runs)
     print(render(frame))
     if without:
-        print(f"(and {without} without test results: queued or failed experiments, commits before any; "
+        print(f"(and {without} without test results: queued, running or failed experiments, commits before any; "
               "see `dvc exp show`)")
     if args.csv:
         write_csv(frame, args.csv)
