@@ -1,6 +1,7 @@
 """The hyperparameter search (resnet_cifar.tools.search): its space file, its trials as DVC experiments, and a study
 that survives kills and is shared by several processes."""
 import json
+import math
 import os
 import re
 import shutil
@@ -253,8 +254,12 @@ def test_the_summary_and_figures_of_a_study(tmp_path, monkeypatch):
     assert text.splitlines()[0] == "study s: 3 complete, 0 failed, 0 pruned, 0 running"
     assert f"best: trial {best.number} (s-{best.number}) best.val_acc {best.value:.4f}" in text
     assert f"test accuracy {best.value / 2:.4f}, for information only" in text
-    table = trials_table(search.study, search.space)
-    assert list(table.columns) == ["number", "value", "test_accuracy", "experiment", "train.lr"] and len(table) == 3
+    # Given the validation images, the best objective's binomial standard error: sqrt(p (1 - p) / 1000).
+    sure = f"best.val_acc {best.value:.4f} ± {math.sqrt(best.value * (1 - best.value) / 1000):.4f} (1 standard error"
+    assert sure in summary(search.study, 1000) and "±" not in text
+    table = trials_table(search.study, search.space, 1000)
+    assert list(table.columns) == ["number", "value", "se", "test_accuracy", "experiment", "train.lr"]
+    assert len(table) == 3 and table["se"].notna().all()
     paths = save_search_figures(table, {"train.lr": True}, "best.val_acc", tmp_path / "figures")
     assert all(p.stat().st_size > 1000 for p in paths)
     choices = table.assign(**{"train.flip": ["none", "random", "none"]})

@@ -10,18 +10,27 @@ import matplotlib
 matplotlib.use("Agg")  # the search runs headless
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from .plotting import note, save_figure
 
 DPI = 120
 
 
+def error_bars(trials: pd.DataFrame) -> pd.Series | None:
+    """Each trial's standard error (column `se`) where the table has one: the objective is measured on few
+    validation images, and the bars show which differences between trials are noise."""
+    if "se" not in trials or trials["se"].isna().all():
+        return None
+    return trials["se"].fillna(0)
+
+
 def best_so_far_figure(trials: pd.DataFrame, objective: str) -> plt.Figure:
-    """`trials`: one row per finished trial, columns `number` and `value`."""
+    """`trials`: one row per finished trial, columns `number`, `value` and, optionally, its standard error `se`."""
     fig, ax = plt.subplots(figsize=(6, 4))
     ordered = trials.sort_values("number")
-    ax.plot(ordered["number"], ordered["value"], "o", color="tab:gray", alpha=0.6, label="trial")
+    ax.errorbar(ordered["number"], ordered["value"], yerr=error_bars(ordered), fmt="o", color="tab:gray",
+                alpha=0.6, capsize=3, label="trial (± 1 standard error)")
     ax.step(ordered["number"], ordered["value"].cummax(), where="post", color="tab:blue", label="best so far")
     ax.set(xlabel="trial number", ylabel=objective, title=f"The highest {objective} so far")
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -38,13 +47,15 @@ def parameters_figure(trials: pd.DataFrame, params: dict[str, bool], objective: 
     for ax, (name, log) in zip(axes.flat, params.items()):
         values = trials[name]
         numeric = pd.api.types.is_numeric_dtype(values)
-        ax.plot(values if numeric else values.astype(str).tolist(), trials["value"], "o", alpha=0.7)
+        ax.errorbar(values if numeric else values.astype(str).tolist(), trials["value"], yerr=error_bars(trials),
+                    fmt="o", alpha=0.7, capsize=3)
         ax.set(xlabel=name, ylabel=objective)
         if log and numeric:  # minor labels of a narrow log range are long: a few, plainly written
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.xaxis.set_major_locator(MaxNLocator(4))
+            ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 0.1, 0.2, 0.5, 1, ...: round values
             ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.tick_params(axis="x", labelrotation=30)
         if trials.empty:
             note(ax, "no finished trial yet", centre=True)
     for ax in axes.flat[len(params):]:
