@@ -210,7 +210,7 @@ def render(frame: pd.DataFrame, width: int = WIDTH) -> str:
         return sum(widths.values()) + 2 * (len(widths) - 1) - width
 
     settings = [c for c in COLUMNS.values() if c in columns and c not in RESULTS]
-    constant = [c for c in settings if len(set(columns[c])) == 1]
+    constant = [c for c in reversed(settings) if len(set(columns[c])) == 1]  # arch, the most telling, last
     for column in [c for name in DROPPABLE for c in (constant if name == "constant" else [name])]:
         if excess() > 0 and column in widths:
             del columns[column], widths[column]
