@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import optuna
 import pytest
 import yaml
@@ -17,7 +18,7 @@ import yaml
 from browser import skip_unless_installed
 from committed import REPO, committed_params_text
 from postgres_server import find_postgres_bin, postgres_server
-from project import command_env, run
+from project import TINY, command_env, run
 from resnet_cifar.errors import UserError
 from resnet_cifar.figures.search import parameters_figure, save_search_figures
 from resnet_cifar.search import runner
@@ -266,6 +267,7 @@ def test_the_summary_and_figures_of_a_study(tmp_path, monkeypatch):
     figure = parameters_figure(choices, {"train.lr": True, "train.flip": False}, "best.val_acc")
     figure.canvas.draw()
     assert [label.get_text() for label in figure.axes[1].get_xticklabels()] == ["none", "random"]
+    plt.close(figure)
     empty = save_search_figures(table.iloc[:0], {"train.lr": False}, "best.val_acc", tmp_path / "empty")
     assert all(p.is_file() for p in empty)
 
@@ -314,7 +316,8 @@ def test_a_search_leaves_its_trials_as_experiments_a_rerun_adds_to_them_and_repe
     assert names == {"lr-0", "lr-1", "lr-2"}, shown
     assert fingerprint(project) == before  # the workspace as the search found it
     assert "study lr: 3 complete, 0 failed, 0 pruned, 0 running" in shown
-    best = r"best: trial \d \(lr-\d\) best.val_acc [01]\.\d{4} \(test accuracy [01]\.\d{4}, for information"
+    best = (r"best: trial \d \(lr-\d\) best.val_acc [01]\.\d{4} ± 0\.\d{4} \(1 standard error, "
+            rf"{TINY['val_size']} images\) \(test accuracy [01]\.\d{{4}}, for information")
     assert re.search(best, shown)
     assert len(re.findall(r"^trial \d best.val_acc [01]\.\d{4} \(\d+ s\)$", shown, re.M)) == 3
     assert all((project / ".search/lr" / f).stat().st_size > 0 for f in ("best_so_far.png", "parameters.png"))
