@@ -8,7 +8,7 @@ import pytest
 
 from resnet_cifar.experiments.uncertainty import binomial_se, group_labels, mean_sd_se, pareto_front
 from resnet_cifar.figures.experiments import plot_accuracy_vs_time
-from resnet_cifar.tools.compare import comparison, grouped, render
+from resnet_cifar.tools.compare import comparison, grouped, point_labels, render
 
 
 def test_binomial_standard_error():
@@ -77,6 +77,13 @@ def test_many_varied_parameters_still_fit_120_columns():
     assert header[:2] == ["experiment", "n"] and {"acc", "±", "sd"} <= set(header)
     assert "arch" not in header  # a fixed setting every row shares goes before any varied parameter
     assert "not shown" in render(grouped(runs))  # the parameters left out are named
+
+
+def test_points_are_labelled_by_the_settings_that_tell_the_rows_apart():
+    groups = grouped(comparison(sweep({}))[0])
+    assert list(point_labels(groups)) == ["lr=0.2 (n=2)", "lr=0.1 (n=2)"]  # not the seed, not arch (shared)
+    single = comparison(sweep({}))[0].iloc[:1]
+    assert list(point_labels(single)) == ["b1"]  # nothing differs: the experiment's name
 
 
 def test_the_plot_file_is_written(tmp_path):

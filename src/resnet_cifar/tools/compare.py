@@ -244,6 +244,20 @@ def cell(column: str, value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def point_labels(frame: pd.DataFrame) -> pd.Series:
+    """Each row's label in the figure: the settings that tell the rows apart ("lr=0.8"), shown as the table shows
+    them; a group's n; the experiment's name where no setting differs. Seeds and results are left out."""
+    ignored = {"experiment", "group", "n", "±", "sd", "seed", "ran_on", *RESULTS}
+    telling = [c for c in frame.columns if c not in ignored and frame[c].astype(str).nunique() > 1]
+
+    def label(row: pd.Series) -> str:
+        settings = " ".join(f"{c}={cell(c, row[c])}" for c in telling) or row["experiment"]
+        n = row.get("n")
+        return settings + (f" (n={int(n)})" if pd.notna(n) and n > 1 else "")
+
+    return frame.apply(label, axis=1)
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
@@ -287,7 +301,7 @@ def main() -> None:
     if args.csv:
         write_csv(frame, args.csv)
     if args.plot:
-        plot_accuracy_vs_time(frame, args.plot)
+        plot_accuracy_vs_time(frame.assign(label=point_labels(frame)), args.plot)
 
 
 if __name__ == "__main__":
