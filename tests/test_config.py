@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from committed import committed_params, committed_params_text, committed_params_with
-from resnet_cifar.config import load_params
+from resnet_cifar.config import load_params, param_keys
 from resnet_cifar.errors import UserError
 
 
@@ -28,6 +28,12 @@ def dotted_keys(tree: dict, prefix: str = "") -> list[str]:
         if isinstance(value, dict):
             keys.extend(dotted_keys(value, f"{prefix}{key}."))
     return keys
+
+
+def test_param_keys_are_params_yamls_leaves():
+    tree = yaml.safe_load(committed_params_text())
+    sections = {key for key, value in tree.items() if isinstance(value, dict)}
+    assert param_keys() == set(dotted_keys(tree)) - sections
 
 
 @pytest.mark.parametrize("key", dotted_keys(yaml.safe_load(committed_params_text())))

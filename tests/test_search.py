@@ -19,11 +19,12 @@ from browser import skip_unless_installed
 from committed import REPO, committed_params_text
 from postgres_server import find_postgres_bin, postgres_server
 from project import TINY, command_env, run
+from resnet_cifar.config import param_keys
 from resnet_cifar.errors import UserError
 from resnet_cifar.figures.search import parameters_figure, save_search_figures
 from resnet_cifar.search import runner
 from resnet_cifar.search.runner import Search
-from resnet_cifar.search.space import Choices, Range, flat_keys, load_space, parse_space, suggest
+from resnet_cifar.search.space import Choices, Range, load_space, parse_space, suggest
 from resnet_cifar.search.study import FAILURE, HOST, PID, counts, fail_orphans, open_study, with_driver
 from resnet_cifar.search.trial import Outcome, exp_run_command, experiment_name, failure_reason, metric
 from resnet_cifar.tools.search import summary, trials_table
@@ -31,7 +32,7 @@ from resnet_cifar.tools.search import summary, trials_table
 # Trials made by hand (study.ask) rather than by Study.optimize, which beats their heartbeat: Optuna warns.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 
-PARAMS_KEYS = flat_keys(yaml.safe_load(committed_params_text()))
+PARAMS_KEYS = param_keys()
 SPACE = {"train.lr": {"low": 0.05, "high": 1.0, "log": True}, "train.epochs": {"low": 1, "high": 4},
          "train.label_smoothing": {"low": 0, "high": 1, "type": "float"},
          "train.flip": {"choices": ["none", "random"]}}
@@ -69,18 +70,16 @@ def test_a_malformed_space_is_one_line_naming_the_problem(raw, message):
 
 
 def test_a_missing_or_unreadable_space_file(tmp_path):
-    params = tmp_path / "params.yaml"
-    params.write_text(committed_params_text())
     with pytest.raises(UserError, match="cannot read search space"):
-        load_space(tmp_path / "missing.yaml", params)
+        load_space(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("train.lr: {low: 0.1, high: [\n")
     with pytest.raises(UserError, match="is not valid YAML"):
-        load_space(bad, params)
+        load_space(bad)
 
 
 def test_the_shipped_space_is_valid_and_spans_the_defaults():
-    space = load_space(REPO / "recipes/search/defaults.yaml", REPO / "params.yaml")
+    space = load_space(REPO / "recipes/search/defaults.yaml")
     defaults = yaml.safe_load(committed_params_text())["train"]
     assert set(space) == {"train.lr", "train.weight_decay", "train.label_smoothing"}
     for key, dim in space.items():

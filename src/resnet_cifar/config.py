@@ -110,6 +110,14 @@ class Params:
     plot: PlotParams
 
 
+def param_keys(schema: type = Params, prefix: str = "") -> frozenset[str]:
+    """Every parameter's dotted key ("seed", "train.lr", ...): the schema's, which params.yaml must match exactly."""
+    keys: set[str] = set()
+    for name, hint in typing.get_type_hints(schema).items():
+        keys |= param_keys(hint, f"{prefix}{name}.") if dataclasses.is_dataclass(hint) else {f"{prefix}{name}"}
+    return frozenset(keys)
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate a params file; raise `UserError` naming the first problem found."""
     path = Path(path)

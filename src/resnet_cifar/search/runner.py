@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .space import Dimension, suggest
 from .study import FAILURE, FINISHED, STUDY_FOLDER, claim, taken
-from .trial import experiment_name, run_trial
+from .trial import OBJECTIVE_NAME, experiment_name, run_trial
 
 TEST_ACCURACY, EXPERIMENT, RETRY_OF = "test_accuracy", "experiment", "retry_of"  # user attrs of a trial
 
@@ -61,7 +61,7 @@ class Search:
         """The trial's line; then stop when the study is full or this process failed too often."""
         seconds = time.monotonic() - self.started.get(trial.number, time.monotonic())
         if trial.state == TrialState.COMPLETE:
-            result = f"best.val_acc {trial.value:.4f}"
+            result = f"{OBJECTIVE_NAME} {trial.value:.4f}"
         else:
             result = f"{trial.state.name.lower()}: {trial.user_attrs.get(FAILURE, 'no reason recorded')}"
             self.failures += trial.state == TrialState.FAIL

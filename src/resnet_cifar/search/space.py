@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 import yaml
 
+from ..config import param_keys
 from ..errors import UserError
 
 RANGE_KEYS = {"low", "high", "log", "type"}
@@ -35,14 +36,6 @@ class Choices:
 
 
 Dimension = Range | Choices
-
-
-def flat_keys(tree: dict, prefix: str = "") -> set[str]:
-    """Every leaf of a params tree as a dotted key: {"train.lr", "seed", ...}."""
-    keys = set()
-    for key, value in tree.items():
-        keys |= flat_keys(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}"}
-    return keys
 
 
 def read_yaml(path: Path, what: str) -> Any:
@@ -97,11 +90,8 @@ def parse_space(raw: Any, params_keys: set[str], source: str) -> dict[str, Dimen
     return {key: parse_dimension(key, spec) for key, spec in raw.items()}
 
 
-def load_space(path: Path, params_path: Path = Path("params.yaml")) -> dict[str, Dimension]:
-    params = read_yaml(params_path, "params file")
-    if not isinstance(params, dict):
-        raise UserError(f"{params_path} holds no parameters")
-    return parse_space(read_yaml(path, "search space"), flat_keys(params), str(path))
+def load_space(path: Path) -> dict[str, Dimension]:
+    return parse_space(read_yaml(path, "search space"), param_keys(), str(path))
 
 
 def suggest(trial: optuna.Trial, space: dict[str, Dimension]) -> dict[str, Any]:

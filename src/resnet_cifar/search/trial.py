@@ -21,7 +21,8 @@ from ..errors import one_line
 from ..tools.recipes import as_set_arguments
 
 OBJECTIVE = ("best", "val_acc")  # metrics/train/metrics.json: the best validation accuracy; never a test score
-TEST_ACCURACY = ("accuracy",)  # metrics/evaluate.json, shown beside the best trial for information only
+OBJECTIVE_NAME = ".".join(OBJECTIVE)  # as DVC shows it: best.val_acc
+TEST_METRIC = ("accuracy",)  # metrics/evaluate.json, shown beside the best trial for information only
 LOCK_MESSAGE = "Unable to acquire lock"
 LOCK_RETRIES = 5
 
@@ -91,8 +92,8 @@ def read_outcome(name: str) -> Outcome:
         return Outcome(None, None, one_line(f"cannot read the metrics of experiment {name}: {err}"))
     value = metric(metrics, OBJECTIVE)
     if value is None or not math.isfinite(value):
-        return Outcome(None, None, f"experiment {name} has no finite {'.'.join(OBJECTIVE)}: {value}")
-    return Outcome(value, metric(metrics, TEST_ACCURACY), None)
+        return Outcome(None, None, f"experiment {name} has no finite {OBJECTIVE_NAME}: {value}")
+    return Outcome(value, metric(metrics, TEST_METRIC), None)
 
 
 def run_trial(name: str, params: dict[str, Any], log: Path) -> Outcome:

@@ -11,8 +11,8 @@ draws accuracy against training seconds with the Pareto front, `-A` takes the ex
 `dvc exp show -A` does.
 
 Code dependencies' hashes do not split a group: a sweep runs one commit's code, and the data subsets' hashes follow
-from the parameters and the seed. Parameters are told from metrics by params.yaml's sections
-(resnet_cifar.config.Params): the CSV marks neither.
+from the parameters and the seed. Parameters are told from metrics by params.yaml's schema
+(resnet_cifar.config.param_keys): the CSV marks neither.
 
 The table is DVC's own: `dvc exp show --csv`, the flat table that `dvc.api.exp_show` also returns (as dicts), but
 with `-A`, which the API lacks.
@@ -20,19 +20,17 @@ with `-A`, which the API lacks.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import re
 import subprocess
 import sys
 import textwrap
-import typing
 from pathlib import Path
 
 import pandas as pd
 
 from ..atomic import atomic_path
-from ..config import Params
+from ..config import param_keys
 from ..errors import UserError, report_user_errors
 from ..experiments.uncertainty import binomial_se, group_labels, mean_sd_se, shared_value
 from ..figures.experiments import plot_accuracy_vs_time
@@ -109,10 +107,8 @@ def ran_on(row: pd.Series) -> str | None:
 
 def param_columns(table: pd.DataFrame) -> list[str]:
     """DVC's columns that are params.yaml keys. `dvc exp show --csv` marks nothing, and metrics share the
-    sections' names (train.loss), so a key counts only if params.yaml's schema (resnet_cifar.config.Params) has it."""
-    keys = set()
-    for name, kind in typing.get_type_hints(Params).items():
-        keys |= {f"{name}.{f.name}" for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else {name}
+    sections' names (train.loss), so a key counts only if params.yaml's schema has it."""
+    keys = param_keys()
     return [c for c in table.columns if c in keys]
 
 

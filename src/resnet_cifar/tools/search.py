@@ -26,6 +26,7 @@ from ..figures.search import save_search_figures
 from ..search.runner import EXPERIMENT, TEST_ACCURACY, Search, finished
 from ..search.space import Choices, Dimension, load_space
 from ..search.study import FAILURE, STUDY_FOLDER, counts, default_storage, fail_orphans, open_study
+from ..search.trial import OBJECTIVE_NAME
 
 EPILOG = """\
 space file: one params.yaml key per line, e.g.
@@ -90,7 +91,7 @@ def summary(study: optuna.Study, val_images: int | None = None) -> str:
         test = best.user_attrs.get(TEST_ACCURACY)
         images = validation_images(best, val_images)
         sure = f" ± {binomial_se(best.value, images):.4f} (1 standard error, {images} images)" if images else ""
-        lines += [f"best: trial {best.number} ({best.user_attrs.get(EXPERIMENT)}) best.val_acc {best.value:.4f}"
+        lines += [f"best: trial {best.number} ({best.user_attrs.get(EXPERIMENT)}) {OBJECTIVE_NAME} {best.value:.4f}"
                   f"{sure} (test accuracy {'-' if test is None else f'{test:.4f}'}, for information only)",
                   *(f"  {key}: {value}" for key, value in best.params.items())]
     failed = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(FAILURE)]
@@ -100,7 +101,7 @@ def summary(study: optuna.Study, val_images: int | None = None) -> str:
 
 def draw(study: optuna.Study, space: dict[str, Dimension], folder: Path, val_images: int | None) -> None:
     log_axes = {key: not isinstance(dim, Choices) and dim.log for key, dim in space.items()}
-    paths = save_search_figures(trials_table(study, space, val_images), log_axes, "best.val_acc", folder)
+    paths = save_search_figures(trials_table(study, space, val_images), log_axes, OBJECTIVE_NAME, folder)
     print("figures: " + ", ".join(map(str, paths)))
 
 
