@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..atomic import atomic_path
 from ..experiments.uncertainty import pareto_front
+from .plotting import TOOL_DPI, save_figure
 
 
 def plot_accuracy_vs_time(rows: pd.DataFrame, path: Path) -> None:
@@ -32,6 +32,4 @@ def plot_accuracy_vs_time(rows: pd.DataFrame, path: Path) -> None:
     ax.set_ylabel("test accuracy (± 1 standard error)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, TOOL_DPI)

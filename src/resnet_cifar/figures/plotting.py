@@ -21,6 +21,9 @@ NOTE_STYLE = dict(fontsize=9, color="darkred", bbox=dict(boxstyle="round", facec
                                                            alpha=0.9))
 
 
+TOOL_DPI = 120  # the figures the tools draw (compare, search); the plot stage takes plot.dpi from params.yaml
+
+
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")

@@ -12,9 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
-from .plotting import note, save_figure
-
-DPI = 120
+from .plotting import TOOL_DPI, note, save_figure
 
 
 def error_bars(trials: pd.DataFrame) -> pd.Series | None:
@@ -69,5 +67,5 @@ def save_search_figures(trials: pd.DataFrame, params: dict[str, bool], objective
     paths = [folder / "best_so_far.png", folder / "parameters.png"]
     for figure, path in zip((best_so_far_figure(trials, objective), parameters_figure(trials, params, objective)),
                             paths):
-        save_figure(figure, path, DPI)
+        save_figure(figure, path, TOOL_DPI)
     return paths
