@@ -23,7 +23,7 @@ from resnet_cifar.engine.inference import predict_logits, tta_log_probs
 from resnet_cifar.engine.run import RunFiles, build_trainer, run_training
 from resnet_cifar.model.checkpoint import load_model
 from resnet_cifar.model.resnet import build_model
-from resnet_cifar.tools.recipes import apply_overrides, read_recipe
+from resnet_cifar.overrides import apply_overrides, read_recipe
 
 # Found from this file, not the working directory, so the scripts on synthetic or named data run from anywhere.
 REPO = Path(__file__).resolve().parents[1]

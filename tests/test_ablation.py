@@ -49,7 +49,7 @@ def test_the_log_keeps_only_runs_on_the_same_recipe_with_the_same_settings(tmp_p
 def test_every_technique_is_a_valid_change_to_the_recipe_it_ablates():
     from ablation import FOUR_EPOCHS
     from committed import REPO, committed_params
-    from resnet_cifar.tools.recipes import apply_overrides, read_recipe
+    from resnet_cifar.overrides import apply_overrides, read_recipe
     recipe = apply_overrides(committed_params(), read_recipe(REPO / FOUR_EPOCHS))
     for name, (_, overrides) in TECHNIQUES.items():
         params = apply_overrides(recipe, overrides)

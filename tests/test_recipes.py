@@ -7,7 +7,7 @@ import yaml
 from committed import REPO, committed_params
 from resnet_cifar.config import ModelParams, TrainParams
 from resnet_cifar.errors import UserError
-from resnet_cifar.tools.recipes import apply_overrides, as_set_arguments, read_recipe
+from resnet_cifar.overrides import apply_overrides, as_set_arguments, read_recipe
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 

@@ -18,7 +18,7 @@ import dvc.api
 from dvc.exceptions import DvcException
 
 from ..errors import one_line
-from ..tools.recipes import as_set_arguments
+from ..overrides import as_set_arguments
 
 OBJECTIVE = ("best", "val_acc")  # metrics/train/metrics.json: the best validation accuracy; never a test score
 OBJECTIVE_NAME = ".".join(OBJECTIVE)  # as DVC shows it: best.val_acc

@@ -1,56 +1,15 @@
 """Recipes: named sets of parameter overrides (YAML files in recipes/), applied to params.yaml's values.
 
 `python -m resnet_cifar.tools.recipes recipes/fast.yaml` prints the recipe as `-S key=value` arguments for
-`dvc exp run`, so a recipe runs as an ordinary, comparable DVC experiment.
+`dvc exp run`, so a recipe runs as an ordinary, comparable DVC experiment. The overrides themselves are
+resnet_cifar.overrides'.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import sys
-from pathlib import Path
-from typing import Any
 
-import yaml
-
-from ..config import Params, load_params, parse_params
-from ..errors import UserError
-
-
-def read_recipe(path: str | Path) -> dict[str, Any]:
-    """The recipe's overrides as flat dotted keys, e.g. {"train.lr": 0.2}."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise UserError(f"cannot read recipe {path}: {err}") from err
-    return dict(_flatten(raw))
-
-
-def _flatten(tree: dict, prefix: str = ""):
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
-def apply_overrides(base: Params, overrides: dict[str, Any]) -> Params:
-    """`base` with dotted-key overrides applied, validated like params.yaml itself."""
-    tree = dataclasses.asdict(base)
-    for key, value in overrides.items():
-        *parents, leaf = key.split(".")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return parse_params(tree)
-
-
-def as_set_arguments(overrides: dict[str, Any]) -> list[str]:
-    """`-S key=value` arguments with YAML values free of spaces, so a shell can split them safely."""
-    def text(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
-    return [f"-S {key}={text(value)}" for key, value in overrides.items()]
+from ..config import load_params
+from ..overrides import apply_overrides, as_set_arguments, read_recipe
 
 
 def main() -> None:
