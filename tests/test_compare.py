@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
+from experiment_rows import from_exp_show_csv
 from project import run
 from resnet_cifar.engine.device import resolve_precision
-from resnet_cifar.engine.provenance import cpu_name
-from resnet_cifar.tools.compare import comparison, render, short_device_name
+from resnet_cifar.engine.provenance import cpu_name, short_device_name
+from resnet_cifar.tools.compare import comparison, render
 
 # The shape of `dvc exp show --csv`: the baseline's row, then its experiments; a queued one has no results yet.
 EPYC = "AMD EPYC 7B13 64-Core Processor,1,fp32,2.14.1+cu130"
@@ -33,8 +34,8 @@ HEADERS = ["experiment", "group", "arch", "ep", "lr", "batch", "n_train", "acc",
            "train_s", "img/s", "ran_on"]
 
 
-def exp_show(text: str = EXP_SHOW) -> pd.DataFrame:
-    return pd.read_csv(io.StringIO(text))
+def exp_show(text: str = EXP_SHOW) -> list:
+    return from_exp_show_csv(text)
 
 
 def test_rows_with_results_best_test_accuracy_first_under_short_headers():
@@ -75,8 +76,9 @@ def test_a_running_experiment_is_not_a_row():
 
 def test_columns_missing_from_an_old_commit_are_blank():
     # A commit from before the robustness stage has no corrupted accuracy.
-    table = exp_show().drop(columns=["best.val_acc", "time.images_per_sec", "run.device_name", "corrupted_acc"])
-    frame, _ = comparison(table)
+    table = pd.read_csv(io.StringIO(EXP_SHOW)).drop(
+        columns=["best.val_acc", "time.images_per_sec", "run.device_name", "corrupted_acc"])
+    frame, _ = comparison(from_exp_show_csv(table))
     assert list(frame.columns) == HEADERS and frame["best_val"].isna().all() and frame["ran_on"].isna().all()
     assert frame["c_acc"].isna().all()
     assert "  -" in render(frame, width=300)

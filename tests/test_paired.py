@@ -18,11 +18,10 @@ from resnet_cifar.experiments.paired import (
     difference_interval,
     mcnemar_p,
     paired_counts,
-    read_bytes,
     report,
-    resolve_rev,
     subset_md5,
 )
+from resnet_cifar.experiments.store import ExperimentStore
 
 
 def exact_mcnemar(b: int, c: int) -> float:
@@ -97,15 +96,16 @@ def test_an_unknown_experiment_name_is_refused(tmp_path):
     from dvc.repo import Repo
     run(tmp_path, "git", "init", "-q", "-b", "main")
     run(tmp_path, "git", "commit", "-q", "--allow-empty", "-m", "start")
-    with Repo.init(str(tmp_path)) as repo:
-        assert resolve_rev(repo, "workspace") is None
-        assert resolve_rev(repo, "main") == repo.scm.get_rev()
+    Repo.init(str(tmp_path)).close()
+    with ExperimentStore(tmp_path) as store:
+        assert store.revision("workspace") is None
+        assert store.revision("main") == store.repo.scm.get_rev()
         with pytest.raises(UserError, match="no experiment or git revision named 'no-such-exp'"):
-            resolve_rev(repo, "no-such-exp")
-    with pytest.raises(UserError, match="workspace has no results/predictions.npz"):
-        read_bytes(tmp_path, "results/predictions.npz", None, "workspace")
-    with pytest.raises(UserError, match="main has no dvc.lock"):
-        read_bytes(tmp_path, "dvc.lock", "main", "main")
+            store.revision("no-such-exp")
+        with pytest.raises(UserError, match="workspace has no results/predictions.npz"):
+            store.read_bytes("workspace", "results/predictions.npz")
+        with pytest.raises(UserError, match="main has no dvc.lock"):
+            store.read_bytes("main", "dvc.lock")
 
 
 def test_a_folder_outside_a_project_is_refused(tmp_path):

@@ -8,10 +8,9 @@ import torch
 
 from resnet_cifar.analysis.history import read_progress
 from resnet_cifar.engine.distributed import World
-from resnet_cifar.engine.provenance import cpu_name, run_provenance
+from resnet_cifar.engine.provenance import cpu_name, run_provenance, short_device_name
 from resnet_cifar.engine.run import RunFiles, run_training
 from resnet_cifar.model.checkpoint import load_model, read_checkpoint
-from resnet_cifar.tools.compare import short_device_name
 from tiny import TP, tiny_params, tiny_split
 
 CPU = torch.device("cpu")

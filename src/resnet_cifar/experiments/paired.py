@@ -1,8 +1,8 @@
 """A paired comparison of two experiments scored on the same test images (`compare --versus EXP_A EXP_B`).
 
-Both experiments' per-image predictions are read through DVC at their revisions (nothing is checked out), and the
-images on which exactly one of them is right decide: McNemar's exact test on those discordant pairs, and a Wald
-interval for the difference of two paired proportions.
+Both experiments' per-image predictions and dvc.lock are read at their revisions through the experiment store
+(nothing is checked out), and the images on which exactly one of them is right decide: McNemar's exact test on
+those discordant pairs, and a Wald interval for the difference of two paired proportions.
 """
 from __future__ import annotations
 
@@ -11,20 +11,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import dvc.api
 import numpy as np
 import yaml
-from dvc.exceptions import FileMissingError, NotDvcRepoError, PathMissingError
-from dvc.repo import Repo
-from dvc.repo.experiments.exceptions import AmbiguousExpRefInfo
-from dvc.repo.experiments.utils import resolve_name
 from scipy.stats import binomtest, norm
-from scmrepo.exceptions import SCMError
 
 from .. import paths
 from ..errors import UserError
+from .store import ExperimentStore
 
-WORKSPACE = "workspace"
 # As dvc.lock and dvc.api spell them: posix paths relative to the project root.
 PREDICTIONS = paths.PREDICTIONS.as_posix()
 TEST_SUBSET = paths.TEST_SUBSET.as_posix()
@@ -104,32 +98,6 @@ def report(name_a: str, name_b: str, paired: Paired) -> str:
     ])
 
 
-def resolve_rev(repo: Repo, name: str) -> str | None:
-    """The commit of an experiment name (as `dvc exp show` lists it) or a git rev; None for the workspace."""
-    if name == WORKSPACE:
-        return None
-    try:
-        ref = resolve_name(repo.scm, name).get(name)
-    except AmbiguousExpRefInfo as err:  # the same name in experiments of several commits
-        raise UserError(str(err)) from err
-    if ref is not None:
-        return repo.scm.get_ref(str(ref))
-    try:
-        return repo.scm.resolve_rev(name)
-    except SCMError as err:
-        raise UserError(f"no experiment or git revision named {name!r}; see `dvc exp show`") from err
-
-
-def read_bytes(root: Path, path: str, rev: str | None, name: str) -> bytes:
-    """A file of the project at `rev` (the workspace when None), through DVC: a DVC out comes from the cache."""
-    try:
-        with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
-            return handle.read()
-    except (FileNotFoundError, FileMissingError, PathMissingError) as err:
-        raise UserError(f"{name} has no {path} here: run its `evaluate` stage, or `dvc exp pull` / `dvc pull` "
-                        "it, first") from err
-
-
 def subset_md5(lock_text: bytes, name: str) -> str:
     """The md5 of the test subset that the evaluate stage read, as dvc.lock records it."""
     stages = (yaml.safe_load(lock_text) or {}).get("stages", {})
@@ -140,22 +108,16 @@ def subset_md5(lock_text: bytes, name: str) -> str:
     return md5s[0]
 
 
-def load_scored(root: Path, repo: Repo, name: str) -> Scored:
+def load_scored(store: ExperimentStore, name: str) -> Scored:
     """One experiment's predictions and test-subset identity, read at its revision without a checkout."""
-    rev = resolve_rev(repo, name)
-    md5 = subset_md5(read_bytes(root, "dvc.lock", rev, name), name)
-    with np.load(io.BytesIO(read_bytes(root, PREDICTIONS, rev, name))) as arrays:
+    md5 = subset_md5(store.read_bytes(name, "dvc.lock"), name)
+    with np.load(io.BytesIO(store.read_bytes(name, PREDICTIONS))) as arrays:
         return Scored(name=name, subset_md5=md5, labels=arrays["labels"], predicted=arrays["predicted"])
 
 
 def compare_pair(name_a: str, name_b: str, root: Path | None = None) -> str:
     """The paired comparison of two experiments of the project at `root` (by default the one around the current
     folder), as the lines to print."""
-    try:
-        repo = Repo(str(root) if root else None)
-    except NotDvcRepoError as err:
-        raise UserError(f"{Path.cwd()} is not in a DVC project: run this from the project's folder") from err
-    with repo:
-        project = Path(repo.root_dir)
-        a, b = load_scored(project, repo, name_a), load_scored(project, repo, name_b)
+    with ExperimentStore(root) as store:
+        a, b = load_scored(store, name_a), load_scored(store, name_b)
     return report(name_a, name_b, paired_counts(a, b))

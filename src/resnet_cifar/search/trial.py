@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dvc.api
-from dvc.exceptions import DvcException
-
-from ..errors import one_line
+from ..errors import UserError, one_line
+from ..experiments.store import ExperimentStore
 from ..overrides import as_set_arguments
 
 OBJECTIVE = ("best", "val_acc")  # metrics/train/metrics.json: the best validation accuracy; never a test score
@@ -74,7 +72,8 @@ def run_experiment(name: str, params: dict[str, Any], log: Path) -> str | None:
 
 
 def metric(metrics: dict, path: tuple[str, ...]) -> float | None:
-    """A metric by its path in DVC's merged metrics, nested ({"best": {"val_acc": ..}}) or dotted."""
+    """A metric by its path in an experiment's metrics, nested ({"best": {"val_acc": ..}}) or dotted (as the store
+    gives them)."""
     node: Any = metrics
     for part in path:
         if not isinstance(node, dict) or part not in node:
@@ -85,10 +84,11 @@ def metric(metrics: dict, path: tuple[str, ...]) -> float | None:
 
 
 def read_outcome(name: str) -> Outcome:
-    """The finished experiment's objective and test accuracy, read through DVC by its name."""
+    """The finished experiment's objective and test accuracy, read from the experiment store by its name."""
     try:
-        metrics = dvc.api.metrics_show(rev=name)
-    except DvcException as err:
+        with ExperimentStore() as store:
+            metrics = store.experiment(name).metrics
+    except UserError as err:
         return Outcome(None, None, one_line(f"cannot read the metrics of experiment {name}: {err}"))
     value = metric(metrics, OBJECTIVE)
     if value is None or not math.isfinite(value):
