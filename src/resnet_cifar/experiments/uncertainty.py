@@ -1,6 +1,7 @@
 """How sure a test accuracy is, and which experiments are repeats of one setting over seeds.
 
-Pure statistics on pandas frames; what DVC shows is read elsewhere (tools/compare.py).
+Pure statistics on pandas frames; the experiments are read by experiments/store.py and tabled by
+experiments/comparison.py.
 
 - One run's accuracy p on n test images has the binomial standard error sqrt(p (1 - p) / n).
 - A group is the runs whose parameters differ only in `seed`. Its row holds n (runs), the mean accuracy, the
