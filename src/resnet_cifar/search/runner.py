@@ -12,10 +12,8 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from .space import Dimension, suggest
-from .study import FAILURE, FINISHED, STUDY_FOLDER, claim, taken
+from .study import EXPERIMENT, FAILURE, RETRY_OF, STUDY_FOLDER, TEST_ACCURACY, claim, taken
 from .trial import OBJECTIVE_NAME, experiment_name, run_trial
-
-TEST_ACCURACY, EXPERIMENT, RETRY_OF = "test_accuracy", "experiment", "retry_of"  # user attrs of a trial
 
 
 class TrialFailed(Exception):
@@ -75,7 +73,3 @@ class Search:
         if taken(self.study) >= self.total:
             return
         self.study.optimize(self.objective, catch=(TrialFailed,), callbacks=[self.report])
-
-
-def finished(study: Study) -> list[FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=FINISHED)

@@ -23,9 +23,19 @@ from ..config import load_params
 from ..errors import UserError, report_user_errors
 from ..experiments.uncertainty import binomial_se
 from ..figures.search import save_search_figures
-from ..search.runner import EXPERIMENT, TEST_ACCURACY, Search, finished
+from ..search.runner import Search
 from ..search.space import Choices, Dimension, load_space
-from ..search.study import FAILURE, STUDY_FOLDER, counts, default_storage, fail_orphans, open_study
+from ..search.study import (
+    EXPERIMENT,
+    FAILURE,
+    STUDY_FOLDER,
+    TEST_ACCURACY,
+    counts,
+    default_storage,
+    fail_orphans,
+    finished,
+    open_study,
+)
 from ..search.trial import OBJECTIVE_NAME
 
 EPILOG = """\
