@@ -160,6 +160,17 @@ def finished(study: Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED)
 
 
+def best(study: Study) -> FrozenTrial | None:
+    """The finished trial with the highest objective (the first of equals); None before one finishes."""
+    scored = [t for t in finished(study) if t.value is not None]
+    return max(scored, key=lambda t: t.value) if scored else None
+
+
+def failed(study: Study) -> list[FrozenTrial]:
+    """The trials that recorded why they failed, in the order they started."""
+    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(FAILURE)]
+
+
 def taken(study: Study) -> int:
     """Trials that count towards the total or may yet: finished ones and those running now."""
     states = counts(study)
