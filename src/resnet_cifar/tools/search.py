@@ -10,20 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import sys
 from pathlib import Path
 
-import optuna
 from dvc.exceptions import NotDvcRepoError
 from dvc.repo import Repo
 
-from ..config import load_params
 from ..errors import UserError, report_user_errors
-from ..search.report import draw_figures, summary
-from ..search.runner import Search
-from ..search.space import load_space
-from ..search.study import STUDY_FOLDER, default_storage, fail_orphans, open_study
+from ..search.runner import run_search
 
 EPILOG = """\
 space file: one params.yaml key per line, e.g.
@@ -54,14 +48,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.trials < 1 or (args.max_failures is not None and args.max_failures < 1):
         parser.error("--trials and --max-failures must be at least 1")
     args.study = args.study or args.space.stem
+    args.max_failures = args.max_failures or args.trials
     if not STUDY_NAME.fullmatch(args.study):
         parser.error(f"study name {args.study!r}: use letters, digits, '_' and '-' (it names git refs)")
     return args
-
-
-def interrupt(signum: int, frame: object) -> None:
-    """SIGTERM as Ctrl-C: the running experiment is stopped and its trial recorded as interrupted."""
-    raise KeyboardInterrupt
 
 
 def project_root() -> Path:
@@ -77,23 +67,8 @@ def main() -> None:
     args = parse_args(sys.argv[1:])
     args.space, args.plots = args.space.resolve(), args.plots and args.plots.resolve()
     os.chdir(project_root())
-    space = load_space(args.space)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the search prints its own line per trial
-    study = open_study(args.study, args.storage or default_storage(args.study), args.seed)
-    for number in fail_orphans(study):
-        print(f"trial {number} was interrupted by a killed search: marked failed, to be run again")
-    search = Search(study, space, args.trials, args.max_failures or args.trials)
-    signal.signal(signal.SIGTERM, interrupt)
-    try:
-        search.run()
-    except KeyboardInterrupt:
-        raise UserError("interrupted: run the same command again to continue the study") from None
-    val_images = load_params().data.val_size  # the project's; a trial's own where the space varies it
-    print(summary(study, val_images))
-    draw_figures(study, space, args.plots or STUDY_FOLDER / args.study, val_images)
-    if search.failures >= search.max_failures:
-        raise UserError(f"stopped after {search.failures} failed trials (--max-failures {search.max_failures}); "
-                        f"the reasons are above, the logs in {search.logs}")
+    run_search(args.space, args.trials, study_name=args.study, storage=args.storage, seed=args.seed,
+               max_failures=args.max_failures, plots=args.plots)
 
 
 if __name__ == "__main__":
