@@ -23,11 +23,11 @@ from resnet_cifar.config import param_keys
 from resnet_cifar.errors import UserError
 from resnet_cifar.figures.search import parameters_figure, save_search_figures
 from resnet_cifar.search import runner
+from resnet_cifar.search.report import summary, trials_table
 from resnet_cifar.search.runner import Search
 from resnet_cifar.search.space import Choices, Range, load_space, parse_space, suggest
 from resnet_cifar.search.study import FAILURE, HOST, PID, counts, fail_orphans, open_study, with_driver
 from resnet_cifar.search.trial import Outcome, exp_run_command, experiment_name, failure_reason, metric
-from resnet_cifar.tools.search import summary, trials_table
 
 # Trials made by hand (study.ask) rather than by Study.optimize, which beats their heartbeat: Optuna warns.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")

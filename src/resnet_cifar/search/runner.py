@@ -1,7 +1,9 @@
-"""The search loop: each trial drawn by the study, run as a DVC experiment, reported on one line; stopped once the
-study holds the total asked for, or after too many failures in a row of this process."""
+"""The search: `run_search` opens the study, runs the loop, then prints the summary and draws the figures. The loop
+draws each trial from the study, runs it as a DVC experiment and reports it on one line; it stops once the study
+holds the total asked for, or after too many failures of this process."""
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +13,23 @@ import optuna
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from .space import Dimension, suggest
-from .study import FAILURE, FINISHED, STUDY_FOLDER, claim, taken
+from ..config import load_params
+from ..errors import UserError
+from .report import draw_figures, summary
+from .space import Dimension, load_space, suggest
+from .study import (
+    EXPERIMENT,
+    FAILURE,
+    RETRY_OF,
+    STUDY_FOLDER,
+    TEST_ACCURACY,
+    claim,
+    default_storage,
+    fail_orphans,
+    open_study,
+    taken,
+)
 from .trial import OBJECTIVE_NAME, experiment_name, run_trial
-
-TEST_ACCURACY, EXPERIMENT, RETRY_OF = "test_accuracy", "experiment", "retry_of"  # user attrs of a trial
 
 
 class TrialFailed(Exception):
@@ -77,5 +91,29 @@ class Search:
         self.study.optimize(self.objective, catch=(TrialFailed,), callbacks=[self.report])
 
 
-def finished(study: Study) -> list[FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=FINISHED)
+def interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: the running experiment is stopped and its trial recorded as interrupted."""
+    raise KeyboardInterrupt
+
+
+def run_search(space_file: Path, total: int, *, study_name: str, storage: str | None, seed: int,
+               max_failures: int, plots: Path | None) -> None:
+    """Run the study `study_name` until it holds `total` finished trials, from the DVC project's root; then its
+    summary and figures (into `plots`, by default the study folder). `storage` defaults to an SQLite file."""
+    space = load_space(space_file)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the search prints its own line per trial
+    study = open_study(study_name, storage or default_storage(study_name), seed)
+    for number in fail_orphans(study):
+        print(f"trial {number} was interrupted by a killed search: marked failed, to be run again")
+    search = Search(study, space, total, max_failures)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        search.run()
+    except KeyboardInterrupt:
+        raise UserError("interrupted: run the same command again to continue the study") from None
+    val_images = load_params().data.val_size  # the project's; a trial's own where the space varies it
+    print(summary(study, val_images))
+    draw_figures(study, space, plots or STUDY_FOLDER / study_name, val_images)
+    if search.failures >= search.max_failures:
+        raise UserError(f"stopped after {search.failures} failed trials (--max-failures {search.max_failures}); "
+                        f"the reasons are above, the logs in {search.logs}")

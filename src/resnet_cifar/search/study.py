@@ -1,5 +1,6 @@
-"""The Optuna study that holds a search's trials: where it is stored, how it is sampled, and how a search that was
-killed or runs beside others picks up the right trials.
+"""The Optuna study that holds a search's trials: where it is stored, how it is sampled, every attribute a trial
+carries, every question asked of the study, and how a search that was killed or runs beside others picks up the
+right trials.
 
 Each process beats a heartbeat for its running trial. A running trial whose owner died (no heartbeat for
 GRACE_SECONDS, or, on this machine, a process id that no longer exists) is marked failed and its parameters are
@@ -29,8 +30,13 @@ OPEN_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what counts towards --trials
-HOST, PID = "host", "pid"  # user attrs: which process runs a trial
-FAILURE = "failure"  # user attr: why a trial failed, in one line
+
+# Every user attr a trial carries: set by the process that runs it, read by the report and by later searches.
+HOST, PID = "host", "pid"  # which process runs the trial: a later search on this machine can tell it was orphaned
+EXPERIMENT = "experiment"  # the name of the trial's DVC experiment
+TEST_ACCURACY = "test_accuracy"  # its experiment's test accuracy, shown for information only
+FAILURE = "failure"  # why the trial failed, in one line
+RETRY_OF = "retry_of"  # the number of the interrupted trial whose parameters this one runs again
 
 
 def default_storage(study: str) -> str:
@@ -147,6 +153,22 @@ def fail_orphans(study: Study) -> list[int]:
 def counts(study: Study) -> Counter:
     """How many trials are in each state, by state name (COMPLETE, FAIL, PRUNED, RUNNING, WAITING)."""
     return Counter(t.state.name for t in study.get_trials(deepcopy=False))
+
+
+def finished(study: Study) -> list[FrozenTrial]:
+    """The trials that count towards --trials."""
+    return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def best(study: Study) -> FrozenTrial | None:
+    """The finished trial with the highest objective (the first of equals); None before one finishes."""
+    scored = [t for t in finished(study) if t.value is not None]
+    return max(scored, key=lambda t: t.value) if scored else None
+
+
+def failed(study: Study) -> list[FrozenTrial]:
+    """The trials that recorded why they failed, in the order they started."""
+    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(FAILURE)]
 
 
 def taken(study: Study) -> int:
