@@ -101,6 +101,17 @@ def without_repeated_workspace(experiments: list[Experiment]) -> list[Experiment
             if e.rev != WORKSPACE or not any(same(e, o) for o in experiments if o.rev != WORKSPACE)]
 
 
+def project_root() -> Path:
+    """The DVC project's root, from anywhere inside it: where experiments run and their files are named from."""
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        return Path(Repo.find_root())
+    except NotDvcRepoError as err:
+        raise UserError("not inside a DVC project: run this in the pipeline's repository") from err
+
+
 class ExperimentStore:
     """The experiments of the DVC project at `root` (by default the one around the current folder)."""
 

@@ -13,10 +13,8 @@ import re
 import sys
 from pathlib import Path
 
-from dvc.exceptions import NotDvcRepoError
-from dvc.repo import Repo
-
-from ..errors import UserError, report_user_errors
+from ..errors import report_user_errors
+from ..experiments.store import project_root
 from ..search.runner import run_search
 
 EPILOG = """\
@@ -52,14 +50,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if not STUDY_NAME.fullmatch(args.study):
         parser.error(f"study name {args.study!r}: use letters, digits, '_' and '-' (it names git refs)")
     return args
-
-
-def project_root() -> Path:
-    """The DVC project's root, where the trials run and the study folder lives, from anywhere inside it."""
-    try:
-        return Path(Repo.find_root())
-    except NotDvcRepoError as err:
-        raise UserError("not inside a DVC project: run the search in the pipeline's repository") from err
 
 
 @report_user_errors
