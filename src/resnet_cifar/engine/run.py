@@ -2,12 +2,13 @@
 
 `build_trainer` is the one place a `Trainer` is made (seeding, precision, model). `run_training` owns a whole run
 around it: the model summary, resuming an interrupted run, the per-epoch DVCLive log, the summary metrics with
-the run's provenance, and the best and last checkpoints, all written by rank 0's `RunWriter`. Where the files
-go is a `RunFiles`; the train stage uses the paths of dvc.yaml, a benchmark a temporary folder.
+the run's provenance, and the best and last checkpoints. Its `RunWriter` writes the outputs and its
+`resume.Resume` keeps the resume state, both from rank 0 alone (`distributed.main_rank_only`). Where the files go
+is a `RunFiles`; the train stage uses the paths of dvc.yaml, a benchmark a temporary folder.
 
-After each epoch the whole training state is saved to `RunFiles.resume` (`RunWriter.save_resume_state`), so a
-killed run continues from its last completed epoch with exactly the result of an uninterrupted one; the file is
-removed on success. With train.remote_resume the state also travels through the project's DVC remote
+After each epoch the whole training state is saved to `RunFiles.resume` (`Resume.save`), so a killed run continues
+from its last completed epoch with exactly the result of an uninterrupted one; the file is removed on success
+(`Resume.finish`). With train.remote_resume the state also travels through the project's DVC remote
 (`remote_resume.RemoteResume`), so that a run lost with its machine continues from any clone.
 """
 from __future__ import annotations
@@ -34,8 +35,7 @@ from .device import resolve_device, resolve_precision
 from .distributed import World, main_rank_only
 from .live import METRICS, AtomicLive, write_progress
 from .provenance import run_provenance
-from .remote_resume import RemoteResume
-from .resume import MadeOn, load_resume_state, save_resume_state, training_fingerprint
+from .resume import Resume
 from .trainer import EpochResult, Trainer, seed_everything
 
 
@@ -85,15 +85,13 @@ def build_trainer(params: Params, train: Split, val: Split, device: torch.device
 
 
 class RunWriter:
-    """What a run writes, all of it from rank 0 (the ranks hold identical results): the model's description, the
-    resume state, the console lines, the DVCLive log, the training curve, the summary metrics and the checkpoints.
-    On every other rank each method does nothing (`main_rank_only`)."""
+    """A run's outputs, all of them written by rank 0 (the ranks hold identical results): the model's description,
+    the console lines, the DVCLive log, the training curve, the summary metrics and the checkpoints. On every other
+    rank of `world` each method does nothing (`main_rank_only`)."""
 
-    def __init__(self, files: RunFiles, fingerprint: str, arch: str, classes: tuple[str, ...],
-                 provenance: dict[str, Any], made_on: MadeOn, remote: RemoteResume | None = None,
+    def __init__(self, files: RunFiles, arch: str, classes: tuple[str, ...], provenance: dict[str, Any],
                  world: World = World()) -> None:
-        self.files, self.fingerprint, self.made_on, self.remote = files, fingerprint, made_on, remote
-        self.arch, self.classes, self.provenance, self.world = arch, classes, provenance, world
+        self.files, self.arch, self.classes, self.provenance, self.world = files, arch, classes, provenance, world
         self.live: AtomicLive | None = None  # open inside `epoch_log`
 
     @main_rank_only
@@ -106,32 +104,6 @@ class RunWriter:
     def say(self, line: str, flush: bool = False) -> None:
         """A line on the console."""
         print(line, flush=flush)
-
-    @main_rank_only
-    def load_resume_state(self) -> dict[str, Any] | None:
-        """The trainer state an interrupted run of these params, data and code saved, if any: here, or else on the
-        DVC remote (which then lands in `files.resume`)."""
-        state = load_resume_state(self.files.resume, self.fingerprint, self.made_on)
-        if state is None and self.remote is not None and self.remote.claim(self.files.resume):
-            state = load_resume_state(self.files.resume, self.fingerprint, self.made_on, name=self.remote.claim_key)
-            if state is not None:
-                print(f"resume state taken from the DVC remote: {self.remote.claim_key}")
-        return state
-
-    @main_rank_only
-    def save_resume_state(self, trainer: Trainer) -> None:
-        """The whole trainer state after an epoch: a killed run continues from there. The remote's copy is stored
-        in the background."""
-        save_resume_state(self.files.resume, trainer.state_dict(), self.fingerprint, self.made_on)
-        if self.remote is not None:
-            self.remote.upload(self.files.resume)
-
-    @main_rank_only
-    def remove_resume_state(self) -> None:
-        """The run completed: nothing to resume, here or on the remote."""
-        if self.remote is not None:
-            self.remote.finish()
-        self.files.resume.unlink(missing_ok=True)
 
     def epoch_log(self) -> contextlib.AbstractContextManager[object]:
         """DVCLive, open inside the `with`: `log_epoch` adds to it, and leaving writes its summary (metrics.json).
@@ -208,43 +180,34 @@ def run_training(params: Params, train: Split, val: Split, files: RunFiles = Run
     train stage's repository; a benchmark has none).
     """
     device = device or resolve_device(params.train.device)
-    fingerprint = training_fingerprint(params, [train, val])
     trainer = build_trainer(params, train, val, device, world, build_model)
     provenance = run_provenance(device, trainer.precision, world)
-    writer = open_writer(params, files, fingerprint, trainer, train.classes, provenance, project)
+    writer = RunWriter(files, params.model.arch, train.classes, provenance, world)
+    resume = Resume.of_run(params, [train, val], trainer, files.resume, project)
     writer.describe_model(trainer.model)
-    if (state := world.from_main(writer.load_resume_state)) is not None:
+    if (state := resume.load()) is not None:
         trainer.load_state_dict(state)
-        writer.say(f"resuming after epoch {trainer.epoch} from {files.resume}")
+        writer.say(f"resuming after epoch {trainer.epoch} from {resume.path}")
     writer.say(describe(params, train, val, provenance), flush=True)
     with writer.epoch_log():
         for r in trainer.history:  # epochs done before an interruption: DVC removed their logs
             writer.log_epoch(r)
-        train_remaining_epochs(trainer, params.train.epochs, writer, on_epoch)
+        train_remaining_epochs(trainer, params.train.epochs, writer, resume, on_epoch)
         check_ranks_agree(trainer)
         run = TrainedRun(trainer, provenance)
         writer.write_progress(trainer.history)
         writer.write_summary(run, len(train))
     save_last_and_best(trainer, writer)
-    writer.remove_resume_state()
+    resume.finish()
     return run
 
 
-def open_writer(params: Params, files: RunFiles, fingerprint: str, trainer: Trainer, classes: tuple[str, ...],
-                provenance: dict[str, Any], project: Path | None) -> RunWriter:
-    """The run's writer, with the DVC remote's copy of the resume state where params and the project ask for it."""
-    use_remote = params.train.remote_resume and project is not None and trainer.world.is_main
-    remote = RemoteResume.of_project(project, fingerprint) if use_remote else None
-    made_on = {"device": trainer.train_data.device.type, "precision": trainer.precision}
-    return RunWriter(files, fingerprint, params.model.arch, classes, provenance, made_on, remote, trainer.world)
-
-
-def train_remaining_epochs(trainer: Trainer, epochs: int, writer: RunWriter,
+def train_remaining_epochs(trainer: Trainer, epochs: int, writer: RunWriter, resume: Resume,
                            on_epoch: Callable[[Trainer, EpochResult], None] | None) -> None:
     """Train up to `epochs`, saving the resume state and logging after each epoch."""
     while trainer.epoch < epochs:
         r = trainer.train_epoch()
-        writer.save_resume_state(trainer)
+        resume.save(trainer.state_dict())
         writer.log_epoch(r)
         if on_epoch:
             on_epoch(trainer, r)
