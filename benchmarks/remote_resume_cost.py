@@ -25,10 +25,11 @@ import torch
 
 from harness import params_with, synthetic_split
 from resnet_cifar.engine.remote_resume import RemoteResume
-from resnet_cifar.engine.resume import save_resume_state
-from resnet_cifar.engine.run import RunFiles, RunWriter, build_trainer
+from resnet_cifar.engine.resume import Resume
+from resnet_cifar.engine.run import RunFiles, build_trainer
 
 CPU = torch.device("cpu")
+CPU_FP32 = {"device": "cpu", "precision": "fp32"}
 MIB = 2**20
 
 
@@ -39,7 +40,7 @@ def state_file(arch: str, folder: Path) -> Path:
     trainer = build_trainer(params, synthetic_split(32, 0), synthetic_split(16, 1), CPU)
     trainer.train_epoch()
     path = folder / f"{arch}.pt"
-    save_resume_state(path, trainer.state_dict(), "benchmark", {"device": "cpu", "precision": "fp32"})
+    Resume(path, "benchmark", CPU_FP32).save(trainer.state_dict())
     return path
 
 
@@ -54,20 +55,19 @@ def seconds_per_upload(remote: RemoteResume, state: Path, repeats: int) -> float
 
 def seconds_per_epoch(arch: str, images: int, epochs: int, remote: RemoteResume | None, folder: Path) -> float:
     """The mean wall seconds of an epoch of `arch` at 8x8 on `images` synthetic images, from the start of its
-    training to the end of its save, each epoch's state handed to `remote` as the train stage's writer does (the
+    training to the end of its save, each epoch's state handed to `remote` as the train stage's `Resume` does (the
     upload runs beside the next epoch); the first epoch, which warms up, is left out."""
     params = params_with({"model.arch": arch, "model.image_size": 8, "train.epochs": epochs, "train.batch_size": 128,
                           "train.precision": "fp32"})
     train = synthetic_split(images, 0)
     trainer = build_trainer(params, train, synthetic_split(500, 1), CPU)
     files = RunFiles.under(folder / ("none" if remote is None else remote.folder.replace("/", "_")))
-    writer = RunWriter(files, "benchmark", arch, train.classes, {},
-                       {"device": "cpu", "precision": "fp32"}, remote)
+    resume = Resume(files.resume, "benchmark", CPU_FP32, remote)
     seconds = []
     for _ in range(epochs):
         start = time.perf_counter()
         trainer.train_epoch()
-        writer.save_resume_state(trainer)
+        resume.save(trainer.state_dict())
         seconds.append(time.perf_counter() - start)
     if remote is not None:
         remote.wait()

@@ -12,7 +12,7 @@ from committed import committed_params
 from pipeline_spec import load_pipeline
 from resnet_cifar.config import TrainParams
 from resnet_cifar.engine.remote_resume import STATE, RemoteResume
-from resnet_cifar.engine.resume import load_resume_state, save_resume_state, training_fingerprint
+from resnet_cifar.engine.resume import Resume, load_resume_state, save_resume_state, training_fingerprint
 from tiny import tiny_split
 
 CPU_FP32 = {"device": "cpu", "precision": "fp32"}
@@ -145,6 +145,20 @@ def test_a_kill_during_an_upload_leaves_the_previous_state_readable(tmp_path):
     remote.wait()
     assert stored_epochs(folder / STATE) == 1
     assert sorted(p.name for p in folder.iterdir()) == [STATE, "upload-w.tmp"]  # the torn upload: never read
+
+
+def test_a_run_on_a_fresh_machine_resumes_from_the_remote_and_finishing_removes_every_copy(tmp_path, capsys):
+    folder = str(tmp_path / "remote")
+    lost = Resume(tmp_path / "lost/train.pt", "fp", CPU_FP32, RemoteResume(LocalFileSystem(), folder, worker="lost"))
+    lost.save({"history": [1, 2]})
+    lost.remote.wait()
+    fresh = Resume(tmp_path / "fresh/train.pt", "fp", CPU_FP32,
+                   RemoteResume(LocalFileSystem(), folder, worker="fresh"))
+    assert fresh.load() == {"history": [1, 2]}
+    assert capsys.readouterr().out == f"resume state taken from the DVC remote: {fresh.remote.claim_key}\n"
+    fresh.save({"history": [1, 2, 3]})
+    fresh.finish()
+    assert not fresh.path.exists() and not any((tmp_path / "remote").iterdir())
 
 
 def test_a_state_made_on_another_device_kind_or_precision_starts_the_run_over(tmp_path, capsys):

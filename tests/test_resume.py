@@ -31,7 +31,7 @@ def tiny_project(path, archive_url, md5, **train):
 
 # Blocks the training process right after it saved its first epoch's resume state, where the test kills it.
 BLOCK_AFTER_FIRST_SAVE = """
-MODULE = "resnet_cifar.engine.run"
+MODULE = "resnet_cifar.engine.resume"
 
 
 def patch(module):

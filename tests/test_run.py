@@ -9,7 +9,9 @@ import torch
 from resnet_cifar.analysis.history import read_progress
 from resnet_cifar.engine.distributed import World
 from resnet_cifar.engine.provenance import cpu_name, run_provenance, short_device_name
-from resnet_cifar.engine.run import RunFiles, run_training
+from resnet_cifar.engine.resume import Resume
+from resnet_cifar.engine.run import RunFiles, RunWriter, TrainedRun, build_trainer, run_training
+from resnet_cifar.engine.trainer import EpochResult
 from resnet_cifar.model.checkpoint import load_model, read_checkpoint
 from tiny import TP, tiny_params, tiny_split
 
@@ -51,6 +53,36 @@ def run(files: RunFiles, on_epoch=None):
 
 def summary(files: RunFiles) -> dict:
     return json.loads((files.live / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_rank_0_writes_the_run_and_every_other_rank_nothing(tmp_path, capsys, rank):
+    world = World(rank=rank, size=2, local_rank=rank, local_size=2)
+    files = RunFiles.under(tmp_path)
+    trainer = build_trainer(params(), tiny_split(40, 1), tiny_split(20, 2), CPU)
+    result = EpochResult(1, 0.1, 2.0, 0.5, 2.1, 0.4, seconds=1.0, images_per_sec=40.0,
+                         progress=((1.0, 2.0, 0.5, 0.1),))
+    trainer.history.append(result)
+    writer = RunWriter(files, "resnet18", tuple("abcdefghij"), {}, world)
+    resume = Resume(files.resume, "fp", {"device": "cpu", "precision": "fp32"}, world=world)
+    writer.describe_model(trainer.model)
+    writer.say("a line")
+    with writer.epoch_log():
+        writer.log_epoch(result)
+        resume.save(trainer.state_dict())
+        writer.write_progress(trainer.history)
+        writer.write_summary(TrainedRun(trainer, {}), 40)
+    writer.save_checkpoint("best", trainer.model, 1, 0.4)
+    written = {path for path in tmp_path.rglob("*") if path.is_file()}
+    expected = {files.model_metrics, files.summary, files.progress, files.live / "metrics.json", files.resume,
+                files.best}
+    out = capsys.readouterr().out
+    if rank == 0:
+        assert written >= expected and out.startswith("a line\nepoch 1: ")
+    else:
+        assert written == set() and out == ""
+    resume.finish()
+    assert not files.resume.exists()
 
 
 @pytest.mark.e2e

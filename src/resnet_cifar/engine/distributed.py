@@ -6,6 +6,7 @@ There is one code path: a single process is a world of size 1, where every colle
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import sys
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -26,6 +27,7 @@ from ..errors import UserError
 from .device import resolve_device
 
 T = TypeVar("T")
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 # What torchrun (or any launcher using its conventions) sets in each worker's environment.
 LAUNCHER_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
@@ -80,6 +82,17 @@ class World:
         if len(set(digests)) != 1:
             differing = [rank for rank, d in enumerate(digests) if d != digests[0]]
             raise RuntimeError(f"model replicas diverged: ranks {differing} differ from rank 0")
+
+
+def main_rank_only(method: Method) -> Method:
+    """A method of an object with a `world` that acts on rank 0 alone and returns None on every other rank: the
+    ranks hold identical results, so one process writes them."""
+
+    @functools.wraps(method)
+    def on_main_rank(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return method(self, *args, **kwargs) if self.world.is_main else None
+
+    return cast(Method, on_main_rank)
 
 
 def under_launcher() -> bool:

@@ -20,6 +20,9 @@ is lost but time.
 
 Faults never cost the run: an upload runs in a background thread, an epoch that ends while the previous upload still
 runs skips its own (the next epoch's carries on), and any failure prints one warning for the whole run.
+
+A training run uses it only through its `resume.Resume`, which opens it (`RemoteResume.of_project`), claims from it
+when there is no local state, uploads each epoch's state and finishes it when training completes.
 """
 from __future__ import annotations
 

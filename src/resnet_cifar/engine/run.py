@@ -2,12 +2,13 @@
 
 `build_trainer` is the one place a `Trainer` is made (seeding, precision, model). `run_training` owns a whole run
 around it: the model summary, resuming an interrupted run, the per-epoch DVCLive log, the summary metrics with
-the run's provenance, and the best and last checkpoints, all written by rank 0's `RunWriter`. Where the files
-go is a `RunFiles`; the train stage uses the paths of dvc.yaml, a benchmark a temporary folder.
+the run's provenance, and the best and last checkpoints. Its `RunWriter` writes the outputs and its
+`resume.Resume` keeps the resume state, both from rank 0 alone (`distributed.main_rank_only`). Where the files go
+is a `RunFiles`; the train stage uses the paths of dvc.yaml, a benchmark a temporary folder.
 
-After each epoch the whole training state is saved to `RunFiles.resume` (`RunWriter.save_resume_state`), so a
-killed run continues from its last completed epoch with exactly the result of an uninterrupted one; the file is
-removed on success. With train.remote_resume the state also travels through the project's DVC remote
+After each epoch the whole training state is saved to `RunFiles.resume` (`Resume.save`), so a killed run continues
+from its last completed epoch with exactly the result of an uninterrupted one; the file is removed on success
+(`Resume.finish`). With train.remote_resume the state also travels through the project's DVC remote
 (`remote_resume.RemoteResume`), so that a run lost with its machine continues from any clone.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,11 +32,10 @@ from ..model.checkpoint import save_checkpoint
 from ..model.resnet import model_from_params
 from ..model.summary import model_metrics, summary_table
 from .device import resolve_device, resolve_precision
-from .distributed import World
+from .distributed import World, main_rank_only
 from .live import METRICS, AtomicLive, write_progress
 from .provenance import run_provenance
-from .remote_resume import RemoteResume
-from .resume import MadeOn, load_resume_state, save_resume_state, training_fingerprint
+from .resume import Resume
 from .trainer import EpochResult, Trainer, seed_everything
 
 
@@ -85,54 +85,37 @@ def build_trainer(params: Params, train: Split, val: Split, device: torch.device
 
 
 class RunWriter:
-    """What a run writes, all of it from rank 0 (the ranks hold identical results): the model's description, the
-    resume state, the console lines, the DVCLive log, the training curve, the summary metrics and the checkpoints.
-    Every other rank has a `SilentWriter`."""
+    """A run's outputs, all of them written by rank 0 (the ranks hold identical results): the model's description,
+    the console lines, the DVCLive log, the training curve, the summary metrics and the checkpoints. On every other
+    rank of `world` each method does nothing (`main_rank_only`)."""
 
-    def __init__(self, files: RunFiles, fingerprint: str, arch: str, classes: tuple[str, ...],
-                 provenance: dict[str, Any], made_on: MadeOn, remote: RemoteResume | None = None) -> None:
-        self.files, self.fingerprint, self.made_on, self.remote = files, fingerprint, made_on, remote
-        self.arch, self.classes, self.provenance = arch, classes, provenance
+    def __init__(self, files: RunFiles, arch: str, classes: tuple[str, ...], provenance: dict[str, Any],
+                 world: World = World()) -> None:
+        self.files, self.arch, self.classes, self.provenance, self.world = files, arch, classes, provenance, world
         self.live: AtomicLive | None = None  # open inside `epoch_log`
 
+    @main_rank_only
     def describe_model(self, model: nn.Module) -> None:
         """Its size and cost (metrics/model.json) and its layer table (summary.txt)."""
         write_json(self.files.model_metrics, model_metrics(model))
         write_text(self.files.summary, summary_table(copy.deepcopy(model)))
 
+    @main_rank_only
     def say(self, line: str, flush: bool = False) -> None:
         """A line on the console."""
         print(line, flush=flush)
 
-    def load_resume_state(self) -> dict[str, Any] | None:
-        """The trainer state an interrupted run of these params, data and code saved, if any: here, or else on the
-        DVC remote (which then lands in `files.resume`)."""
-        state = load_resume_state(self.files.resume, self.fingerprint, self.made_on)
-        if state is None and self.remote is not None and self.remote.claim(self.files.resume):
-            state = load_resume_state(self.files.resume, self.fingerprint, self.made_on, name=self.remote.claim_key)
-            if state is not None:
-                print(f"resume state taken from the DVC remote: {self.remote.claim_key}")
-        return state
+    def epoch_log(self) -> contextlib.AbstractContextManager[object]:
+        """DVCLive, open inside the `with`: `log_epoch` adds to it, and leaving writes its summary (metrics.json).
+        Every other rank gets an empty `with`."""
+        return self._open_live() or contextlib.nullcontext()
 
-    def save_resume_state(self, trainer: Trainer) -> None:
-        """The whole trainer state after an epoch: a killed run continues from there. The remote's copy is stored
-        in the background."""
-        save_resume_state(self.files.resume, trainer.state_dict(), self.fingerprint, self.made_on)
-        if self.remote is not None:
-            self.remote.upload(self.files.resume)
+    @main_rank_only
+    def _open_live(self) -> AtomicLive:
+        self.live = AtomicLive(str(self.files.live), report=None, dvcyaml=None, save_dvc_exp=False)
+        return self.live
 
-    def remove_resume_state(self) -> None:
-        """The run completed: nothing to resume, here or on the remote."""
-        if self.remote is not None:
-            self.remote.finish()
-        self.files.resume.unlink(missing_ok=True)
-
-    @contextlib.contextmanager
-    def epoch_log(self) -> Iterator[None]:
-        """DVCLive open inside: `log_epoch` adds to it, and leaving writes its summary (metrics.json)."""
-        with AtomicLive(str(self.files.live), report=None, dvcyaml=None, save_dvc_exp=False) as self.live:
-            yield
-
+    @main_rank_only
     def log_epoch(self, r: EpochResult) -> None:
         """The epoch's metrics to DVCLive, and its line."""
         assert self.live is not None, "log_epoch runs inside epoch_log"
@@ -146,10 +129,12 @@ class RunWriter:
               f"val loss {r.val_loss:.4f} acc {r.val_acc:.4f} | lr {r.lr:.4g} | {r.images_per_sec:.0f} img/s",
               flush=True)
 
+    @main_rank_only
     def write_progress(self, history: list[EpochResult]) -> None:
         """The training curve within the epochs (progress.tsv)."""
         write_progress(self.files.progress, (point for epoch in history for point in epoch.progress))
 
+    @main_rank_only
     def write_summary(self, run: TrainedRun, train_images: int) -> None:
         """The run's outcome, time and provenance in DVCLive's summary, written as `epoch_log` ends."""
         assert self.live is not None, "write_summary runs inside epoch_log"
@@ -165,45 +150,12 @@ class RunWriter:
         }
         self.live.step = trainer.epoch
 
+    @main_rank_only
     def save_checkpoint(self, which: Literal["best", "last"], model: nn.Module, epoch: int, val_acc: float) -> None:
         """`model`'s weights as the run's best or last checkpoint, with the epoch and validation accuracy they
         reached."""
         save_checkpoint(getattr(self.files, which), model, self.arch, self.classes, epoch=epoch, val_acc=val_acc,
                         run=self.provenance)
-
-
-class SilentWriter:
-    """The `RunWriter` of every rank but 0: the same steps, writing nothing."""
-
-    def describe_model(self, model: nn.Module) -> None:
-        pass
-
-    def say(self, line: str, flush: bool = False) -> None:
-        pass
-
-    def load_resume_state(self) -> dict[str, Any] | None:
-        return None  # unused: rank 0 reads the state and shares it
-
-    def save_resume_state(self, trainer: Trainer) -> None:
-        pass
-
-    def remove_resume_state(self) -> None:
-        pass
-
-    def epoch_log(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
-
-    def log_epoch(self, r: EpochResult) -> None:
-        pass
-
-    def write_progress(self, history: list[EpochResult]) -> None:
-        pass
-
-    def write_summary(self, run: TrainedRun, train_images: int) -> None:
-        pass
-
-    def save_checkpoint(self, which: Literal["best", "last"], model: nn.Module, epoch: int, val_acc: float) -> None:
-        pass
 
 
 def describe(params: Params, train: Split, val: Split, provenance: dict[str, Any]) -> str:
@@ -228,44 +180,34 @@ def run_training(params: Params, train: Split, val: Split, files: RunFiles = Run
     train stage's repository; a benchmark has none).
     """
     device = device or resolve_device(params.train.device)
-    fingerprint = training_fingerprint(params, [train, val])
     trainer = build_trainer(params, train, val, device, world, build_model)
     provenance = run_provenance(device, trainer.precision, world)
-    writer = (open_writer(params, files, fingerprint, trainer, train.classes, provenance, project) if world.is_main
-              else SilentWriter())
+    writer = RunWriter(files, params.model.arch, train.classes, provenance, world)
+    resume = Resume.of_run(params, [train, val], trainer, files.resume, project)
     writer.describe_model(trainer.model)
-    if (state := world.from_main(writer.load_resume_state)) is not None:
+    if (state := resume.load()) is not None:
         trainer.load_state_dict(state)
-        writer.say(f"resuming after epoch {trainer.epoch} from {files.resume}")
+        writer.say(f"resuming after epoch {trainer.epoch} from {resume.path}")
     writer.say(describe(params, train, val, provenance), flush=True)
     with writer.epoch_log():
         for r in trainer.history:  # epochs done before an interruption: DVC removed their logs
             writer.log_epoch(r)
-        train_remaining_epochs(trainer, params.train.epochs, writer, on_epoch)
+        train_remaining_epochs(trainer, params.train.epochs, writer, resume, on_epoch)
         check_ranks_agree(trainer)
         run = TrainedRun(trainer, provenance)
         writer.write_progress(trainer.history)
         writer.write_summary(run, len(train))
     save_last_and_best(trainer, writer)
-    writer.remove_resume_state()
+    resume.finish()
     return run
 
 
-def open_writer(params: Params, files: RunFiles, fingerprint: str, trainer: Trainer, classes: tuple[str, ...],
-                provenance: dict[str, Any], project: Path | None) -> RunWriter:
-    """Rank 0's writer, with the DVC remote's copy of the resume state where params and the project ask for it."""
-    use_remote = params.train.remote_resume and project is not None
-    remote = RemoteResume.of_project(project, fingerprint) if use_remote else None
-    made_on = {"device": trainer.train_data.device.type, "precision": trainer.precision}
-    return RunWriter(files, fingerprint, params.model.arch, classes, provenance, made_on, remote)
-
-
-def train_remaining_epochs(trainer: Trainer, epochs: int, writer: RunWriter | SilentWriter,
+def train_remaining_epochs(trainer: Trainer, epochs: int, writer: RunWriter, resume: Resume,
                            on_epoch: Callable[[Trainer, EpochResult], None] | None) -> None:
     """Train up to `epochs`, saving the resume state and logging after each epoch."""
     while trainer.epoch < epochs:
         r = trainer.train_epoch()
-        writer.save_resume_state(trainer)
+        resume.save(trainer.state_dict())
         writer.log_epoch(r)
         if on_epoch:
             on_epoch(trainer, r)
@@ -278,7 +220,7 @@ def check_ranks_agree(trainer: Trainer) -> None:
         trainer.world.check_identical(trainer.evaluated)
 
 
-def save_last_and_best(trainer: Trainer, writer: RunWriter | SilentWriter) -> None:
+def save_last_and_best(trainer: Trainer, writer: RunWriter) -> None:
     """Save the last epoch's evaluated weights, then load the best epoch's into the model and save them."""
     last = trainer.history[-1]
     writer.save_checkpoint("last", trainer.evaluated, last.epoch, last.val_acc)
