@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .analysis.limits import MIN_TSNE_SAMPLES
-from .data.cifar10 import IMAGE_SIDE, TEST_IMAGES, TRAIN_IMAGES
+from .datasets import CIFAR10
 from .errors import UserError
 from .model.architectures import ARCHITECTURES
 from .robustness.names import SEVERITIES, expand_corruptions
@@ -27,7 +27,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "linear", "onecycle")
 FLIPS = ("none", "random", "alternate")
 PADDINGS = ("zeros", "reflect")
-MAX_TRANSLATE = IMAGE_SIDE // 2  # pixels (reflect padding mirrors at most the whole image minus its edge)
+MAX_TRANSLATE = CIFAR10.image_side // 2  # pixels (reflect padding mirrors at most the whole image minus its edge)
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flip", "flip_translate")  # each one's views: engine/inference.py TTA_VIEWS
 PINNED_GPU = re.compile(r"cuda:[0-9]+")  # train.device 'cuda:N': GPU N, which engine/gpu_claim.py does not choose
@@ -219,18 +219,19 @@ def _check_ranges(p: Params) -> None:
 
     require(p.model.arch in ARCHITECTURES,
             f"model.arch '{p.model.arch}' is not one of: {', '.join(ARCHITECTURES)}")
-    require(MIN_IMAGE_SIZE <= p.model.image_size <= IMAGE_SIDE,
-            f"model.image_size must be in [{MIN_IMAGE_SIZE}, {IMAGE_SIDE}] (CIFAR images are "
-            f"{IMAGE_SIDE}x{IMAGE_SIDE}, and the network halves the side three times), got {p.model.image_size}")
+    side = CIFAR10.image_side
+    require(MIN_IMAGE_SIZE <= p.model.image_size <= side,
+            f"model.image_size must be in [{MIN_IMAGE_SIZE}, {side}] (CIFAR images are {side}x{side}, and the "
+            f"network halves the side three times), got {p.model.image_size}")
     require(p.seed >= 0, f"seed must be >= 0, got {p.seed}")
     d = p.data
     for key in ("train_size", "val_size", "test_size"):
         require(getattr(d, key) > 0, f"data.{key} must be > 0, got {getattr(d, key)}")
-    require(d.train_size + d.val_size <= TRAIN_IMAGES,
+    require(d.train_size + d.val_size <= CIFAR10.train_images,
             f"data.train_size + data.val_size = {d.train_size + d.val_size} exceeds the "
-            f"{TRAIN_IMAGES} CIFAR-10 training images they are drawn from")
-    require(d.test_size <= TEST_IMAGES,
-            f"data.test_size {d.test_size} exceeds the {TEST_IMAGES} CIFAR-10 test images")
+            f"{CIFAR10.train_images} {CIFAR10.title} training images they are drawn from")
+    require(d.test_size <= CIFAR10.test_images,
+            f"data.test_size {d.test_size} exceeds the {CIFAR10.test_images} {CIFAR10.title} test images")
     scheme = urllib.parse.urlparse(d.url).scheme
     require(bool(d.url) and (scheme in URL_SCHEMES or len(scheme) == 1),  # one letter: a Windows drive
             f"data.url must be an http(s):// or file:// URL or a local path, got {d.url!r}")
@@ -240,9 +241,9 @@ def _check_ranges(p: Params) -> None:
     for key in ("epochs", "batch_size"):
         require(getattr(t, key) > 0, f"train.{key} must be > 0, got {getattr(t, key)}")
     require(len(t.early_image_sizes) < t.epochs
-            and all(MIN_IMAGE_SIZE <= size <= IMAGE_SIDE for size in t.early_image_sizes),
+            and all(MIN_IMAGE_SIZE <= size <= side for size in t.early_image_sizes),
             f"train.early_image_sizes must give fewer sides than train.epochs ({t.epochs}: the last epoch trains at "
-            f"model.image_size, the side evaluated), each in [{MIN_IMAGE_SIZE}, {IMAGE_SIDE}], "
+            f"model.image_size, the side evaluated), each in [{MIN_IMAGE_SIZE}, {side}], "
             f"got {t.early_image_sizes}")
     require(t.lr > 0, f"train.lr must be > 0, got {t.lr}")
     require(0 <= t.momentum < 1, f"train.momentum must be in [0, 1), got {t.momentum}")

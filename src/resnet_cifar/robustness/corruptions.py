@@ -23,7 +23,7 @@ import numpy as np
 import PIL.Image
 import scipy.ndimage
 
-from ..data.cifar10 import IMAGE_SHAPE
+from ..datasets import CIFAR10
 from ..errors import UserError
 from . import names
 from .names import CORRUPTIONS, ROWS, SEVERITIES
@@ -490,8 +490,8 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarr
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise UserError(f"corruption seed must be a non-negative integer, got {seed!r}")
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        shape = ", ".join(map(str, IMAGE_SHAPE))
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != CIFAR10.image_shape:
+        shape = ", ".join(map(str, CIFAR10.image_shape))
         raise ValueError(f"images must be uint8 (N, {shape}), got {images.dtype} {images.shape}")
     x = images.astype(np.float32) / 255
     parameters = ROWS[name].parameters[SEVERITIES.index(severity)]
