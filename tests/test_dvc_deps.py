@@ -163,7 +163,7 @@ def test_the_derivation_sees_the_modules_it_must():
     # The corrupted images are made by the corruptions alone: neither the model nor the report's code remakes them,
     # and the report reads the corruptions' names, not their code.
     assert package + "robustness/corruptions.py" in derived["corrupt"] - derived["robustness"]
-    assert package + "robustness/names.py" in derived["corrupt"] & derived["robustness"]
+    assert package + "corruption_table.py" in derived["corrupt"] & derived["robustness"]
     assert package + "robustness/report.py" in derived["robustness"] - derived["corrupt"]
     assert not {path for path in derived["corrupt"] if path.startswith((package + "model/", package + "engine/"))}
     # Relative imports are followed: offline_plots imports ..atomic and ..errors.

@@ -18,10 +18,10 @@ from typing import Any
 import yaml
 
 from .analysis.limits import MIN_TSNE_SAMPLES
+from .corruption_table import SEVERITIES, expand_corruptions
 from .datasets import CIFAR10
 from .errors import UserError
 from .model.architectures import ARCHITECTURES
-from .robustness.names import SEVERITIES, expand_corruptions
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "linear", "onecycle")
@@ -87,7 +87,7 @@ class EvaluateParams:
 
 @dataclasses.dataclass(frozen=True)
 class RobustnessParams:
-    corruptions: list[str]  # names and groups (resnet_cifar.robustness.names)
+    corruptions: list[str]  # names and groups (corruption_table.py)
     severities: list[int]
     images: int
 
