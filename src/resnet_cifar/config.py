@@ -13,16 +13,18 @@ import re
 import typing
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-from .analysis.limits import MIN_TSNE_SAMPLES
 from .corruption_table import SEVERITIES, expand_corruptions
 from .datasets import CIFAR10
 from .errors import UserError
-from .model.architectures import ARCHITECTURES
+from .limits import MIN_TSNE_SAMPLES
 
+# The ResNet depths; each one's layout (He et al.) is model/architectures.py's, which the model is built from.
+Architecture = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+ARCHITECTURES: tuple[str, ...] = typing.get_args(Architecture)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("multistep", "cosine", "linear", "onecycle")
 FLIPS = ("none", "random", "alternate")
