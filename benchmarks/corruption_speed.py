@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from resnet_cifar.archive.download import safe_extract
+from resnet_cifar.corruption_table import CORRUPTIONS, FAMILY, SEVERITIES
 from resnet_cifar.data.dataset import read_cifar10
 from resnet_cifar.paths import ARCHIVE_FOLDER
 from resnet_cifar.robustness.corruptions import corrupt
-from resnet_cifar.robustness.names import CORRUPTIONS, FAMILY, SEVERITIES
 
 
 def official_test_images(archive: Path, count: int) -> np.ndarray:

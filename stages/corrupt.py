@@ -15,10 +15,10 @@ import numpy as np
 from resnet_cifar import paths
 from resnet_cifar.atomic import write_npz
 from resnet_cifar.config import load_params
+from resnet_cifar.corruption_table import expand_corruptions
 from resnet_cifar.data.dataset import Split, load_split
 from resnet_cifar.errors import UserError, report_user_errors
 from resnet_cifar.robustness.corruptions import corrupt
-from resnet_cifar.robustness.names import expand_corruptions
 from resnet_cifar.robustness.selection import corruption_file, severity_key
 
 

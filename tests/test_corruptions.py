@@ -11,10 +11,11 @@ import pytest
 import scipy.optimize
 import scipy.stats
 
+from resnet_cifar import corruption_table as names
+from resnet_cifar.corruption_table import CORRUPTIONS, FAMILY, ROWS, SEVERITIES
 from resnet_cifar.errors import UserError
-from resnet_cifar.robustness import corruptions, names
+from resnet_cifar.robustness import corruptions
 from resnet_cifar.robustness.corruptions import corrupt
-from resnet_cifar.robustness.names import CORRUPTIONS, FAMILY, ROWS, SEVERITIES
 
 DETERMINISTIC = {"brightness", "contrast", "saturate", "defocus_blur", "zoom_blur", "pixelate", "jpeg_compression",
                  "gaussian_blur"}

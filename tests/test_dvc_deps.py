@@ -3,9 +3,10 @@
 A stage's modules are its script (from its `cmd`) and, transitively, every module of this repository that the
 script imports (`resnet_cifar.*` and `stages.*`, absolute or relative, with the packages' `__init__.py` files that
 an import runs). A dep covers a file if it is that file or a folder above it. `importlib` calls are not followed:
-the stages make none. Nor are the imports of the modules left out of the deps (EXCLUDED): config.py reads the limits
-it validates against (the architectures, the fewest points of a t-SNE map) from the modules that own them, which
-changes no stage's outputs; a stage whose outputs those modules shape imports them itself.
+the stages make none. Nor are the imports of the modules left out of the deps (EXCLUDED): config.py reads the facts
+it validates against (the dataset's sizes, the corruptions' names, the fewest points of a t-SNE map) from the leaf
+modules that own them, which changes no stage's outputs; a stage whose outputs those modules shape imports them
+itself.
 """
 import ast
 import json
@@ -155,7 +156,7 @@ def test_the_derivation_sees_the_modules_it_must():
     assert package + "archive/download.py" in derived["download"]
     assert package + "figures/plotting.py" in derived["plot"]
     assert package + "figures/plotting.py" not in derived["train"] | derived["evaluate"]
-    # config.py's imports are not followed: the limits it validates against are the model's and the plot's.
+    # The architectures' layouts are the model's; config.py's imports (the plot's t-SNE limit) are not followed.
     assert package + "model/architectures.py" in derived["train"]
     assert package + "model/architectures.py" not in derived["download"] | derived["subset"] | derived["plot"]
     assert package + "analysis/embedding.py" in derived["plot"]
@@ -163,7 +164,7 @@ def test_the_derivation_sees_the_modules_it_must():
     # The corrupted images are made by the corruptions alone: neither the model nor the report's code remakes them,
     # and the report reads the corruptions' names, not their code.
     assert package + "robustness/corruptions.py" in derived["corrupt"] - derived["robustness"]
-    assert package + "robustness/names.py" in derived["corrupt"] & derived["robustness"]
+    assert package + "corruption_table.py" in derived["corrupt"] & derived["robustness"]
     assert package + "robustness/report.py" in derived["robustness"] - derived["corrupt"]
     assert not {path for path in derived["corrupt"] if path.startswith((package + "model/", package + "engine/"))}
     # Relative imports are followed: offline_plots imports ..atomic and ..errors.

@@ -17,11 +17,11 @@ from browser import chromium_path, render, skip_unless_installed
 from cifar_archive import CLASSES
 from committed import REPO
 from project import TINY, TINY_ROBUSTNESS, command_env, ran_stages, run, set_params
+from resnet_cifar.corruption_table import CORRUPTIONS, FAMILY, STANDARD
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.inference import predict_logits
 from resnet_cifar.model.checkpoint import load_model
-from resnet_cifar.robustness.names import CORRUPTIONS, FAMILY, STANDARD
 from resnet_cifar.tools.offline_plots import install as install_offline_template
 
 # Every test here runs dvc in a project made once per session (conftest's tiny_pipeline); tests that change the

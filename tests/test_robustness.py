@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from resnet_cifar.corruption_table import CORRUPTIONS, EXTRA, GROUPS, STANDARD, expand_corruptions
 from resnet_cifar.figures.robustness import GRID_GAP, corruption_grid, robustness_figure
-from resnet_cifar.robustness.names import CORRUPTIONS, EXTRA, GROUPS, STANDARD, expand_corruptions
 from resnet_cifar.robustness.report import (
     family_means,
     mean_accuracy,
@@ -39,10 +39,10 @@ def test_an_unknown_entry_is_named_with_the_closest_spelling():
 
 
 def test_checking_the_corruption_params_loads_neither_numpy_nor_torch():
-    # config.py checks robustness.corruptions and .severities against names.py, which must stay plain data: every
-    # stage's load_params() runs that check, and the check must not cost those imports.
+    # config.py checks robustness.corruptions and .severities against corruption_table.py, which must stay plain
+    # data: every stage's load_params() runs that check, and the check must not cost those imports.
     probe = ("import sys, resnet_cifar.config\n"
-             "from resnet_cifar.robustness.names import expand_corruptions\n"
+             "from resnet_cifar.corruption_table import expand_corruptions\n"
              "expand_corruptions(['standard', 'fog'])\n"
              "print(sorted({'numpy', 'torch', 'scipy', 'PIL'} & set(sys.modules)))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout

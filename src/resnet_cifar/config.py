@@ -1,113 +1,250 @@
 """Typed, validated view of `params.yaml`: every stage loads its parameters through `load_params`.
 
 The dataclasses hold no defaults: params.yaml, what DVC reads and records, is the one place the values live, so it
-must list every key. Validation happens once, before any work: missing and unknown keys (typos), wrong types and
-out-of-range values all raise `UserError` with the offending key named.
+must list every key. Each field carries its type and constraint, and a rule across fields is a validator of the class
+that holds them (pydantic checks both). Validation happens once, before any work: missing and unknown keys (typos),
+wrong types and out-of-range values all raise `UserError`, one line naming the offending key (`_message`).
+
+Every package imports this module, so it imports none of them: the facts it checks against that the stages' code
+reads too live in top-level leaf modules (datasets.py, corruption_table.py, limits.py).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import re
+import string
 import typing
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import yaml
+from pydantic import (
+    AllowInfNan,
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
 
-from .analysis.limits import MIN_TSNE_SAMPLES
-from .data.cifar10 import IMAGE_SIDE, TEST_IMAGES, TRAIN_IMAGES
+from .corruption_table import SEVERITIES, expand_corruptions
+from .datasets import CIFAR10
 from .errors import UserError
-from .model.architectures import ARCHITECTURES
-from .robustness.names import SEVERITIES, expand_corruptions
+from .limits import MIN_TSNE_SAMPLES
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-SCHEDULERS = ("multistep", "cosine", "linear", "onecycle")
-FLIPS = ("none", "random", "alternate")
-PADDINGS = ("zeros", "reflect")
-MAX_TRANSLATE = IMAGE_SIDE // 2  # pixels (reflect padding mirrors at most the whole image minus its edge)
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+    from pydantic_core import ErrorDetails
+
+# Strict leaf types: YAML's text stays text ('3' is no int), a bool is no number and 2.0 no int; an int may stand for
+# a float (YAML writes 0, not 0.0) and becomes one. Strict per type rather than by the classes' config, under which a
+# dataclass takes only an instance of itself: a section given as a mapping would be refused.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+Ints = Annotated[list[Int], Strict()]
+Strs = Annotated[list[Str], Strict()]
+SCHEMA = ConfigDict(extra="forbid")  # an unknown key is a typo
+# A bound's error says the range; a field's description is the hint it adds (`_out_of_bounds`).
+
+# The ResNet depths; each one's layout (He et al.) is model/architectures.py's, which the model is built from.
+Architecture = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+ARCHITECTURES: tuple[str, ...] = typing.get_args(Architecture)
+TtaMode = Literal["none", "flip", "flip_translate"]  # each one's views: engine/inference.py TTA_VIEWS
+TTA_MODES: tuple[str, ...] = typing.get_args(TtaMode)
+MIN_IMAGE_SIZE = 8  # pixels: the network halves the side three times
+MAX_TRANSLATE = CIFAR10.image_side // 2  # pixels (reflect padding mirrors at most the whole image minus its edge)
 DEVICES = ("auto", "cpu", "cuda")
-TTA_MODES = ("none", "flip", "flip_translate")  # each one's views: engine/inference.py TTA_VIEWS
 PINNED_GPU = re.compile(r"cuda:[0-9]+")  # train.device 'cuda:N': GPU N, which engine/gpu_claim.py does not choose
 URL_SCHEMES = ("http", "https", "file", "")  # "": a plain path
-MIN_IMAGE_SIZE = 8
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class DataParams:
-    url: str
-    md5: str
-    train_size: int
-    val_size: int
-    test_size: int
+    url: Str  # an http(s):// or file:// URL or a local path (_url_or_path)
+    md5: Str  # 32 hexadecimal digits (_md5_digits)
+    train_size: Annotated[Int, Field(gt=0)]  # train_size + val_size <= the dataset's training images (_within_dataset)
+    val_size: Annotated[Int, Field(gt=0)]
+    test_size: Annotated[Int, Field(gt=0)]  # <= the dataset's test images (_within_dataset)
+
+    @field_validator("url")
+    @classmethod
+    def _url_or_path(cls, url: str) -> str:
+        scheme = urllib.parse.urlparse(url).scheme
+        if not url or not (scheme in URL_SCHEMES or len(scheme) == 1):  # one letter: a Windows drive
+            raise ValueError(f"data.url must be an http(s):// or file:// URL or a local path, got {url!r}")
+        return url
+
+    @field_validator("md5")
+    @classmethod
+    def _md5_digits(cls, md5: str) -> str:
+        if len(md5) != 32 or not set(md5) <= set(string.hexdigits):
+            raise ValueError(f"data.md5 must be 32 hexadecimal digits, got {md5!r}")
+        return md5
+
+    @model_validator(mode="after")
+    def _within_dataset(self) -> Self:
+        dataset = CIFAR10  # the one dataset the pipeline reads
+        drawn = self.train_size + self.val_size
+        if drawn > dataset.train_images:
+            raise ValueError(f"data.train_size + data.val_size = {drawn} exceeds the {dataset.train_images} "
+                             f"{dataset.title} training images they are drawn from")
+        if self.test_size > dataset.test_images:
+            raise ValueError(f"data.test_size {self.test_size} exceeds the {dataset.test_images} {dataset.title} "
+                             f"test images")
+        return self
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class ModelParams:
-    arch: str
-    zero_init_residual: bool
-    image_size: int
+    arch: Architecture
+    zero_init_residual: Bool
+    image_size: Annotated[Int, Field(ge=MIN_IMAGE_SIZE, le=CIFAR10.image_side, description=(
+        f"(CIFAR images are {CIFAR10.image_side}x{CIFAR10.image_side}, and the network halves the side three times)"))]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class TrainParams:
-    epochs: int
-    early_image_sizes: list[int]
-    batch_size: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    nesterov: bool
-    milestones: list[int]
-    gamma: float
-    scheduler: str
-    warmup_epochs: float
-    label_smoothing: float
-    flip: str
-    translate: int
-    padding: str
-    ema_decay: float
-    bn_bias_lr_scale: float
-    precise_bn_batches: int
-    precision: str
-    compile: bool
-    device: str
-    nproc: int
-    remote_resume: bool
+    epochs: Annotated[Int, Field(gt=0)]
+    early_image_sizes: Ints  # fewer than epochs, each in [MIN_IMAGE_SIZE, image side] (_early_sides_fit)
+    batch_size: Annotated[Int, Field(gt=0)]
+    lr: Annotated[Float, Field(gt=0)]
+    momentum: Annotated[Float, Field(ge=0, lt=1)]
+    weight_decay: Annotated[Float, Field(ge=0)]
+    nesterov: Bool  # needs momentum > 0 (_nesterov_needs_momentum)
+    milestones: Ints  # strictly increasing positive epochs (_increasing_milestones)
+    gamma: Annotated[Float, Field(gt=0, le=1)]
+    scheduler: Literal["multistep", "cosine", "linear", "onecycle"]
+    warmup_epochs: Float  # in [0, epochs); > 0 for onecycle, its rising phase (_warmup_fits)
+    label_smoothing: Annotated[Float, Field(ge=0, lt=1)]
+    flip: Literal["none", "random", "alternate"]
+    translate: Annotated[Int, Field(ge=0, le=MAX_TRANSLATE, description="pixels")]
+    padding: Literal["zeros", "reflect"]
+    ema_decay: Annotated[Float, Field(ge=0, lt=1, description="(0: no averaged weights)")]
+    bn_bias_lr_scale: Annotated[Float, Field(gt=0)]
+    precise_bn_batches: Annotated[Int, Field(ge=0)]
+    precision: Literal["auto", "fp32", "bf16", "fp16"]
+    compile: Bool
+    device: Str  # one of DEVICES or cuda:N (_known_device)
+    nproc: Int  # in [1, batch_size], and 1 on a pinned GPU (_processes_fit)
+    remote_resume: Bool
+
+    @field_validator("milestones")
+    @classmethod
+    def _increasing_milestones(cls, milestones: list[int]) -> list[int]:
+        if not all(m > 0 for m in milestones) or milestones != sorted(set(milestones)):
+            raise ValueError(f"train.milestones must be strictly increasing positive epochs, got {milestones}")
+        return milestones
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if device not in DEVICES and not PINNED_GPU.fullmatch(device):
+            raise ValueError(f"train.device '{device}' is not one of: {', '.join(DEVICES)}, cuda:N (GPU N)")
+        return device
+
+    @model_validator(mode="after")
+    def _early_sides_fit(self) -> Self:
+        side = CIFAR10.image_side
+        if len(self.early_image_sizes) >= self.epochs or not all(
+                MIN_IMAGE_SIZE <= size <= side for size in self.early_image_sizes):
+            raise ValueError(f"train.early_image_sizes must give fewer sides than train.epochs ({self.epochs}: the "
+                             f"last epoch trains at model.image_size, the side evaluated), each in [{MIN_IMAGE_SIZE}, "
+                             f"{side}], got {self.early_image_sizes}")
+        return self
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> Self:
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("train.nesterov needs train.momentum > 0")
+        return self
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> Self:
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"train.warmup_epochs must be in [0, train.epochs), got {self.warmup_epochs}")
+        if self.scheduler == "onecycle" and self.warmup_epochs == 0:
+            raise ValueError("train.scheduler 'onecycle' needs train.warmup_epochs > 0 (the length of its rising "
+                             "phase)")
+        return self
+
+    @model_validator(mode="after")
+    def _processes_fit(self) -> Self:
+        if self.nproc != 1 and PINNED_GPU.fullmatch(self.device):
+            raise ValueError(f"train.device '{self.device}' pins one GPU, but train.nproc {self.nproc} processes "
+                             f"each take their own: use 'cuda' or 'auto'")
+        if not 1 <= self.nproc <= self.batch_size:
+            raise ValueError(f"train.nproc must be in [1, train.batch_size] (each process takes a share of every "
+                             f"batch), got {self.nproc}")
+        return self
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class EvaluateParams:
-    batch_size: int
-    tta: str  # one of TTA_MODES
-    calibration_bins: int
+    batch_size: Annotated[Int, Field(gt=0)]
+    tta: TtaMode
+    calibration_bins: Annotated[Int, Field(gt=0)]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class RobustnessParams:
-    corruptions: list[str]  # names and groups (resnet_cifar.robustness.names)
-    severities: list[int]
-    images: int
+    corruptions: Strs  # at least one of corruption_table.py's names and groups (_known_corruptions)
+    severities: Ints  # strictly increasing values of SEVERITIES (_known_severities)
+    images: Int  # in [1, data.test_size] (Params._images_within_test_subset)
+
+    @field_validator("corruptions")
+    @classmethod
+    def _known_corruptions(cls, corruptions: list[str]) -> list[str]:
+        if not corruptions:
+            raise ValueError("robustness.corruptions must name at least one corruption or group (e.g. [all])")
+        try:
+            expand_corruptions(corruptions)
+        except ValueError as err:
+            raise ValueError(f"robustness.corruptions: {err}") from None
+        return corruptions
+
+    @field_validator("severities")
+    @classmethod
+    def _known_severities(cls, severities: list[int]) -> list[int]:
+        if not severities or severities != sorted(set(severities)) or not set(severities) <= set(SEVERITIES):
+            raise ValueError(f"robustness.severities must be strictly increasing values of "
+                             f"{', '.join(map(str, SEVERITIES))}, got {severities}")
+        return severities
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class PlotParams:
-    grid_size: int
-    dpi: int
-    tsne_samples: int
+    grid_size: Annotated[Int, Field(gt=0)]
+    dpi: Annotated[Int, Field(gt=0)]
+    tsne_samples: Annotated[Int, Field(ge=MIN_TSNE_SAMPLES)]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class Params:
-    seed: int
+    seed: Annotated[Int, Field(ge=0)]
     data: DataParams
     model: ModelParams
     train: TrainParams
     evaluate: EvaluateParams
     robustness: RobustnessParams
     plot: PlotParams
+
+    @model_validator(mode="after")
+    def _images_within_test_subset(self) -> Self:
+        images, test_size = self.robustness.images, self.data.test_size
+        if not 0 < images <= test_size:
+            raise ValueError(f"robustness.images must be in [1, data.test_size = {test_size}] (they are drawn from "
+                             f"the test subset), got {images}")
+        return self
+
+
+_PARAMS = TypeAdapter(Params)
 
 
 def param_keys(schema: type = Params, prefix: str = "") -> frozenset[str]:
@@ -132,9 +269,10 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     """Validate a params tree (as parsed from YAML); `source` names the file in the error for a missing key."""
-    params = _build(Params, raw, prefix="", source=source)
-    _check_ranges(params)
-    return params
+    try:
+        return _PARAMS.validate_python(raw)
+    except ValidationError as err:
+        raise UserError(_message(_first_problem(err.errors()), source)) from None
 
 
 def _yaml_problem(err: yaml.YAMLError) -> str:
@@ -144,27 +282,64 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
-def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
-    if not isinstance(raw, dict):
-        raise UserError(f"{prefix.rstrip('.') or 'params'} must be a mapping, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    for key in raw:
-        if key not in fields:
-            close = _suggest(str(key), list(fields))
-            hint = f" (did you mean '{prefix}{close}'?)" if close else ""
-            raise UserError(f"unknown parameter '{prefix}{key}'{hint}; valid keys here: {', '.join(fields)}")
-    values = {}
-    for name in fields:
-        hint = hints[name]
-        if name not in raw:
-            kind = "section" if dataclasses.is_dataclass(hint) else "parameter"
-            raise UserError(f"missing {kind} '{prefix}{name}' in {source}")
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, raw[name], prefix=f"{prefix}{name}.", source=source)
-        else:
-            values[name] = _coerce(raw[name], hint, f"{prefix}{name}")
-    return cls(**values)
+# pydantic's error types, by how `_message` words them.
+UNKNOWN_KEY = frozenset({"unexpected_keyword_argument", "invalid_key"})  # invalid_key: a key that is no string
+TYPE_NAMES = {"int_type": "int", "float_type": "float", "bool_type": "bool", "string_type": "str",
+              "literal_error": "str"}  # a choice that is no string: every choice is one
+BOUND_SIGNS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+OUT_OF_BOUNDS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+
+
+def _first_problem(errors: list[ErrorDetails]) -> ErrorDetails:
+    """The error to report, in the order a reader fixes them: an unknown key first (a misspelt key is missing too,
+    and its spelling is the better hint), then wrong structure or types, then values out of range (pydantic meets
+    the rules across fields only once every field is valid)."""
+    def rank(error: ErrorDetails) -> int:
+        kind = error["type"]
+        if kind in UNKNOWN_KEY:
+            return 0
+        bad_value = kind in OUT_OF_BOUNDS or kind == "value_error" or (
+            kind == "literal_error" and isinstance(error["input"], str))  # a string, but not one of the choices
+        return 2 if bad_value else 1
+    return min(errors, key=rank)
+
+
+def _message(error: ErrorDetails, source: str) -> str:
+    """One of pydantic's errors as the line a user reads, naming the dotted key."""
+    loc, kind, value = error["loc"], error["type"], error["input"]
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    if kind in UNKNOWN_KEY:
+        return _unknown_key(loc)
+    if kind == "missing":
+        what = "section" if dataclasses.is_dataclass(_field(loc).annotation) else "parameter"
+        return f"missing {what} '{key}' in {source}"
+    if kind == "dataclass_type":
+        return f"{key or 'params'} must be a mapping, got {value!r}"
+    if kind == "list_type":
+        return f"{key} must be a list, got {value!r}"
+    if kind == "finite_number":
+        return f"{key} must be a finite number, got {value}"
+    if kind == "float_type" and isinstance(value, str) and _is_number(value):
+        return (f"{key} must be a number, got the text {value!r}: YAML reads exponent notation as a number only with "
+                f"a dot and a signed exponent (1.0e-3, not 1e-3)")
+    if kind == "literal_error" and isinstance(value, str):
+        return f"{key} '{value}' is not one of: {', '.join(typing.get_args(_field(loc).annotation))}"
+    if kind in TYPE_NAMES:
+        return f"{key} must be of type {TYPE_NAMES[kind]}, got {value!r}"
+    if kind in OUT_OF_BOUNDS:
+        return _out_of_bounds(key, _field(loc), value)
+    if kind == "value_error":  # a validator's own line
+        return str(error["ctx"]["error"])
+    return f"{key}: {error['msg']}"  # pragma: no cover - an error type the schema does not raise
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    *section, name = loc
+    valid = list(_schema_at(section).__pydantic_fields__)
+    prefix = "".join(f"{part}." for part in section)
+    close = _suggest(str(name), valid)
+    hint = f" (did you mean '{prefix}{close}'?)" if close else ""
+    return f"unknown parameter '{prefix}{name}'{hint}; valid keys here: {', '.join(valid)}"
 
 
 def _suggest(key: str, valid: list[str]) -> str | None:
@@ -176,32 +351,32 @@ def _suggest(key: str, valid: list[str]) -> str | None:
     return initials if len(initials) > 1 and initials in valid else None
 
 
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        if not isinstance(value, list):
-            raise UserError(f"{key} must be a list, got {value!r}")
-        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
-    if hint is bool:
-        ok = isinstance(value, bool)
-    elif hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif hint is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and not math.isfinite(value):
-            raise UserError(f"{key} must be a finite number, got {value}")
-        if isinstance(value, str) and _is_number(value):
-            raise UserError(f"{key} must be a number, got the text {value!r}: YAML reads exponent notation as a "
-                            f"number only with a dot and a signed exponent (1.0e-3, not 1e-3)")
-        value = float(value) if ok else value
-    elif hint is str:
-        ok = isinstance(value, str)
-    else:  # pragma: no cover - a new field type without a rule here is a programming error
-        raise TypeError(f"no validation rule for {key}: {hint}")
-    if not ok:
-        raise UserError(f"{key} must be of type {hint.__name__}, got {value!r}")
-    return value
+def _out_of_bounds(key: str, field: FieldInfo, value: Any) -> str:
+    """`key must be in [0, 1) (hint), got 1.0`: the field's bounds, its description as the hint, and the value as
+    the field holds it (an int given for a float reads as that float)."""
+    bounds = {name: getattr(rule, name) for rule in field.metadata for name in BOUND_SIGNS
+              if getattr(rule, name, None) is not None}
+    if len(bounds) == 1:
+        ((name, bound),) = bounds.items()
+        allowed = f"{BOUND_SIGNS[name]} {bound}"
+    else:
+        low = f"({bounds['gt']}" if "gt" in bounds else f"[{bounds['ge']}"
+        high = f"{bounds['lt']})" if "lt" in bounds else f"{bounds['le']}]"
+        allowed = f"in {low}, {high}"
+    hint = f" {field.description}" if field.description else ""
+    return f"{key} must be {allowed}{hint}, got {float(value) if field.annotation is float else value}"
+
+
+def _schema_at(section: list[int | str] | tuple[int | str, ...]) -> Any:
+    """The dataclass of the section at this path of keys (the whole schema for none)."""
+    schema: Any = Params
+    for name in section:
+        schema = schema.__pydantic_fields__[name].annotation
+    return schema
+
+
+def _field(loc: tuple[int | str, ...]) -> FieldInfo:
+    return _schema_at(loc[:-1]).__pydantic_fields__[loc[-1]]
 
 
 def _is_number(text: str) -> bool:
@@ -210,89 +385,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _check_ranges(p: Params) -> None:
-    def require(cond: bool, message: str) -> None:
-        if not cond:
-            raise UserError(message)
-
-    require(p.model.arch in ARCHITECTURES,
-            f"model.arch '{p.model.arch}' is not one of: {', '.join(ARCHITECTURES)}")
-    require(MIN_IMAGE_SIZE <= p.model.image_size <= IMAGE_SIDE,
-            f"model.image_size must be in [{MIN_IMAGE_SIZE}, {IMAGE_SIDE}] (CIFAR images are "
-            f"{IMAGE_SIDE}x{IMAGE_SIDE}, and the network halves the side three times), got {p.model.image_size}")
-    require(p.seed >= 0, f"seed must be >= 0, got {p.seed}")
-    d = p.data
-    for key in ("train_size", "val_size", "test_size"):
-        require(getattr(d, key) > 0, f"data.{key} must be > 0, got {getattr(d, key)}")
-    require(d.train_size + d.val_size <= TRAIN_IMAGES,
-            f"data.train_size + data.val_size = {d.train_size + d.val_size} exceeds the "
-            f"{TRAIN_IMAGES} CIFAR-10 training images they are drawn from")
-    require(d.test_size <= TEST_IMAGES,
-            f"data.test_size {d.test_size} exceeds the {TEST_IMAGES} CIFAR-10 test images")
-    scheme = urllib.parse.urlparse(d.url).scheme
-    require(bool(d.url) and (scheme in URL_SCHEMES or len(scheme) == 1),  # one letter: a Windows drive
-            f"data.url must be an http(s):// or file:// URL or a local path, got {d.url!r}")
-    require(len(d.md5) == 32 and all(c in "0123456789abcdef" for c in d.md5.lower()),
-            f"data.md5 must be 32 hexadecimal digits, got {d.md5!r}")
-    t = p.train
-    for key in ("epochs", "batch_size"):
-        require(getattr(t, key) > 0, f"train.{key} must be > 0, got {getattr(t, key)}")
-    require(len(t.early_image_sizes) < t.epochs
-            and all(MIN_IMAGE_SIZE <= size <= IMAGE_SIDE for size in t.early_image_sizes),
-            f"train.early_image_sizes must give fewer sides than train.epochs ({t.epochs}: the last epoch trains at "
-            f"model.image_size, the side evaluated), each in [{MIN_IMAGE_SIZE}, {IMAGE_SIDE}], "
-            f"got {t.early_image_sizes}")
-    require(t.lr > 0, f"train.lr must be > 0, got {t.lr}")
-    require(0 <= t.momentum < 1, f"train.momentum must be in [0, 1), got {t.momentum}")
-    require(t.weight_decay >= 0, f"train.weight_decay must be >= 0, got {t.weight_decay}")
-    require(0 < t.gamma <= 1, f"train.gamma must be in (0, 1], got {t.gamma}")
-    require(all(m > 0 for m in t.milestones) and t.milestones == sorted(set(t.milestones)),
-            f"train.milestones must be strictly increasing positive epochs, got {t.milestones}")
-    require(not (t.nesterov and t.momentum == 0), "train.nesterov needs train.momentum > 0")
-    require(t.scheduler in SCHEDULERS, f"train.scheduler '{t.scheduler}' is not one of: {', '.join(SCHEDULERS)}")
-    require(0 <= t.warmup_epochs < t.epochs,
-            f"train.warmup_epochs must be in [0, train.epochs), got {t.warmup_epochs}")
-    require(t.scheduler != "onecycle" or t.warmup_epochs > 0,
-            "train.scheduler 'onecycle' needs train.warmup_epochs > 0 (the length of its rising phase)")
-    require(0 <= t.label_smoothing < 1, f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
-    require(t.flip in FLIPS, f"train.flip '{t.flip}' is not one of: {', '.join(FLIPS)}")
-    require(0 <= t.translate <= MAX_TRANSLATE,
-            f"train.translate must be in [0, {MAX_TRANSLATE}] pixels, got {t.translate}")
-    require(t.padding in PADDINGS, f"train.padding '{t.padding}' is not one of: {', '.join(PADDINGS)}")
-    require(0 <= t.ema_decay < 1, f"train.ema_decay must be in [0, 1) (0: no averaged weights), got {t.ema_decay}")
-    require(t.bn_bias_lr_scale > 0, f"train.bn_bias_lr_scale must be > 0, got {t.bn_bias_lr_scale}")
-    require(t.precise_bn_batches >= 0, f"train.precise_bn_batches must be >= 0, got {t.precise_bn_batches}")
-    require(t.precision in PRECISIONS, f"train.precision '{t.precision}' is not one of: {', '.join(PRECISIONS)}")
-    require(t.device in DEVICES or bool(PINNED_GPU.fullmatch(t.device)),
-            f"train.device '{t.device}' is not one of: {', '.join(DEVICES)}, cuda:N (GPU N)")
-    require(t.nproc == 1 or not PINNED_GPU.fullmatch(t.device),
-            f"train.device '{t.device}' pins one GPU, but train.nproc {t.nproc} processes each take their own: "
-            f"use 'cuda' or 'auto'")
-    require(1 <= t.nproc <= t.batch_size,
-            f"train.nproc must be in [1, train.batch_size] (each process takes a share of every batch), got {t.nproc}")
-    require(p.evaluate.batch_size > 0, f"evaluate.batch_size must be > 0, got {p.evaluate.batch_size}")
-    require(p.evaluate.tta in TTA_MODES, f"evaluate.tta '{p.evaluate.tta}' is not one of: {', '.join(TTA_MODES)}")
-    require(p.plot.grid_size > 0, f"plot.grid_size must be > 0, got {p.plot.grid_size}")
-    require(p.plot.dpi > 0, f"plot.dpi must be > 0, got {p.plot.dpi}")
-    require(p.evaluate.calibration_bins > 0,
-            f"evaluate.calibration_bins must be > 0, got {p.evaluate.calibration_bins}")
-    require(p.plot.tsne_samples >= MIN_TSNE_SAMPLES,
-            f"plot.tsne_samples must be >= {MIN_TSNE_SAMPLES}, got {p.plot.tsne_samples}")
-    _check_robustness(p.robustness, p.data)
-
-
-def _check_robustness(r: RobustnessParams, d: DataParams) -> None:
-    if not r.corruptions:
-        raise UserError("robustness.corruptions must name at least one corruption or group (e.g. [all])")
-    try:
-        expand_corruptions(r.corruptions)
-    except ValueError as err:
-        raise UserError(f"robustness.corruptions: {err}") from None
-    if not r.severities or r.severities != sorted(set(r.severities)) or not set(r.severities) <= set(SEVERITIES):
-        raise UserError(f"robustness.severities must be strictly increasing values of {', '.join(map(str, SEVERITIES))}"
-                        f", got {r.severities}")
-    if not 0 < r.images <= d.test_size:
-        raise UserError(f"robustness.images must be in [1, data.test_size = {d.test_size}] (they are drawn from the "
-                        f"test subset), got {r.images}")

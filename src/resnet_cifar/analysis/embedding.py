@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
-from .limits import MIN_TSNE_SAMPLES
+from ..limits import MIN_TSNE_SAMPLES
 
 DEFAULT_PERPLEXITY = 30.0
 

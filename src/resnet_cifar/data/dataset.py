@@ -10,8 +10,8 @@ import numpy as np
 
 from ..atomic import write_npz
 from ..config import DataParams
+from ..datasets import CIFAR10
 from ..errors import UserError
-from .cifar10 import IMAGE_SHAPE, NUM_CLASSES
 
 
 @dataclass(frozen=True)
@@ -83,17 +83,17 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         data, labels = np.asarray(_key(batch, "data", path)), np.asarray(_key(batch, "labels", path))
     except ValueError as err:  # ragged nested lists
         raise UserError(f"{path}: 'data' and 'labels' must be arrays or flat lists: {err}") from err
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != math.prod(IMAGE_SHAPE):
-        raise UserError(f"{path}: images must be uint8 rows of {math.prod(IMAGE_SHAPE)} values, "
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != math.prod(CIFAR10.image_shape):
+        raise UserError(f"{path}: images must be uint8 rows of {math.prod(CIFAR10.image_shape)} values, "
                         f"got {data.dtype} {data.shape}")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise UserError(f"{path}: labels must be a flat list of integers, got {labels.dtype} {labels.shape}")
     labels = labels.astype(np.int64)
     if len(labels) != len(data):
         raise UserError(f"{path}: {len(data)} images but {len(labels)} labels")
-    if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
-        raise UserError(f"{path}: labels must lie in 0..{NUM_CLASSES - 1}, got {labels.min()}..{labels.max()}")
-    return data.reshape(-1, *IMAGE_SHAPE), labels
+    if len(labels) and (labels.min() < 0 or labels.max() >= CIFAR10.classes):
+        raise UserError(f"{path}: labels must lie in 0..{CIFAR10.classes - 1}, got {labels.min()}..{labels.max()}")
+    return data.reshape(-1, *CIFAR10.image_shape), labels
 
 
 def read_cifar10(batches_dir: Path) -> tuple[Split, Split, tuple[str, ...]]:
@@ -103,8 +103,9 @@ def read_cifar10(batches_dir: Path) -> tuple[Split, Split, tuple[str, ...]]:
         raise UserError(f"no extracted CIFAR-10 folder at {batches_dir}; run `dvc repro download` first")
     meta = _unpickle(batches_dir / "batches.meta")
     classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in _key(meta, "label_names", batches_dir))
-    if len(classes) != NUM_CLASSES:
-        raise UserError(f"{batches_dir}/batches.meta lists {len(classes)} classes, CIFAR-10 has {NUM_CLASSES}")
+    if len(classes) != CIFAR10.classes:
+        raise UserError(f"{batches_dir}/batches.meta lists {len(classes)} classes, "
+                        f"{CIFAR10.title} has {CIFAR10.classes}")
     parts = [_read_batch(batches_dir / f"data_batch_{i}") for i in range(1, 6)]
     train_x = np.concatenate([p[0] for p in parts])
     train_y = np.concatenate([p[1] for p in parts])

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..robustness.names import FAMILY
+from ..corruption_table import FAMILY
 from ..robustness.report import family_means, mean_accuracy
 
 PANEL_COLUMNS = 3

@@ -22,7 +22,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.models.resnet import ResNet as TorchvisionResNet
 
 from ..config import ModelParams
-from ..data.cifar10 import CHANNELS, IMAGE_SIDE, NUM_CLASSES
+from ..datasets import CIFAR10
 from .architectures import BASIC, BOTTLENECK, LAYOUTS
 from .small_maps import use_small_map_gemm
 
@@ -33,11 +33,11 @@ class ResNet(TorchvisionResNet):
     """torchvision's ResNet (four stages of 64, 128, 256, 512 planes, global average pool, linear head) with the CIFAR
     stem, an `image_size` and the pooled penultimate `features`."""
 
-    def __init__(self, block: Block, layers: list[int], num_classes: int = NUM_CLASSES,
-                 zero_init_residual: bool = False, image_size: int = IMAGE_SIDE) -> None:
+    def __init__(self, block: Block, layers: list[int], num_classes: int = CIFAR10.classes,
+                 zero_init_residual: bool = False, image_size: int = CIFAR10.image_side) -> None:
         super().__init__(block, layers, num_classes, zero_init_residual=zero_init_residual)
         self.image_size = image_size
-        self.conv1 = nn.Conv2d(CHANNELS, self.bn1.num_features, kernel_size=3, stride=1, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(CIFAR10.channels, self.bn1.num_features, kernel_size=3, stride=1, padding=1, bias=False)
         # The init torchvision gives every convolution, which ran before this one existed.
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         self.maxpool = nn.Identity()
@@ -67,8 +67,8 @@ BUILDERS: dict[str, Callable[..., ResNet]] = {
 }
 
 
-def build_model(arch: str, num_classes: int = NUM_CLASSES, zero_init_residual: bool = False,
-                image_size: int = IMAGE_SIDE) -> ResNet:
+def build_model(arch: str, num_classes: int = CIFAR10.classes, zero_init_residual: bool = False,
+                image_size: int = CIFAR10.image_side) -> ResNet:
     try:
         builder = BUILDERS[arch]
     except KeyError:
@@ -76,6 +76,6 @@ def build_model(arch: str, num_classes: int = NUM_CLASSES, zero_init_residual: b
     return builder(num_classes, zero_init_residual=zero_init_residual, image_size=image_size)
 
 
-def model_from_params(params: ModelParams, num_classes: int = NUM_CLASSES) -> ResNet:
+def model_from_params(params: ModelParams, num_classes: int = CIFAR10.classes) -> ResNet:
     """The network that the `model` section of params.yaml describes."""
     return build_model(params.arch, num_classes, params.zero_init_residual, params.image_size)

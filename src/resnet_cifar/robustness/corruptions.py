@@ -2,14 +2,14 @@
 
 Corruptions are those of Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions and
 Perturbations" (ICLR 2019), with the parameters the authors' public generator sets for CIFAR-10
-(github.com/hendrycks/robustness, ImageNet-C/create_c/make_cifar_c.py); names.py holds them, a row per corruption.
-The code here is written anew on numpy, scipy.ndimage and Pillow; where it departs from that generator (frost's
-photographs and ImageMagick's motion blur cannot be shipped, the glass-blur shuffle is vectorised, grey pixels have
-no hue) docs/corruptions.md says how.
+(github.com/hendrycks/robustness, ImageNet-C/create_c/make_cifar_c.py); corruption_table.py holds them, a row per
+corruption. The code here is written anew on numpy, scipy.ndimage and Pillow; where it departs from that generator
+(frost's photographs and ImageMagick's motion blur cannot be shipped, the glass-blur shuffle is vectorised, grey
+pixels have no hue) docs/corruptions.md says how.
 
 Each corruption is a public function registered (`_corruption`) under its own name, which is the name of its row in
-names.py; it works on float32 images in [0, 1], laid out (N, 3, H, W) like the project's splits, takes its row's
-parameters at one severity, and draws everything random for the whole batch from one generator seeded by
+corruption_table.py; it works on float32 images in [0, 1], laid out (N, 3, H, W) like the project's splits, takes
+its row's parameters at one severity, and draws everything random for the whole batch from one generator seeded by
 (seed, corruption, severity).
 """
 from __future__ import annotations
@@ -23,19 +23,19 @@ import numpy as np
 import PIL.Image
 import scipy.ndimage
 
-from ..data.cifar10 import IMAGE_SHAPE
+from .. import corruption_table
+from ..corruption_table import CORRUPTIONS, ROWS, SEVERITIES
+from ..datasets import CIFAR10
 from ..errors import UserError
-from . import names
-from .names import CORRUPTIONS, ROWS, SEVERITIES
 
 Corruption = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
 _FUNCTIONS: dict[str, Corruption] = {}
 
 
 def _corruption(function: Corruption) -> Corruption:
-    """Register `function` as the corruption of names.py's row of the same name."""
+    """Register `function` as the corruption of corruption_table.py's row of the same name."""
     if function.__name__ not in ROWS:
-        raise LookupError(f"corruption function {function.__name__!r} has no row in names.TABLE")
+        raise LookupError(f"corruption function {function.__name__!r} has no row in corruption_table.TABLE")
     _FUNCTIONS[function.__name__] = function
     return function
 
@@ -43,19 +43,19 @@ def _corruption(function: Corruption) -> Corruption:
 # --- noise -------------------------------------------------------------------------------------------------------
 
 @_corruption
-def gaussian_noise(x: np.ndarray, p: names.NoiseStd, rng: np.random.Generator) -> np.ndarray:
+def gaussian_noise(x: np.ndarray, p: corruption_table.NoiseStd, rng: np.random.Generator) -> np.ndarray:
     """Add independent N(0, std^2) noise to every value."""
     return x + rng.normal(0.0, p.std, size=x.shape).astype(np.float32)
 
 
 @_corruption
-def shot_noise(x: np.ndarray, p: names.Photons, rng: np.random.Generator) -> np.ndarray:
+def shot_noise(x: np.ndarray, p: corruption_table.Photons, rng: np.random.Generator) -> np.ndarray:
     """Poisson photon noise: each value becomes Poisson(x * photons) / photons (fewer photons, more noise)."""
     return (rng.poisson(x * p.photons) / p.photons).astype(np.float32)
 
 
 @_corruption
-def impulse_noise(x: np.ndarray, p: names.Impulse, rng: np.random.Generator) -> np.ndarray:
+def impulse_noise(x: np.ndarray, p: corruption_table.Impulse, rng: np.random.Generator) -> np.ndarray:
     """Salt and pepper: each value, independently with probability `amount`, becomes 0 or 1 (equally likely)."""
     hit = rng.random(x.shape) < p.amount
     salt = rng.random(x.shape) < 0.5
@@ -63,7 +63,7 @@ def impulse_noise(x: np.ndarray, p: names.Impulse, rng: np.random.Generator) -> 
 
 
 @_corruption
-def speckle_noise(x: np.ndarray, p: names.NoiseStd, rng: np.random.Generator) -> np.ndarray:
+def speckle_noise(x: np.ndarray, p: corruption_table.NoiseStd, rng: np.random.Generator) -> np.ndarray:
     """Multiplicative noise: x + x * N(0, std^2)."""
     return x * (1 + rng.normal(0.0, p.std, size=x.shape).astype(np.float32))
 
@@ -71,7 +71,7 @@ def speckle_noise(x: np.ndarray, p: names.NoiseStd, rng: np.random.Generator) ->
 # --- colour --------------------------------------------------------------------------------------------------------
 
 @_corruption
-def brightness(x: np.ndarray, p: names.Brightness, rng: np.random.Generator) -> np.ndarray:
+def brightness(x: np.ndarray, p: corruption_table.Brightness, rng: np.random.Generator) -> np.ndarray:
     """Raise HSV value (the largest channel) by `shift`, capped at 1, keeping hue and saturation.
 
     With hue and saturation fixed every channel is proportional to the value, so this scales each pixel by
@@ -83,14 +83,14 @@ def brightness(x: np.ndarray, p: names.Brightness, rng: np.random.Generator) -> 
 
 
 @_corruption
-def contrast(x: np.ndarray, p: names.Contrast, rng: np.random.Generator) -> np.ndarray:
+def contrast(x: np.ndarray, p: corruption_table.Contrast, rng: np.random.Generator) -> np.ndarray:
     """Scale each image's channels about their own mean by `factor`."""
     mean = x.mean(axis=(2, 3), keepdims=True)
     return (x - mean) * p.factor + mean
 
 
 @_corruption
-def saturate(x: np.ndarray, p: names.Saturate, rng: np.random.Generator) -> np.ndarray:
+def saturate(x: np.ndarray, p: corruption_table.Saturate, rng: np.random.Generator) -> np.ndarray:
     """HSV saturation s -> clip(s * scale + shift, 0, 1), keeping hue and value.
 
     A channel's distance below the value is proportional to the saturation, so the new channel is
@@ -231,7 +231,7 @@ def _plasma(n: int, size: int, decay: float, rng: np.random.Generator) -> np.nda
 # --- blur ----------------------------------------------------------------------------------------------------------
 
 @_corruption
-def gaussian_blur(x: np.ndarray, p: names.GaussianBlur, rng: np.random.Generator) -> np.ndarray:
+def gaussian_blur(x: np.ndarray, p: corruption_table.GaussianBlur, rng: np.random.Generator) -> np.ndarray:
     """Gaussian blur with standard deviation `sigma` pixels."""
     return _gaussian(x, p.sigma)
 
@@ -251,7 +251,7 @@ def _defocus_kernel(radius: float, alias_sigma: float) -> np.ndarray:
 
 
 @_corruption
-def defocus_blur(x: np.ndarray, p: names.Defocus, rng: np.random.Generator) -> np.ndarray:
+def defocus_blur(x: np.ndarray, p: corruption_table.Defocus, rng: np.random.Generator) -> np.ndarray:
     """Convolve with an anti-aliased disk (radius, alias sigma): an out-of-focus lens."""
     kernel = _defocus_kernel(p.radius, p.alias_sigma).astype(np.float32)
     return scipy.ndimage.correlate(x, kernel[None, None], mode="mirror")
@@ -284,21 +284,21 @@ def _local_shuffle(x: np.ndarray, max_delta: int, iterations: int, rng: np.rando
 
 
 @_corruption
-def glass_blur(x: np.ndarray, p: names.Glass, rng: np.random.Generator) -> np.ndarray:
+def glass_blur(x: np.ndarray, p: corruption_table.Glass, rng: np.random.Generator) -> np.ndarray:
     """Frosted glass: blur by sigma, round to 8 bits, shuffle pixels locally, blur again."""
     blurred = np.rint(np.clip(_gaussian(x, p.sigma), 0, 1) * 255) / 255
     return _gaussian(_local_shuffle(blurred.astype(np.float32), p.max_delta, p.iterations, rng), p.sigma)
 
 
 @_corruption
-def motion_blur(x: np.ndarray, p: names.Motion, rng: np.random.Generator) -> np.ndarray:
+def motion_blur(x: np.ndarray, p: corruption_table.Motion, rng: np.random.Generator) -> np.ndarray:
     """Camera shake: a one-sided Gaussian line blur (radius, sigma) at a uniform random angle in [-45, 45) degrees
     per image."""
     return _motion_blur(x, p.radius, p.sigma, angles=rng.uniform(-45, 45, size=len(x)))
 
 
 @_corruption
-def zoom_blur(x: np.ndarray, p: names.Zoom, rng: np.random.Generator) -> np.ndarray:
+def zoom_blur(x: np.ndarray, p: corruption_table.Zoom, rng: np.random.Generator) -> np.ndarray:
     """Zooming during the exposure: the mean of the image and its centre magnified by 1.00, 1.01, ..., top."""
     factors = np.linspace(1.0, p.top_factor, int(round((p.top_factor - 1) / 0.01)) + 1)
     total = x.copy()
@@ -310,7 +310,7 @@ def zoom_blur(x: np.ndarray, p: names.Zoom, rng: np.random.Generator) -> np.ndar
 # --- weather -------------------------------------------------------------------------------------------------------
 
 @_corruption
-def fog(x: np.ndarray, p: names.Fog, rng: np.random.Generator) -> np.ndarray:
+def fog(x: np.ndarray, p: corruption_table.Fog, rng: np.random.Generator) -> np.ndarray:
     """Add `strength` times a plasma fractal (roughness `decay`: larger is smoother) to every channel, then scale
     each image by max / (max + strength) so its brightest value stays about where it was."""
     brightest = x.max(axis=(1, 2, 3), keepdims=True)
@@ -319,7 +319,7 @@ def fog(x: np.ndarray, p: names.Fog, rng: np.random.Generator) -> np.ndarray:
 
 
 @_corruption
-def snow(x: np.ndarray, p: names.Snow, rng: np.random.Generator) -> np.ndarray:
+def snow(x: np.ndarray, p: corruption_table.Snow, rng: np.random.Generator) -> np.ndarray:
     """Falling snow: a Gaussian noise layer (mean, std), magnified (zoom), cut below a threshold, motion-blurred
     (radius, sigma) at a random angle in [-135, -45) degrees into streaks, and added twice (once turned by 180
     degrees) to the image, which is first whitened towards 1.5 luma + 0.5 with weight 1 - blend."""
@@ -346,7 +346,7 @@ def _frost_texture(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 @_corruption
-def frost(x: np.ndarray, p: names.Frost, rng: np.random.Generator) -> np.ndarray:
+def frost(x: np.ndarray, p: corruption_table.Frost, rng: np.random.Generator) -> np.ndarray:
     """Frost on the lens: image weight times the image plus frost weight times a frost texture."""
     return p.image_weight * x + p.frost_weight * _frost_texture(len(x), x.shape[-1], rng)
 
@@ -360,7 +360,7 @@ def _affine_to(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 @_corruption
-def elastic_transform(x: np.ndarray, p: names.Elastic, rng: np.random.Generator) -> np.ndarray:
+def elastic_transform(x: np.ndarray, p: corruption_table.Elastic, rng: np.random.Generator) -> np.ndarray:
     """A random affine warp (three control points moved by up to `affine` pixels; OpenCV's mirrored border), then
     a smooth random displacement field: uniform noise blurred by `sigma` (3-sigma kernel), times `alpha` pixels."""
     n, _, size, _ = x.shape
@@ -396,7 +396,7 @@ def _round_half_up(x: np.ndarray) -> np.ndarray:
 
 
 @_corruption
-def pixelate(x: np.ndarray, p: names.Pixelate, rng: np.random.Generator) -> np.ndarray:
+def pixelate(x: np.ndarray, p: corruption_table.Pixelate, rng: np.random.Generator) -> np.ndarray:
     """Pillow's BOX resize down to int(side * fraction) pixels and back up; like Pillow, each resize runs along the
     columns and then the rows, rounding to 8 bits after each pass (halves up)."""
     size = x.shape[-1]
@@ -410,7 +410,7 @@ def pixelate(x: np.ndarray, p: names.Pixelate, rng: np.random.Generator) -> np.n
 
 
 @_corruption
-def jpeg_compression(x: np.ndarray, p: names.Jpeg, rng: np.random.Generator) -> np.ndarray:
+def jpeg_compression(x: np.ndarray, p: corruption_table.Jpeg, rng: np.random.Generator) -> np.ndarray:
     """Save each image as a JPEG at `quality` with Pillow's defaults and decode it again."""
     out = np.empty_like(x)
     for i, image in enumerate(np.rint(x * 255).astype(np.uint8).transpose(0, 2, 3, 1)):
@@ -452,7 +452,7 @@ def _water_shading(liquid: np.ndarray) -> np.ndarray:
 
 
 @_corruption
-def spatter(x: np.ndarray, p: names.Spatter, rng: np.random.Generator) -> np.ndarray:
+def spatter(x: np.ndarray, p: corruption_table.Spatter, rng: np.random.Generator) -> np.ndarray:
     """Liquid splashed on the lens: a Gaussian noise layer (mean, std) blurred by `sigma` and cut below a
     threshold marks the drops. Water: the drops, shaded by their outline distance and scaled to peak at
     `strength`, add pale turquoise (175, 238, 238). Mud (`mud`): the drop mask blurred by `strength`, kept
@@ -490,8 +490,8 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarr
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise UserError(f"corruption seed must be a non-negative integer, got {seed!r}")
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        shape = ", ".join(map(str, IMAGE_SHAPE))
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != CIFAR10.image_shape:
+        shape = ", ".join(map(str, CIFAR10.image_shape))
         raise ValueError(f"images must be uint8 (N, {shape}), got {images.dtype} {images.shape}")
     x = images.astype(np.float32) / 255
     parameters = ROWS[name].parameters[SEVERITIES.index(severity)]

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .names import FAMILY, STANDARD
+from ..corruption_table import FAMILY, STANDARD
 
 COLUMNS = ("corruption", "family", "severity", "accuracy")
 

@@ -1,5 +1,6 @@
 """How stage `corrupt` lays out its files: a file per corruption with a key per severity, and a record, beside the
-clean images, of which corruptions and severities it made (`names.expand_corruptions` says which those are)."""
+clean images, of which corruptions and severities it made (`corruption_table.expand_corruptions` says which those
+are)."""
 from __future__ import annotations
 
 from collections.abc import Iterable

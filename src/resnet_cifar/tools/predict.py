@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from ..data.batches import normalize
-from ..data.cifar10 import IMAGE_SIDE
+from ..datasets import CIFAR10
 from ..engine.device import resolve_device
 from ..errors import UserError, report_user_errors
 from ..model.checkpoint import load_model
@@ -26,7 +26,7 @@ def load_image(path: Path) -> np.ndarray:
     """uint8 (3, 32, 32) from an image file; Pillow's bilinear resize averages over the whole source on shrinking."""
     try:
         with Image.open(path) as image:
-            rgb = image.convert("RGB").resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BILINEAR)
+            rgb = image.convert("RGB").resize((CIFAR10.image_side, CIFAR10.image_side), Image.Resampling.BILINEAR)
     except FileNotFoundError:
         raise UserError(f"image {path} not found") from None
     except (UnidentifiedImageError, OSError) as err:

@@ -1,13 +1,15 @@
 """The CIFAR-10-C corruptions (Hendrycks & Dietterich, ICLR 2019) as one table: each corruption's name, family and
 parameters at severities 1..5, and the groups of names that `robustness.corruptions` may use.
 
-Plain data without numpy, so that params validation (config.py) and the report read it without loading the
-corruptions' code. The functions live in corruptions.py, each registered under its own name, the name of its row
-here (a row cannot hold its function without importing numpy); a unit test checks that rows and functions match.
+A leaf module of plain data, importing nothing of the package nor numpy: params validation (config.py, which every
+package imports) checks `robustness.corruptions` and `.severities` against it without loading the corruptions' code,
+and the corruptions, the report and its figures read it too (dvc.yaml lists this file among those stages' deps).
+The functions live in robustness/corruptions.py, each registered under its own name, the name of its row here (a
+row cannot hold its function without importing numpy); a unit test checks that rows and functions match.
 
 The parameters are those the authors' public generator sets for CIFAR-10 (github.com/hendrycks/robustness,
-ImageNet-C/create_c/make_cifar_c.py); corruptions.py's functions say how each field is used. The table's order is
-the canonical order of the names: the benchmark's fifteen, then the four extras.
+ImageNet-C/create_c/make_cifar_c.py); robustness/corruptions.py's functions say how each field is used. The table's
+order is the canonical order of the names: the benchmark's fifteen, then the four extras.
 """
 from __future__ import annotations
 
