@@ -51,3 +51,47 @@ def test_the_check_counts_decorators_and_docstring(tmp_path, body_lines, decorat
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "m.py").write_text(source)
     assert [entry.removeprefix("src/m.py:") for entry in too_long(tmp_path)] == expected
+
+
+PACKAGE = ROOT / "src" / "resnet_cifar"
+# The package's folders (subpackages), which the layering below is about.
+FOLDERS = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+
+
+def package_imports(path: Path) -> set[str]:
+    """The first component below resnet_cifar of every module `path` imports from the package ("tools",
+    "config", ...), relative imports resolved."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts  # ("resnet_cifar", "search", "trial")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(parts[:len(parts) - node.level])
+                names = [*base, *(node.module or "").split(".")] if node.module else base
+                targets = [names] if node.module else [[*base, alias.name] for alias in node.names]
+            else:
+                targets = [(node.module or "").split(".")]
+        elif isinstance(node, ast.Import):
+            targets = [alias.name.split(".") for alias in node.names]
+        else:
+            continue
+        found |= {t[1] for t in targets if len(t) > 1 and t[0] == "resnet_cifar" and t[1]}
+    return found
+
+
+def test_no_module_outside_tools_imports_tools():
+    importers = [p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py")
+                 if "tools" in package_imports(p) and p.parent.name != "tools"]
+    assert importers == []
+
+
+def test_config_imports_no_folder_of_the_package():
+    """Every folder imports config.py, so an import back from it would run up the house."""
+    assert package_imports(PACKAGE / "config.py") & set(FOLDERS) == set()
+
+
+def test_the_import_reader_resolves_relative_imports():
+    # search/trial.py: `from ..errors import ...`, `from ..experiments.store import ...`, `from ..overrides ...`.
+    assert {"errors", "experiments", "overrides"} <= package_imports(PACKAGE / "search" / "trial.py")
+    assert "search" in package_imports(PACKAGE / "tools" / "search.py")  # `from ..search.runner import ...`
+    assert package_imports(PACKAGE / "errors.py") == set()
