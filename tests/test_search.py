@@ -26,7 +26,17 @@ from resnet_cifar.search import runner
 from resnet_cifar.search.report import summary, trials_table
 from resnet_cifar.search.runner import Search
 from resnet_cifar.search.space import Choices, Range, load_space, parse_space, suggest
-from resnet_cifar.search.study import FAILURE, HOST, PID, counts, fail_orphans, open_study, with_driver
+from resnet_cifar.search.study import (
+    FAILURE,
+    HOST,
+    PID,
+    counts,
+    fail_orphans,
+    open_study,
+    shown_url,
+    with_driver,
+    without_password,
+)
 from resnet_cifar.search.trial import Outcome, exp_run_command, experiment_name, failure_reason, metric
 
 # Trials made by hand (study.ask) rather than by Study.optimize, which beats their heartbeat: Optuna warns.
@@ -141,6 +151,22 @@ def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path):
         with pytest.raises(UserError, match="cannot open the study storage") as err:
             open_study("s", url, seed=0)
         assert "\n" not in str(err.value)
+
+
+def test_a_storage_password_is_shown_as_stars():
+    url = "postgresql://alice:S3cret%40Pass@db.example:5432/studies"
+    assert shown_url(url) == "postgresql://alice:***@db.example:5432/studies"
+    assert without_password(f"FATAL for {url} (S3cret@Pass)", url) == (
+        "FATAL for postgresql://alice:***@db.example:5432/studies (***)")
+    assert shown_url("sqlite:///a.db") == "sqlite:///a.db" and without_password("x", "sqlite:///a.db") == "x"
+    assert shown_url("not a url://bob:pw@host") == "not a url://bob:***@host"
+
+
+def test_a_storage_that_refuses_the_connection_is_one_line_without_its_password():
+    with pytest.raises(UserError, match="cannot open the study storage") as err:
+        open_study("s", "postgresql://alice:S3cretPassw0rd@127.0.0.1:1/nodb", seed=0)
+    assert "S3cretPassw0rd" not in str(err.value) and "alice:***@127.0.0.1:1" in str(err.value)
+    assert err.value.__suppress_context__  # a traceback, if one were printed, would not show the original error
 
 
 def test_a_postgresql_url_without_a_driver_names_the_installed_one():

@@ -9,6 +9,7 @@ queued again, so a resumed search re-runs it; a live process's trial is never to
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 import warnings
@@ -100,6 +101,28 @@ def creation_race(err: Exception) -> bool:
         isinstance(err, sqlalchemy.exc.OperationalError) and "already exists" in str(err))
 
 
+def shown_url(url: str) -> str:
+    """The storage URL as it may be printed or written: its password as ***, as psql and SQLAlchemy show one
+    (terminal and CI logs and issue reports are where passwords leak from)."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: hide whatever stands between 'user:' and '@'
+        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
+def without_password(text: str, url: str) -> str:
+    """`text` (a library's error message, say) with the URL's password, as written or decoded, as ***."""
+    written = re.search(r"://[^/@:]*:([^/@]*)@", url)
+    secrets = {written[1]} if written else set()
+    try:
+        secrets.add(sqlalchemy.engine.make_url(url).password or "")
+    except Exception:
+        pass
+    for secret in sorted(secrets - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def open_study(name: str, url: str, seed: int) -> Study:
     """The study `name` at `url`, created if new. Two searches that start at once may both create the storage's
     tables: the one that loses that race tries again. A storage that cannot be opened is a `UserError`."""
@@ -111,8 +134,9 @@ def open_study(name: str, url: str, seed: int) -> Study:
             if creation_race(err):
                 time.sleep(1 + attempt)
                 continue
-            raise UserError(f"cannot open the study storage {url}: {getattr(err, 'orig', None) or err}") from err
-    raise UserError(f"cannot open the study storage {url}: its tables are still being created")
+            reason = without_password(str(getattr(err, "orig", None) or err), url)
+            raise UserError(f"cannot open the study storage {shown_url(url)}: {reason}") from None
+    raise UserError(f"cannot open the study storage {shown_url(url)}: its tables are still being created")
 
 
 def claim(trial: optuna.Trial) -> None:
