@@ -1,10 +1,12 @@
 """The hyperparameter search (resnet_cifar.tools.search): its space file, its trials as DVC experiments, and a study
 that survives kills and is shared by several processes."""
+import contextlib
 import json
 import math
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +23,10 @@ from optuna.storages import RDBStorage
 
 from browser import skip_unless_installed
 from committed import REPO, committed_params_text
-from postgres_server import find_postgres_bin, postgres_server
+from interrupt import BLOCK_AFTER_FIRST_SAVE, hooked_env
+from loopback import free_port
+from postgres_server import find_postgres_bin, postgres_cluster, postgres_server
+from processes import processes_in, session_processes
 from project import TINY, command_env, run
 from resnet_cifar.config import param_keys
 from resnet_cifar.errors import UserError
@@ -287,7 +292,7 @@ def test_a_killed_searchs_trial_runs_again_under_its_own_number_and_outcome(tmp_
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
     assert trials[1].user_attrs.get(FAILURE) is None  # Optuna's retry copied trial 0's reason: not trial 1's
     assert [line for line in summary(search.study).splitlines() if line.startswith("failed:")] == [
-        "failed: trial 0: interrupted: its search was killed"]
+        "failed: trial 0: interrupted: its search was killed or lost the study database"]
 
 
 def test_a_queued_retry_is_not_listed_as_failed_before_it_runs(tmp_path):
@@ -365,19 +370,6 @@ with open(sys.argv[1], "w") as f:
     f.write(f"{child.pid}")
 time.sleep(300)
 """
-
-
-def session_processes(session: int) -> list[int]:
-    """The live (not zombie) processes of a session, from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
 
 
 @pytest.mark.parametrize("deaf", [False, True])
@@ -555,3 +547,132 @@ def test_a_search_stored_in_postgresql(search_project, postgres_url):
     assert [(t.state.name, t.user_attrs["experiment"]) for t in study.trials] == [("COMPLETE", "shared-0")], shown
     assert experiments(search_project)["shared-0"]["train"]["lr"] == pytest.approx(study.trials[0].params["train.lr"])
     assert not (search_project / ".search/shared.db").exists()
+
+
+@pytest.mark.e2e
+def test_no_storage_password_is_printed_or_written_when_the_storage_cannot_be_opened(search_project, postgres_url):
+    space, password = str(search_project.parent / "lr.yaml"), sqlalchemy.engine.make_url(postgres_url).password
+    closed = postgres_url.replace(f":{sqlalchemy.engine.make_url(postgres_url).port}/", f":{free_port()}/")
+    wrong = postgres_url.replace(password, f"wrong-{password}")  # holds the right one: one search finds both
+    outputs = []
+    for url, reason in ((closed, "Connection refused"), (wrong, 'password authentication failed for user "postgres"')):
+        result = search(search_project, space, "--trials", "1", "--study", "secret", "--storage", url, check=False)
+        assert result.returncode == 2 and result.stdout == "", result
+        assert len(result.stderr.splitlines()) == 1 and reason in result.stderr, result.stderr
+        assert result.stderr.startswith("error: cannot open the study storage postgresql://postgres:***@127.0.0.1:")
+        outputs += [result.stdout, result.stderr]
+    assert places_holding(search_project, password, outputs) == []
+
+
+def places_holding(project: Path, secret: str, outputs: list[str]) -> list[str]:
+    """Where `secret` is: the outputs given, the project's files (.git, .dvc/cache and .search included), its git
+    history (every ref's, DVC's experiments' and the reflogs'), and the trees of DVC's experiment refs."""
+    found = [f"output {n}" for n, text in enumerate(outputs) if secret in text]
+    found += [str(path) for path in project.rglob("*")
+              if path.is_file() and not path.is_symlink() and secret.encode() in path.read_bytes()]
+    found += ["git log"] * (secret in run(project, "git", "log", "-p", "--all", "--reflog").stdout)
+    refs = run(project, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
+    assert refs, "DVC's experiment refs, which hold the trials' experiments"
+    grep = run(project, "git", "grep", "-F", "-e", secret, *refs, check=False)
+    return found + grep.stdout.splitlines()
+
+
+def held_search(project: Path, name: str, *args: str) -> tuple[subprocess.Popen, Path]:
+    """A search whose first trial blocks in training (BLOCK_AFTER_FIRST_SAVE), and the file that says it got there."""
+    env, marker, _ = hooked_env(project.parent / name, BLOCK_AFTER_FIRST_SAVE)
+    command = [sys.executable, "-m", "resnet_cifar.tools.search", str(project.parent / "lr.yaml"), "--study", name,
+               "--trials", "1", *args]
+    return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True), marker
+
+
+def trial_sessions(project: Path, search_process: subprocess.Popen, marker: Path, seconds: float = 240) -> set[int]:
+    """Once the held search's trial is in training: the sessions of the processes that run in its temporary copy."""
+    deadline = time.monotonic() + seconds
+    while not marker.exists():
+        assert search_process.poll() is None, search_process.communicate()
+        assert time.monotonic() < deadline, "the trial did not reach its first epoch in time"
+        time.sleep(0.2)
+    sessions = set(processes_in(project / ".dvc/tmp/exps").values())
+    assert sessions and os.getsid(search_process.pid) not in sessions  # the trial runs in a session of its own
+    return sessions
+
+
+def assert_trial_ended(project: Path, sessions: set[int]) -> None:
+    """No process of the trial is left, in its sessions or in DVC's temporary copies, nor is its copy."""
+    deadline = time.monotonic() + 10  # a killed process is gone once its new parent has reaped it
+    while any(map(session_processes, sessions)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [session_processes(session) for session in sessions] == [[]] * len(sessions)
+    assert processes_in(project / ".dvc/tmp/exps") == {}
+    assert list((project / ".dvc/tmp/exps").glob("standalone/tmp*")) == []
+
+
+def end_leftovers(search_process: subprocess.Popen, sessions: set[int]) -> None:
+    """After a failed test, nothing of it left running."""
+    for session in sessions:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(session, signal.SIGKILL)
+    if search_process.poll() is None:
+        search_process.kill()
+        search_process.communicate()
+
+
+def failed_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("failed:")]
+
+
+@pytest.mark.e2e
+def test_a_stopped_search_ends_its_trial_whole_and_the_next_runs_it_again(search_project):
+    space, sessions = str(search_project.parent / "lr.yaml"), set()
+    process, marker = held_search(search_project, "stop")
+    try:
+        sessions = trial_sessions(search_project, process, marker)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        end_leftovers(process, sessions)
+    assert process.returncode == 2 and err == "error: interrupted: run the same command again to continue the study\n"
+    assert_trial_ended(search_project, sessions)
+    study = optuna.load_study(study_name="stop", storage=f"sqlite:///{search_project}/.search/stop.db")
+    assert [(t.state.name, t.user_attrs.get(FAILURE)) for t in study.trials] == [("FAIL", "interrupted"),
+                                                                                 ("WAITING", None)]
+    again = search(search_project, space, "--trials", "1", "--study", "stop").stdout
+    lr = re.search(r"^trial 0 \(stop-0\) running: (train.lr=\S+)$", out, re.M)[1]
+    assert f"trial 1 (stop-1) running (trial 0 again): {lr}\n" in again
+    assert "study stop: 1 complete, 1 failed, 0 pruned, 0 running" in again
+    assert failed_lines(again) == ["failed: trial 0: interrupted"]
+
+
+@pytest.mark.e2e
+def test_a_study_database_lost_mid_search_is_one_line_and_the_study_goes_on_once_it_is_back(search_project):
+    skip_unless_installed(find_postgres_bin() is not None, "PostgreSQL (initdb, postgres) is not installed")
+    space, sessions = str(search_project.parent / "lr.yaml"), set()
+    with postgres_cluster() as cluster:
+        with cluster.running():
+            process, marker = held_search(search_project, "lost", "--storage", cluster.url)
+            try:
+                sessions = trial_sessions(search_project, process, marker)
+            except BaseException:
+                end_leftovers(process, sessions)
+                raise
+        try:  # the server is stopped: the trial's next heartbeat finds it gone
+            out, err = process.communicate(timeout=90)
+        finally:
+            end_leftovers(process, sessions)
+        assert process.returncode == 2 and len(err.splitlines()) == 1, err
+        assert err.startswith(f"error: lost the study storage postgresql://postgres:***@127.0.0.1:{cluster.port}/"
+                              "postgres (") and "Connection refused" in err, err
+        assert err.endswith("the finished trials are safe in the study; run the same command again once the "
+                            "database is back to continue it\n")
+        assert_trial_ended(search_project, sessions)
+        with cluster.running():
+            again = search(search_project, space, "--trials", "1", "--study", "lost", "--storage", cluster.url)
+            study = optuna.load_study(study_name="lost", storage=with_driver(cluster.url))
+            assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert ("trial 0 was interrupted by a search that was killed or lost the study database: marked failed, to be "
+            "run again\ntrial 1 (lost-1) running (trial 0 again): train.lr=") in again.stdout
+    assert "study lost: 1 complete, 1 failed, 0 pruned, 0 running" in again.stdout
+    assert failed_lines(again.stdout) == ["failed: trial 0: interrupted: its search was killed or lost the study "
+                                          "database"]
+    assert places_holding(search_project, cluster.password, [out, err, again.stdout, again.stderr]) == []

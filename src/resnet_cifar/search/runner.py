@@ -136,7 +136,8 @@ def run_search(space_file: Path, total: int, *, study_name: str, storage: str | 
 def search_and_report(search: Search, plots: Path) -> None:
     """Re-queue the trials a killed search left running, run the search, print its summary, draw its figures."""
     for number in fail_orphans(search.study):
-        print(f"trial {number} was interrupted by a killed search: marked failed, to be run again")
+        print(f"trial {number} was interrupted by a search that was killed or lost the study database: marked "
+              "failed, to be run again")
     search.run()
     val_images = load_params().data.val_size  # the project's; a trial's own where the space varies it
     print(summary(search.study, val_images))

@@ -43,6 +43,8 @@ EXPERIMENT = "experiment"  # the name of the trial's DVC experiment
 TEST_ACCURACY = "test_accuracy"  # its experiment's test accuracy, shown for information only
 FAILURE = "failure"  # why the trial failed, in one line
 RETRY_OF = "retry_of"  # the number of the interrupted trial whose parameters this one runs again
+# The FAILURE of a trial left running by its search, found by the next search on its machine.
+ORPHANED = "interrupted: its search was killed or lost the study database"
 
 
 def default_storage(study: str) -> str:
@@ -253,7 +255,7 @@ def fail_orphans(study: Study) -> list[int]:
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if orphaned(trial):
-            study._storage.set_trial_user_attr(trial._trial_id, FAILURE, "interrupted: its search was killed")
+            study._storage.set_trial_user_attr(trial._trial_id, FAILURE, ORPHANED)
             if study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 retry()(study, study._storage.get_trial(trial._trial_id))
                 failed.append(trial.number)
