@@ -122,7 +122,8 @@ def run_search(space_file: Path, total: int, *, study_name: str, storage: str | 
     study = open_study(study_name, url, seed)
     search = Search(study, space, total, max_failures)
     for signum in STOP_SIGNALS:
-        signal.signal(signum, interrupt)
+        if signal.getsignal(signum) != signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+            signal.signal(signum, interrupt)
     try:
         with database_loss_as_user_error(url):
             search_and_report(search, plots or STUDY_FOLDER / study_name)
