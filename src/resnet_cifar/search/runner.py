@@ -135,7 +135,7 @@ def run_search(space_file: Path, total: int, *, study_name: str, storage: str | 
 
 
 def search_and_report(search: Search, plots: Path) -> None:
-    """Re-queue the trials a killed search left running, run the search, print its summary, draw its figures."""
+    """Re-queue the trials a stopped search left running, run the search, print its summary, draw its figures."""
     for number in fail_orphans(search.study):
         print(f"trial {number} was interrupted by a search that was killed or lost the study database: marked "
               "failed, to be run again")
