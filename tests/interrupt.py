@@ -1,6 +1,6 @@
-"""Stopping a `dvc repro` at a chosen point of training, however fast the machine trains: a hook, installed for that
-run only, wraps a function of the training code so that it says when it got there (a marker file) and then waits
-(forever, to be killed, or until the test lets it go on)."""
+"""Stopping a `dvc repro` (or any command that runs the training code) at a chosen point of training, however fast
+the machine trains: a hook, installed for that run only, wraps a function of the training code so that it says when
+it got there (a marker file) and then waits (forever, to be killed, or until the test lets it go on)."""
 import os
 import signal
 import subprocess
@@ -61,19 +61,43 @@ class Finder(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Finder())
 """
 
+# A `patch_source` that blocks the training process right after it saved its first epoch's resume state: there
+# training is surely under way, however fast the machine trains, and the test kills it.
+BLOCK_AFTER_FIRST_SAVE = """
+MODULE = "resnet_cifar.engine.resume"
+
+
+def patch(module):
+    save = module.save_resume_state
+
+    def save_then_block(*args, **kwargs):
+        save(*args, **kwargs)
+        arrived()
+        hold()  # until killed: the test never lets it go on
+
+    module.save_resume_state = save_then_block
+"""
+
+
+def hooked_env(base: Path, patch_source: str) -> tuple[dict[str, str], Path, Path]:
+    """An environment in which every Python process has `patch_source` (which sets MODULE and defines `patch`)
+    hooked in, and the hook's marker and go files: (environment, marker, go). The hook's files are `base`-hook/,
+    `base`-arrived and `base`-go."""
+    hook, marker, go = (base.parent / f"{base.name}-{end}" for end in ("hook", "arrived", "go"))
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(f"MARKER = {str(marker)!r}\nGO = {str(go)!r}\n" + patch_source + HOOK)
+    env = command_env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")]))  # this run only
+    return env, marker, go
+
 
 class HookedRepro:
     """`dvc repro target` in `project` with `patch_source` (which sets MODULE and defines `patch`) hooked in; its
     output goes to a log beside the project."""
 
     def __init__(self, project: Path, target: str, patch_source: str) -> None:
-        hook = project.parent / f"{project.name}-hook"
-        self.marker, self.go, self.log = (project.parent / f"{project.name}-{end}" for end in ("arrived", "go", "log"))
-        hook.mkdir()
-        (hook / "sitecustomize.py").write_text(f"MARKER = {str(self.marker)!r}\nGO = {str(self.go)!r}\n"
-                                               + patch_source + HOOK)
-        env = command_env()
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")]))  # this run only
+        env, self.marker, self.go = hooked_env(project, patch_source)
+        self.log = project.parent / f"{project.name}-log"
         with open(self.log, "w") as output:
             self.proc = subprocess.Popen(["dvc", "repro", target], cwd=project, env=env, stdout=output,
                                          stderr=subprocess.STDOUT, start_new_session=True)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cifar_archive import write_archive
-from interrupt import HookedRepro
+from interrupt import BLOCK_AFTER_FIRST_SAVE, HookedRepro
 from project import make_project, ran_stages, run, set_params
 
 pytestmark = pytest.mark.e2e
@@ -27,23 +27,6 @@ def tiny_project(path, archive_url, md5, **train):
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "tiny")
     return project
-
-
-# Blocks the training process right after it saved its first epoch's resume state, where the test kills it.
-BLOCK_AFTER_FIRST_SAVE = """
-MODULE = "resnet_cifar.engine.resume"
-
-
-def patch(module):
-    save = module.save_resume_state
-
-    def save_then_block(*args, **kwargs):
-        save(*args, **kwargs)
-        arrived()
-        hold()  # until killed: the test never lets it go on
-
-    module.save_resume_state = save_then_block
-"""
 
 
 def kill_during_train(project: Path, sig) -> int:

@@ -1,29 +1,38 @@
 """The hyperparameter search (resnet_cifar.tools.search): its space file, its trials as DVC experiments, and a study
 that survives kills and is shared by several processes."""
+import contextlib
 import json
 import math
 import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import optuna
 import pytest
+import sqlalchemy
 import yaml
+from optuna.exceptions import StorageInternalError
+from optuna.storages import RDBStorage
 
 from browser import skip_unless_installed
 from committed import REPO, committed_params, committed_params_text
-from postgres_server import find_postgres_bin, postgres_server
+from interrupt import BLOCK_AFTER_FIRST_SAVE, hooked_env
+from loopback import free_port
+from postgres_server import find_postgres_bin, postgres_cluster, postgres_server
+from processes import processes_in, session_processes
 from project import TINY, command_env, run
 from resnet_cifar.config import param_keys
 from resnet_cifar.errors import UserError
 from resnet_cifar.figures.search import parameters_figure, save_search_figures
-from resnet_cifar.search import runner
+from resnet_cifar.search import runner, trial
 from resnet_cifar.search.report import summary, trials_table
 from resnet_cifar.search.runner import Search
 from resnet_cifar.search.space import Choices, Range, load_space, parse_space, suggest
@@ -31,10 +40,16 @@ from resnet_cifar.search.study import (
     FAILURE,
     HOST,
     PID,
+    StorageLost,
     counts,
+    database_loss_as_user_error,
+    engine_options,
     fail_orphans,
+    failed,
     open_study,
     shown_url,
+    storage_error,
+    storage_lost,
     with_driver,
     without_password,
 )
@@ -376,7 +391,8 @@ def fake_search(tmp_path, monkeypatch, total: int, failing: dict[str, str] | Non
                 max_failures: int | None = None) -> Search:
     """A search of one lr range whose experiments are not run: each trial's value is its lr, and the experiments
     named in `failing` fail with the reason given."""
-    def fake_run_trial(name, params, log):
+    def fake_run_trial(name, params, log, watch):
+        watch()
         if name in (failing or {}):
             return Outcome(None, None, failing[name])
         return Outcome(value=params["train.lr"], test_accuracy=params["train.lr"] / 2, failure=None)
@@ -414,10 +430,10 @@ def test_an_interrupted_trial_is_recorded_and_run_again_by_the_next_search(tmp_p
     search = fake_search(tmp_path, monkeypatch, 3)
     real = runner.run_trial
 
-    def interrupted_second(name, params, log):
+    def interrupted_second(name, params, log, watch):
         if name == "s-1":
             raise KeyboardInterrupt
-        return real(name, params, log)
+        return real(name, params, log, watch)
 
     monkeypatch.setattr(runner, "run_trial", interrupted_second)
     with pytest.raises(KeyboardInterrupt):
@@ -433,6 +449,135 @@ def test_an_interrupted_trial_is_recorded_and_run_again_by_the_next_search(tmp_p
     trials = resumed.study.get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     assert trials[2].params == trials[1].params  # the interrupted trial's parameters, run again first
+
+
+@pytest.mark.filterwarnings("ignore:Inconsistent parameter values")  # running_trial's range is not the space's
+def test_a_killed_searchs_trial_runs_again_under_its_own_number_and_outcome(tmp_path, monkeypatch, capsys):
+    search = fake_search(tmp_path, monkeypatch, 2)
+    killed = running_trial(search.study, socket.gethostname(), dead_pid(), 0.3)
+    assert fail_orphans(search.study) == [killed]
+    search.run()
+    assert f"trial 1 (s-1) running (trial {killed} again): train.lr=0.3\n" in capsys.readouterr().out
+    trials = search.study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].user_attrs.get(FAILURE) is None  # Optuna's retry copied trial 0's reason: not trial 1's
+    assert [line for line in summary(search.study).splitlines() if line.startswith("failed:")] == [
+        "failed: trial 0: interrupted: its search was killed or lost the study database"]
+
+
+def test_a_queued_retry_is_not_listed_as_failed_before_it_runs(tmp_path):
+    study = open_study("s", f"sqlite:///{tmp_path}/s.db", seed=0)
+    running_trial(study, socket.gethostname(), dead_pid(), 0.3)
+    fail_orphans(study)
+    assert [t.state.name for t in study.get_trials()] == ["FAIL", "WAITING"]
+    assert [t.number for t in failed(study)] == [0]
+
+
+def test_a_lost_study_database_stops_the_running_trial_and_leaves_it_to_the_next_search(tmp_path, monkeypatch):
+    search = fake_search(tmp_path, monkeypatch, 3)
+    lost = sqlalchemy.exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
+    real = runner.run_trial
+
+    def database_lost_during_second(name, params, log, watch):
+        if name == "s-1":
+            search.study._storage._backend.lost = lost  # as the heartbeat records it
+        return real(name, params, log, watch)
+
+    monkeypatch.setattr(runner, "run_trial", database_lost_during_second)
+    with pytest.raises(StorageLost) as err:
+        search.run()
+    assert storage_error(err.value) is lost
+    assert [t.state.name for t in search.study.get_trials()] == ["COMPLETE", "RUNNING"]  # nothing more written
+
+
+def test_a_heartbeat_that_cannot_reach_the_database_records_it_instead_of_dying(tmp_path, monkeypatch):
+    study = open_study("s", f"sqlite:///{tmp_path}/s.db", seed=0)
+    trial = study.ask()
+    assert storage_lost(study) is None
+    lost = StorageInternalError("An exception is raised during the commit.")
+    monkeypatch.setattr(RDBStorage, "record_heartbeat", lambda self, trial_id: (_ for _ in ()).throw(lost))
+    study._storage.record_heartbeat(trial._trial_id)
+    assert storage_lost(study) is lost
+
+
+def test_a_lost_database_is_one_line_without_the_password_however_optuna_wraps_it():
+    url = "postgresql://alice:S3cret%40Pass@db.example:5432/studies"
+    driver = Exception("connection to server failed: FATAL:  password authentication failed (S3cret@Pass)\n")
+    lost = sqlalchemy.exc.OperationalError("SELECT 1", {}, driver)
+    with pytest.raises(UserError) as err, database_loss_as_user_error(url):
+        try:  # Optuna's tell, failing, then its `finally`: an UnboundLocalError whose context holds the cause
+            try:
+                raise StorageInternalError("An exception is raised during the commit.") from lost
+            except StorageInternalError:
+                raise UnboundLocalError("cannot access local variable 'updated_state'") from None
+        except UnboundLocalError as unbound:
+            unbound.__context__ = lost
+            raise
+    message = str(err.value)
+    assert message == ("lost the study storage postgresql://alice:***@db.example:5432/studies (connection to "
+                       "server failed: FATAL:  password authentication failed (***)): the finished trials are safe "
+                       "in the study; run the same command again once the database is back to continue it")
+    with pytest.raises(KeyError), database_loss_as_user_error(url):  # anything else is not the database's
+        raise KeyError("x")
+
+
+def test_a_server_storage_is_pinged_and_given_a_connect_timeout():
+    assert engine_options("sqlite:///a.db") == {"connect_args": {"timeout": 60}}
+    assert engine_options("postgresql+psycopg2://u@h/db") == {"pool_pre_ping": True,
+                                                              "connect_args": {"connect_timeout": 10}}
+    assert engine_options("postgresql+psycopg2://u@h/db?connect_timeout=3") == {"pool_pre_ping": True}
+
+
+# A trial's stand-in: it starts a process of its own that ignores Ctrl-C (a stage's data loader, say), writes both
+# process ids and waits; `deaf` makes it ignore Ctrl-C itself, as a stage that does not stop.
+TRIAL = """
+import signal, subprocess, sys, time
+if sys.argv[2] == "deaf":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                          "time.sleep(300)"])
+with open(sys.argv[1], "w") as f:
+    f.write(f"{child.pid}")
+time.sleep(300)
+"""
+
+
+@pytest.mark.parametrize("deaf", [False, True])
+def test_a_stopped_trial_is_ended_with_every_process_it_started(tmp_path, monkeypatch, deaf):
+    monkeypatch.setattr(trial, "STOP_SECONDS", 1)
+    pids = tmp_path / "pids"
+    sessions = []
+
+    def interrupt_once_started() -> None:
+        if pids.exists() and pids.read_text():
+            sessions.append(os.getsid(int(pids.read_text())))
+            raise KeyboardInterrupt
+
+    command = [sys.executable, "-c", TRIAL, str(pids), "deaf" if deaf else "hears"]
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        trial.run_in_own_session(command, tmp_path / "log", interrupt_once_started, "s-0")
+    assert sessions and sessions[0] != os.getsid(0)  # its own session, which the interrupt did not reach itself
+    deadline = time.monotonic() + 10  # a killed process is gone once its new parent has reaped it
+    while session_processes(sessions[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert session_processes(sessions[0]) == []
+    assert (time.monotonic() - started < 10) and deaf == ("KeyboardInterrupt" not in (tmp_path / "log").read_text())
+
+
+def test_a_stopped_trials_temporary_copy_is_removed_and_no_other(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exps = tmp_path / ".dvc/tmp/exps"
+    for name, rev in (("s-0", "a1"), ("s-1", "b2")):
+        (exps / f"standalone/tmp{rev}/.dvc").mkdir(parents=True)
+        record = {"name": name, "root_dir": str(exps / f"standalone/tmp{rev}"), "location": "tempdir"}
+        (exps / f"standalone/run/{rev}").mkdir(parents=True)
+        (exps / f"standalone/run/{rev}/{rev}.run").write_text(json.dumps(record))
+    (exps / "run/c3").mkdir(parents=True)
+    (exps / "run/c3/c3.run").write_text(json.dumps({"name": "s-0", "root_dir": str(tmp_path)}))  # not a copy
+    trial.remove_temporary_copy("s-0")
+    assert not (exps / "standalone/tmpa1").exists() and (exps / "standalone/tmpb2/.dvc").is_dir()
+    assert (tmp_path / ".dvc").is_dir()
 
 
 def test_a_search_whose_trials_all_fail_stops_after_max_failures(tmp_path, monkeypatch):
@@ -574,3 +719,132 @@ def test_a_search_stored_in_postgresql(search_project, postgres_url):
     assert [(t.state.name, t.user_attrs["experiment"]) for t in study.trials] == [("COMPLETE", "shared-0")], shown
     assert experiments(search_project)["shared-0"]["train"]["lr"] == pytest.approx(study.trials[0].params["train.lr"])
     assert not (search_project / ".search/shared.db").exists()
+
+
+@pytest.mark.e2e
+def test_no_storage_password_is_printed_or_written_when_the_storage_cannot_be_opened(search_project, postgres_url):
+    space, password = str(search_project.parent / "lr.yaml"), sqlalchemy.engine.make_url(postgres_url).password
+    closed = postgres_url.replace(f":{sqlalchemy.engine.make_url(postgres_url).port}/", f":{free_port()}/")
+    wrong = postgres_url.replace(password, f"wrong-{password}")  # holds the right one: one search finds both
+    outputs = []
+    for url, reason in ((closed, "Connection refused"), (wrong, 'password authentication failed for user "postgres"')):
+        result = search(search_project, space, "--trials", "1", "--study", "secret", "--storage", url, check=False)
+        assert result.returncode == 2 and result.stdout == "", result
+        assert len(result.stderr.splitlines()) == 1 and reason in result.stderr, result.stderr
+        assert result.stderr.startswith("error: cannot open the study storage postgresql://postgres:***@127.0.0.1:")
+        outputs += [result.stdout, result.stderr]
+    assert places_holding(search_project, password, outputs) == []
+
+
+def places_holding(project: Path, secret: str, outputs: list[str]) -> list[str]:
+    """Where `secret` is: the outputs given, the project's files (.git, .dvc/cache and .search included), its git
+    history (every ref's, DVC's experiments' and the reflogs'), and the trees of DVC's experiment refs."""
+    found = [f"output {n}" for n, text in enumerate(outputs) if secret in text]
+    found += [str(path) for path in project.rglob("*")
+              if path.is_file() and not path.is_symlink() and secret.encode() in path.read_bytes()]
+    found += ["git log"] * (secret in run(project, "git", "log", "-p", "--all", "--reflog").stdout)
+    refs = run(project, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
+    grep = run(project, "git", "grep", "-F", "-e", secret, *refs, check=False) if refs else None
+    return found + (grep.stdout.splitlines() if grep else [])
+
+
+def held_search(project: Path, name: str, *args: str) -> tuple[subprocess.Popen, Path]:
+    """A search whose first trial blocks in training (BLOCK_AFTER_FIRST_SAVE), and the file that says it got there."""
+    env, marker, _ = hooked_env(project.parent / name, BLOCK_AFTER_FIRST_SAVE)
+    command = [sys.executable, "-m", "resnet_cifar.tools.search", str(project.parent / "lr.yaml"), "--study", name,
+               "--trials", "1", *args]
+    return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True), marker
+
+
+def trial_sessions(project: Path, search_process: subprocess.Popen, marker: Path, seconds: float = 240) -> set[int]:
+    """Once the held search's trial is in training: the sessions of the processes that run in its temporary copy."""
+    deadline = time.monotonic() + seconds
+    while not marker.exists():
+        assert search_process.poll() is None, search_process.communicate()
+        assert time.monotonic() < deadline, "the trial did not reach its first epoch in time"
+        time.sleep(0.2)
+    sessions = set(processes_in(project / ".dvc/tmp/exps").values())
+    assert sessions and os.getsid(search_process.pid) not in sessions  # the trial runs in a session of its own
+    return sessions
+
+
+def assert_trial_ended(project: Path, sessions: set[int]) -> None:
+    """No process of the trial is left, in its sessions or in DVC's temporary copies, nor is its copy."""
+    deadline = time.monotonic() + 10  # a killed process is gone once its new parent has reaped it
+    while any(map(session_processes, sessions)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [session_processes(session) for session in sessions] == [[]] * len(sessions)
+    assert processes_in(project / ".dvc/tmp/exps") == {}
+    assert list((project / ".dvc/tmp/exps").glob("standalone/tmp*")) == []
+
+
+def end_leftovers(search_process: subprocess.Popen, sessions: set[int]) -> None:
+    """After a failed test, nothing of it left running."""
+    for session in sessions:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(session, signal.SIGKILL)
+    if search_process.poll() is None:
+        search_process.kill()
+        search_process.communicate()
+
+
+def failed_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("failed:")]
+
+
+@pytest.mark.e2e
+def test_a_stopped_search_ends_its_trial_whole_and_the_next_runs_it_again(search_project):
+    space, sessions = str(search_project.parent / "lr.yaml"), set()
+    process, marker = held_search(search_project, "stop")
+    try:
+        sessions = trial_sessions(search_project, process, marker)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        end_leftovers(process, sessions)
+    assert process.returncode == 2 and err == "error: interrupted: run the same command again to continue the study\n"
+    assert_trial_ended(search_project, sessions)
+    study = optuna.load_study(study_name="stop", storage=f"sqlite:///{search_project}/.search/stop.db")
+    assert [(t.state.name, t.user_attrs.get(FAILURE)) for t in study.trials] == [("FAIL", "interrupted"),
+                                                                                 ("WAITING", None)]
+    again = search(search_project, space, "--trials", "1", "--study", "stop").stdout
+    lr = re.search(r"^trial 0 \(stop-0\) running: (train.lr=\S+)$", out, re.M)[1]
+    assert f"trial 1 (stop-1) running (trial 0 again): {lr}\n" in again
+    assert "study stop: 1 complete, 1 failed, 0 pruned, 0 running" in again
+    assert failed_lines(again) == ["failed: trial 0: interrupted"]
+
+
+@pytest.mark.e2e
+def test_a_study_database_lost_mid_search_is_one_line_and_the_study_goes_on_once_it_is_back(search_project):
+    skip_unless_installed(find_postgres_bin() is not None, "PostgreSQL (initdb, postgres) is not installed")
+    space, sessions = str(search_project.parent / "lr.yaml"), set()
+    with postgres_cluster() as cluster:
+        with cluster.running():
+            process, marker = held_search(search_project, "lost", "--storage", cluster.url)
+            try:
+                sessions = trial_sessions(search_project, process, marker)
+            except BaseException:
+                end_leftovers(process, sessions)
+                raise
+        try:  # the server is stopped: the trial's next heartbeat finds it gone
+            out, err = process.communicate(timeout=90)
+        finally:
+            end_leftovers(process, sessions)
+        assert process.returncode == 2 and len(err.splitlines()) == 1, err
+        assert err.startswith(f"error: lost the study storage postgresql://postgres:***@127.0.0.1:{cluster.port}/"
+                              "postgres (") and "Connection refused" in err, err
+        assert err.endswith("the finished trials are safe in the study; run the same command again once the "
+                            "database is back to continue it\n")
+        assert_trial_ended(search_project, sessions)
+        with cluster.running():
+            again = search(search_project, space, "--trials", "1", "--study", "lost", "--storage", cluster.url)
+            study = optuna.load_study(study_name="lost", storage=with_driver(cluster.url))
+            assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert ("trial 0 was interrupted by a search that was killed or lost the study database: marked failed, to be "
+            "run again\ntrial 1 (lost-1) running (trial 0 again): train.lr=") in again.stdout
+    assert "study lost: 1 complete, 1 failed, 0 pruned, 0 running" in again.stdout
+    assert failed_lines(again.stdout) == ["failed: trial 0: interrupted: its search was killed or lost the study "
+                                          "database"]
+    assert "lost-1" in experiments(search_project)  # a real trial's experiment, among the places searched
+    assert places_holding(search_project, cluster.password, [out, err, again.stdout, again.stderr]) == []

@@ -23,10 +23,14 @@ from .study import (
     RETRY_OF,
     STUDY_FOLDER,
     TEST_ACCURACY,
+    StorageLost,
     claim,
+    database_loss_as_user_error,
     default_storage,
     fail_orphans,
     open_study,
+    repeated,
+    storage_lost,
     taken,
 )
 from .trial import OBJECTIVE_NAME, experiment_name, run_trial
@@ -57,11 +61,12 @@ class Search:
         name = experiment_name(self.study.study_name, trial.number)
         trial.set_user_attr(EXPERIMENT, name)
         self.started[trial.number] = time.monotonic()
-        again = f" (trial {trial.user_attrs[RETRY_OF]} again)" if RETRY_OF in trial.user_attrs else ""
-        print(f"trial {trial.number} ({name}) running{again}: {format_params(params)}", flush=True)
+        again = repeated(trial)
+        print(f"trial {trial.number} ({name}) running{'' if again is None else f' (trial {again} again)'}: "
+              f"{format_params(params)}", flush=True)
         try:
-            outcome = run_trial(name, params, self.logs / f"{name}.log")
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the next search runs these parameters again
+            outcome = run_trial(name, params, self.logs / f"{name}.log", self.watch)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: the next search runs these parameters again
             trial.set_user_attr(FAILURE, "interrupted")
             self.study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
             raise
@@ -70,6 +75,13 @@ class Search:
             raise TrialFailed(outcome.failure)
         trial.set_user_attr(TEST_ACCURACY, outcome.test_accuracy)
         return outcome.value
+
+    def watch(self) -> None:
+        """Called while a trial runs: a study database its heartbeat lost stops the trial, whose result could not
+        be recorded (the trial stays running in the study, and the next search runs it again)."""
+        lost = storage_lost(self.study)
+        if lost is not None:
+            raise StorageLost from lost
 
     def report(self, study: Study, trial: FrozenTrial) -> None:
         """The trial's line; then stop when the study is full or this process failed too often."""
@@ -91,8 +103,12 @@ class Search:
         self.study.optimize(self.objective, catch=(TrialFailed,), callbacks=[self.report])
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # a kill, a closed terminal: the trial runs in a session of its
+# own, which neither reaches, so the search stops it as on Ctrl-C
+
+
 def interrupt(signum: int, frame: object) -> None:
-    """SIGTERM as Ctrl-C: the running experiment is stopped and its trial recorded as interrupted."""
+    """SIGTERM or SIGHUP as Ctrl-C: the running experiment is stopped and its trial recorded as interrupted."""
     raise KeyboardInterrupt
 
 
@@ -102,18 +118,28 @@ def run_search(space_file: Path, total: int, *, study_name: str, storage: str | 
     summary and figures (into `plots`, by default the study folder). `storage` defaults to an SQLite file."""
     space = load_space(space_file)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the search prints its own line per trial
-    study = open_study(study_name, storage or default_storage(study_name), seed)
-    for number in fail_orphans(study):
-        print(f"trial {number} was interrupted by a killed search: marked failed, to be run again")
+    url = storage or default_storage(study_name)
+    study = open_study(study_name, url, seed)
     search = Search(study, space, total, max_failures)
-    signal.signal(signal.SIGTERM, interrupt)
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) != signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+            signal.signal(signum, interrupt)
     try:
-        search.run()
+        with database_loss_as_user_error(url):
+            search_and_report(search, plots or STUDY_FOLDER / study_name)
     except KeyboardInterrupt:
         raise UserError("interrupted: run the same command again to continue the study") from None
-    val_images = load_params().data.val_size  # the project's; a trial's own where the space varies it
-    print(summary(study, val_images))
-    draw_figures(study, space, plots or STUDY_FOLDER / study_name, val_images)
     if search.failures >= search.max_failures:
         raise UserError(f"stopped after {search.failures} failed trials (--max-failures {search.max_failures}); "
                         f"the reasons are above, the logs in {search.logs}")
+
+
+def search_and_report(search: Search, plots: Path) -> None:
+    """Re-queue the trials a stopped search left running, run the search, print its summary, draw its figures."""
+    for number in fail_orphans(search.study):
+        print(f"trial {number} was interrupted by a search that was killed or lost the study database: marked "
+              "failed, to be run again")
+    search.run()
+    val_images = load_params().data.val_size  # the project's; a trial's own where the space varies it
+    print(summary(search.study, val_images))
+    draw_figures(search.study, search.space, plots, val_images)

@@ -4,7 +4,9 @@ right trials.
 
 Each process beats a heartbeat for its running trial. A running trial whose owner died (no heartbeat for
 GRACE_SECONDS, or, on this machine, a process id that no longer exists) is marked failed and its parameters are
-queued again, so a resumed search re-runs it; a live process's trial is never touched.
+queued again, so a resumed search re-runs it; a live process's trial is never touched. A heartbeat that cannot
+reach the database marks the storage lost, and the search stops its trial (StorageLost) rather than train on to a
+result it could not record.
 """
 from __future__ import annotations
 
@@ -14,22 +16,25 @@ import socket
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
 import sqlalchemy
-from optuna.exceptions import ExperimentalWarning
+from optuna.exceptions import ExperimentalWarning, StorageInternalError
 from optuna.samplers import BaseSampler, TPESampler
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import UserError
+from ..errors import UserError, one_line
 
 STUDY_FOLDER = Path(".search")  # git-ignored: the default storage, the trials' logs, the figures
 OPEN_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
+CONNECT_SECONDS = 10  # a database host that does not answer is an error, not a search that hangs
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what counts towards --trials
 
 # Every user attr a trial carries: set by the process that runs it, read by the report and by later searches.
@@ -38,6 +43,8 @@ EXPERIMENT = "experiment"  # the name of the trial's DVC experiment
 TEST_ACCURACY = "test_accuracy"  # its experiment's test accuracy, shown for information only
 FAILURE = "failure"  # why the trial failed, in one line
 RETRY_OF = "retry_of"  # the number of the interrupted trial whose parameters this one runs again
+# The FAILURE of a trial left running by its search, found by the next search on its machine.
+ORPHANED = "interrupted: its search was killed or lost the study database"
 
 
 def default_storage(study: str) -> str:
@@ -54,14 +61,48 @@ def with_driver(url: str) -> str:
     return url
 
 
-def storage(url: str) -> RDBStorage:
+class StudyStorage(RDBStorage):
+    """An RDBStorage whose heartbeat, which Optuna beats from a thread of its own while a trial runs, records a
+    database it cannot reach in `lost` instead of dying with a traceback: the search stops the trial on it."""
+
+    lost: BaseException | None = None
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as err:
+            self.lost = err
+
+
+class StorageLost(BaseException):
+    """The study's database stopped answering while a trial ran. A BaseException, as KeyboardInterrupt is, so that
+    Optuna does not take it for the trial's failure and try to record that in the lost database."""
+
+
+def engine_options(url: str) -> dict:
+    """SQLite waits out a peer's write; a server is pinged before each use of a pooled connection, so that a
+    restarted one is simply reconnected to, and given CONNECT_SECONDS to answer unless the URL says otherwise."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 60}}
+    options: dict = {"pool_pre_ping": True}
+    if url.startswith("postgresql") and "connect_timeout=" not in url:
+        options["connect_args"] = {"connect_timeout": CONNECT_SECONDS}
+    return options
+
+
+def storage(url: str) -> StudyStorage:
     """Any Optuna RDB storage URL (sqlite:///..., postgresql://...), with heartbeats and failed-trial retries."""
     url = with_driver(url)
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None  # wait out a peer's write
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.8: say so once, in the docs
         warnings.simplefilter("ignore", ExperimentalWarning)
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
-                          grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=retry())
+        return StudyStorage(url, engine_kwargs=engine_options(url), heartbeat_interval=HEARTBEAT_SECONDS,
+                            grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=retry())
+
+
+def storage_lost(study: Study) -> BaseException | None:
+    """Why the study's heartbeat last failed to reach its database, if it did."""
+    backend = getattr(study._storage, "_backend", study._storage)  # Optuna wraps an RDBStorage in a cache
+    return getattr(backend, "lost", None)
 
 
 def retry() -> RetryHeartbeatStaleTrialCallback:
@@ -123,6 +164,12 @@ def without_password(text: str, url: str) -> str:
     return text
 
 
+def library_reason(err: BaseException, url: str) -> str:
+    """A storage library's error as one line without the URL's password: the driver's own message where SQLAlchemy
+    wraps one (SQLAlchemy's adds the statement and a link)."""
+    return without_password(one_line(str(getattr(err, "orig", None) or err)), url)
+
+
 def open_study(name: str, url: str, seed: int) -> Study:
     """The study `name` at `url`, created if new. Two searches that start at once may both create the storage's
     tables: the one that loses that race tries again. A storage that cannot be opened is a `UserError`."""
@@ -134,15 +181,56 @@ def open_study(name: str, url: str, seed: int) -> Study:
             if creation_race(err):
                 time.sleep(1 + attempt)
                 continue
-            reason = without_password(str(getattr(err, "orig", None) or err), url)
-            raise UserError(f"cannot open the study storage {shown_url(url)}: {reason}") from None
+            raise UserError(f"cannot open the study storage {shown_url(url)}: {library_reason(err, url)}") from None
     raise UserError(f"cannot open the study storage {shown_url(url)}: its tables are still being created")
 
 
+def storage_error(err: BaseException) -> BaseException | None:
+    """The database's error behind `err`, if one is: SQLAlchemy's (the driver's inside), else Optuna's wrapper of
+    it. Optuna may hide it in the context of another: its `tell`, failing, raises an UnboundLocalError."""
+    chain: list[BaseException] = []
+    while err is not None and err not in chain:
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    for kind in (sqlalchemy.exc.SQLAlchemyError, StorageInternalError):
+        found = [e for e in chain if isinstance(e, kind)]
+        if found:
+            return found[0]
+    return None
+
+
+@contextmanager
+def database_loss_as_user_error(url: str) -> Iterator[None]:
+    """A study database that goes away mid-search (stopped, unreachable, its password changed) as one line, not
+    a library's traceback: the finished trials are safe in it, and the same command continues once it is back."""
+    try:
+        yield
+    except (Exception, StorageLost) as err:
+        lost = storage_error(err)
+        if lost is None:
+            raise
+        raise UserError(f"lost the study storage {shown_url(url)} ({library_reason(lost, url)}): the finished "
+                        "trials are safe in the study; run the same command again once the database is back to "
+                        "continue it") from None
+
+
 def claim(trial: optuna.Trial) -> None:
-    """Mark `trial` as this process's, so that a later search on this machine can tell it was orphaned."""
+    """Mark `trial` as this process's, so that a later search on this machine can tell it was orphaned. A retry
+    starts with the failed trial's user attrs, copied by Optuna: its reason for failing is not this trial's."""
     trial.set_user_attr(HOST, socket.gethostname())
     trial.set_user_attr(PID, os.getpid())
+    if trial.user_attrs.get(FAILURE):
+        trial.set_user_attr(FAILURE, None)
+
+
+def repeated(trial: optuna.Trial) -> int | None:
+    """The number of the failed trial whose parameters `trial` runs again, if it does: Optuna's retry of a killed
+    search's or a dead machine's trial records it, an interrupted search's queued trial carries RETRY_OF."""
+    frozen = trial.storage.get_trial(trial._trial_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        number = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+    return frozen.user_attrs.get(RETRY_OF) if number is None else number
 
 
 def process_alive(pid: int) -> bool:
@@ -167,7 +255,7 @@ def fail_orphans(study: Study) -> list[int]:
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if orphaned(trial):
-            study._storage.set_trial_user_attr(trial._trial_id, FAILURE, "interrupted: its search was killed")
+            study._storage.set_trial_user_attr(trial._trial_id, FAILURE, ORPHANED)
             if study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 retry()(study, study._storage.get_trial(trial._trial_id))
                 failed.append(trial.number)
@@ -191,8 +279,9 @@ def best(study: Study) -> FrozenTrial | None:
 
 
 def failed(study: Study) -> list[FrozenTrial]:
-    """The trials that recorded why they failed, in the order they started."""
-    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(FAILURE)]
+    """The failed trials that recorded why, in the order they started (a queued retry carries a copy of the reason
+    until it runs: not its own)."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.user_attrs.get(FAILURE)]
 
 
 def taken(study: Study) -> int:

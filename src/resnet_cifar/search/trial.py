@@ -3,13 +3,22 @@
 `--temp` runs the pipeline in a temporary copy of the repository, so the workspace (params.yaml, the outputs) is
 left as it was, and several trials can run at once. The experiment is an ordinary one: `dvc exp show` lists it,
 `dvc exp push` shares it, and a trial whose parameters already ran is restored from DVC's run-cache.
+
+`dvc exp run` runs in a session of its own, so that a trial stopped early (the search interrupted or failing) is
+stopped whole: DVC, the stage it runs and whatever that started, and the temporary copy is removed.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +32,13 @@ OBJECTIVE_NAME = ".".join(OBJECTIVE)  # as DVC shows it: best.val_acc
 TEST_METRIC = ("accuracy",)  # metrics/evaluate.json, shown beside the best trial for information only
 LOCK_MESSAGE = "Unable to acquire lock"
 LOCK_RETRIES = 5
+WATCH_SECONDS = 1  # how often a running trial's `watch` is asked whether to go on
+STOP_SECONDS = 30  # how long a stopped trial's DVC may take to end its stage and remove its temporary copy
+# Where `dvc exp run --temp` makes its temporary copies (DVC's TempDirExecutor, in standalone/), and the JSON files
+# that name each copy's experiment and folder (in run/<rev>/ and standalone/run/<rev>/, as <rev>.run).
+TEMPORARY_COPIES = Path(".dvc/tmp/exps")
+COPY_RECORDS = ("run/*/*.run", "*/run/*/*.run")
+HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 @dataclass(frozen=True)
@@ -55,20 +71,88 @@ def failure_reason(output: str) -> str:
     return lines[-1] if lines else "dvc exp run failed without output"
 
 
-def run_experiment(name: str, params: dict[str, Any], log: Path) -> str | None:
+def run_experiment(name: str, params: dict[str, Any], log: Path, watch: Callable[[], None]) -> str | None:
     """Run the experiment, its output into `log`; None on success, else the failure's one-line reason. A DVC lock
-    held by another process (a moment's overlap of two searches) is waited out and retried."""
+    held by another process (a moment's overlap of two searches) is waited out and retried. `watch` is called
+    while it runs: what it raises, as an interrupt does, stops the experiment and propagates."""
     log.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(LOCK_RETRIES):
-        result = subprocess.run(exp_run_command(name, params), capture_output=True, text=True,
-                                stdin=subprocess.DEVNULL)
-        log.write_text(result.stdout + result.stderr)
-        if result.returncode == 0:
+        status = run_in_own_session(exp_run_command(name, params), log, watch, name)
+        output = log.read_text()
+        if status == 0:
             return None
-        if LOCK_MESSAGE not in result.stdout + result.stderr:
+        if LOCK_MESSAGE not in output:
             break
         time.sleep(2 ** attempt)
-    return failure_reason(result.stdout + "\n" + result.stderr)
+    return failure_reason(output)
+
+
+def run_in_own_session(command: list[str], log: Path, watch: Callable[[], None], name: str) -> int:
+    """`command`'s exit status, its output into `log`. Stopped by an exception (an interrupt, or `watch`
+    raising), it is ended whole, every process it started and the temporary copy of experiment `name`."""
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        return wait(process, watch)
+    except BaseException:
+        with signals_held():
+            end_session(process)
+            remove_temporary_copy(name)
+        raise
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block is done: a second one does not cut the stopping short."""
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def wait(process: subprocess.Popen, watch: Callable[[], None]) -> int:
+    """`process`'s exit status, calling `watch` every WATCH_SECONDS until it ends."""
+    while True:
+        watch()
+        try:
+            return process.wait(timeout=WATCH_SECONDS)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def signal_session(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)  # its session's one process group, led by it
+    except ProcessLookupError:  # none of its processes is left
+        pass
+
+
+def end_session(process: subprocess.Popen) -> None:
+    """End `process` and every process it started: SIGINT first, as Ctrl-C, on which DVC stops its stage and
+    removes its temporary copy; SIGKILL for whatever is left after STOP_SECONDS or once DVC has ended."""
+    signal_session(process, signal.SIGINT)
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    signal_session(process, signal.SIGKILL)
+    process.wait()
+
+
+def remove_temporary_copy(name: str) -> None:
+    """Remove what is left of the temporary copy of experiment `name`: DVC removes it itself when stopped, but
+    not when killed."""
+    base = TEMPORARY_COPIES.resolve()
+    for info in [path for pattern in COPY_RECORDS for path in TEMPORARY_COPIES.glob(pattern)]:
+        try:
+            record = json.loads(info.read_text())
+        except (OSError, ValueError):
+            continue
+        folder = Path(record.get("root_dir") or base).resolve()
+        if record.get("name") == name and folder != base and folder.is_relative_to(base):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def metric(metrics: dict, path: tuple[str, ...]) -> float | None:
@@ -96,6 +180,7 @@ def read_outcome(name: str) -> Outcome:
     return Outcome(value, metric(metrics, TEST_METRIC), None)
 
 
-def run_trial(name: str, params: dict[str, Any], log: Path) -> Outcome:
-    failure = run_experiment(name, params, log)
+def run_trial(name: str, params: dict[str, Any], log: Path, watch: Callable[[], None]) -> Outcome:
+    """Run the trial's experiment and read its outcome; `watch`, called while it runs, may stop it by raising."""
+    failure = run_experiment(name, params, log, watch)
     return Outcome(None, None, failure) if failure else read_outcome(name)
