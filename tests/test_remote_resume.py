@@ -7,6 +7,7 @@ import dataclasses
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import torch
@@ -351,3 +352,14 @@ def test_a_whole_run_whose_remote_does_not_answer_takes_seconds_longer_with_one_
     # The run waits on two calls to a remote that does not answer: opening it and the first look for a state.
     assert with_remote - without < 2 * CALL_SECONDS + SLACK_SECONDS, (with_remote, without)
     assert len(about_the_remote(capsys.readouterr().out)) == 1
+
+
+def test_opening_a_remote_that_never_answers_costs_its_time_limit_and_one_warning(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(remote_resume, "CALL_SECONDS", 1.0)  # the test's own, shorter limit
+    (tmp_path / ".dvc").mkdir()
+    with silent_server() as endpoint:  # an SSH remote connects as it opens: the server never sends its banner
+        port = urlsplit(endpoint).port
+        (tmp_path / ".dvc/config").write_text(
+            f"[core]\n    remote = team\n['remote \"team\"']\n    url = ssh://test@127.0.0.1:{port}/remote\n")
+        assert seconds_taken(RemoteResume.of_project, tmp_path, "fp") < 1.0 + SLACK_SECONDS
+    assert capsys.readouterr().out == "warning: no resume state on the DVC remote: no answer within 1 s\n"
