@@ -74,6 +74,11 @@ def s3_server(folder: Path) -> Iterator[S3Server]:
 def use_s3_remote(project: Path, s3: S3Server, bucket: str) -> None:
     """Point the default remote at the bucket, keys included, per checkout (.dvc/config.local), as a teammate
     would: with the commands docs/sharing.md gives."""
-    settings = {"url": f"s3://{bucket}/{PREFIX}", "endpointurl": s3.endpoint, **DUMMY_CREDENTIALS}
+    use_s3_endpoint(project, s3.endpoint, bucket)
+
+
+def use_s3_endpoint(project: Path, endpoint: str, bucket: str) -> None:
+    """`use_s3_remote` for any S3 endpoint URL, one that never answers included (silent_server.py)."""
+    settings = {"url": f"s3://{bucket}/{PREFIX}", "endpointurl": endpoint, **DUMMY_CREDENTIALS}
     for option, value in settings.items():
         run(project, "dvc", "remote", "modify", "--local", "storage", option, value)

@@ -1,9 +1,11 @@
 """A run that survives losing its machine: with train.remote_resume the resume state travels through the project's
 default DVC remote, so a `dvc repro` killed on one clone finishes on a fresh clone with the result of an uninterrupted
-run; a remote that goes away costs one warning, and a torn state on it is ignored."""
+run; a remote that goes away costs one warning, one that never answers a few seconds and one warning, a project
+without a default remote one line, and a torn state on the remote is ignored."""
 import json
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -12,13 +14,18 @@ import torch
 from browser import skip_unless_installed
 from interrupt import HookedRepro
 from project import TINY, TINY_ROBUSTNESS, make_project, run, set_params
-from s3_server import PREFIX, isolate_from_real_aws, moto_installed, s3_server, use_s3_remote
+from resnet_cifar.engine.remote_resume import CALL_SECONDS, NO_DEFAULT_REMOTE
+from s3_server import PREFIX, isolate_from_real_aws, moto_installed, s3_server, use_s3_endpoint, use_s3_remote
 from sharing import output_files
+from silent_server import silent_server
 
 pytestmark = pytest.mark.e2e
 
 EPOCHS = 3
 TARGET = "train"  # everything compared is the train stage's
+# What two runs of the train stage differ by outside their epochs on a loaded machine (starting Python, DVC
+# and torch), beyond what the remote costs.
+REPRO_SLACK_SECONDS = 10.0
 
 # Holds the training process once its first epoch's state is whole on the remote (the upload runs in the
 # background: this waits for it), until the test kills it or lets it go on.
@@ -156,3 +163,33 @@ def test_a_run_whose_s3_remote_goes_away_finishes_with_one_warning(team, referen
     assert len(about_the_remote) == 1, about_the_remote
     assert about_the_remote[0].startswith("warning: could not store the resume state on the DVC remote")
     assert compared(project) == reference
+
+
+def train_stage_outside_its_epochs(project: Path) -> tuple[str, float]:
+    """Run the train stage alone again with `dvc repro` in `project`: its output, and its wall seconds less those of
+    its epochs (the metrics' train_seconds). All a remote can add lies there; the epochs' own work, which a loaded
+    machine slows the most, is left out."""
+    start = time.monotonic()
+    output = run(project, "dvc", "repro", "--force", "--single-item", TARGET).stdout
+    seconds = time.monotonic() - start
+    return output, seconds - json.loads((project / "metrics/train/metrics.json").read_text())["time"]["train_seconds"]
+
+
+def test_a_run_whose_s3_remote_never_answers_takes_seconds_longer_with_one_warning(team, tmp_path, monkeypatch):
+    isolate_from_real_aws(monkeypatch, tmp_path)
+    project = clone(team, "hung-remote")
+    run(project, "dvc", "remote", "default", "--unset")
+    output = run(project, "dvc", "repro", TARGET).stdout  # the stages before it too: not timed
+    assert output.splitlines().count(NO_DEFAULT_REMOTE) == 1  # asked for off-machine state, told it has none
+    _, baseline = train_stage_outside_its_epochs(project)
+    without = compared(project)
+    with silent_server() as endpoint:
+        run(project, "dvc", "remote", "default", "storage")
+        use_s3_endpoint(project, endpoint, "team")
+        output, seconds = train_stage_outside_its_epochs(project)
+    about_the_remote = [line for line in output.splitlines() if "DVC remote" in line]
+    assert len(about_the_remote) == 1, about_the_remote
+    assert about_the_remote[0].startswith("warning: could not read the resume state on the DVC remote (RemoteTimeout")
+    # It waits on two calls at most, each within its limit: opening the remote and the first look for a state.
+    assert seconds - baseline < 2 * CALL_SECONDS + REPRO_SLACK_SECONDS, (seconds, baseline)
+    assert compared(project) == without

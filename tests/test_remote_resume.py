@@ -1,8 +1,13 @@
 """The resume state on a DVC remote (engine/remote_resume.py): the claim rule, one warning per run whatever fails,
-uploads that never hold up training, and the fingerprint and device checks that decide whether a state is used.
-The remote is DVC's own local filesystem over a temporary folder; faults come from a subclass of it."""
+uploads that never hold up training, time limits that keep a remote that does not answer to a few seconds of the
+run, and the fingerprint and device checks that decide whether a state is used. The remote is DVC's own local
+filesystem over a temporary folder, faults coming from a subclass of it, or DVC's S3 filesystem pointed at a loopback
+port that never answers or refuses connections (silent_server.py)."""
 import dataclasses
 import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import torch
@@ -11,11 +16,19 @@ from dvc_objects.fs.local import LocalFileSystem
 from committed import committed_params
 from pipeline_spec import load_pipeline
 from resnet_cifar.config import TrainParams
-from resnet_cifar.engine.remote_resume import STATE, RemoteResume
+from resnet_cifar.engine import remote_resume
+from resnet_cifar.engine.remote_resume import CALL_SECONDS, NO_DEFAULT_REMOTE, S3_RETRIES, STATE, RemoteResume
 from resnet_cifar.engine.resume import Resume, load_resume_state, save_resume_state, training_fingerprint
-from tiny import tiny_split
+from resnet_cifar.engine.run import RunFiles, run_training
+from s3_server import DUMMY_CREDENTIALS, PREFIX, isolate_from_real_aws
+from silent_server import refusing_endpoint, silent_server
+from tiny import TP, tiny_params, tiny_split
 
 CPU_FP32 = {"device": "cpu", "precision": "fp32"}
+# What a loaded machine and the test's own work add to a documented time limit before the test calls it broken.
+SLACK_SECONDS = 2.0
+# The longest a refused S3 call takes: botocore's standard mode waits at most a second before its one retry.
+REFUSED_CALL_SECONDS = 1.0
 
 
 class FullDisk(LocalFileSystem):
@@ -188,10 +201,12 @@ def test_switching_remote_resume_keeps_the_fingerprint():
     assert training_fingerprint(other_lr, splits) != training_fingerprint(params, splits)
 
 
-def test_a_project_without_a_default_remote_has_no_remote_state(tmp_path):
+def test_a_project_without_a_default_remote_has_no_remote_state(tmp_path, capsys):
     (tmp_path / ".dvc").mkdir()
     (tmp_path / ".dvc/config").write_text("")
     assert RemoteResume.of_project(tmp_path, "fp") is None
+    assert capsys.readouterr().out == NO_DEFAULT_REMOTE + "\n"  # the user asked for off-machine state: say why not
+    assert "`dvc remote add -d NAME URL`" in NO_DEFAULT_REMOTE
 
 
 def test_the_default_remote_gives_the_run_a_folder_outside_dvcs_files(tmp_path):
@@ -213,3 +228,138 @@ def test_the_train_stage_depends_on_every_train_param_but_remote_resume():
     params = set(load_pipeline()["stages"]["train"]["params"])
     trained = {f"train.{field.name}" for field in dataclasses.fields(TrainParams)} - {"train.remote_resume"}
     assert params == {"seed", "model", "evaluate.batch_size", *trained}
+
+
+def s3_project(root: Path, endpoint: str, **settings: str) -> Path:
+    """A DVC project at `root` whose default remote is a bucket behind the S3 `endpoint`, with dummy keys and the
+    remote's other `settings`."""
+    options = {"url": f"s3://team/{PREFIX}", "endpointurl": endpoint, **DUMMY_CREDENTIALS, **settings}
+    (root / ".dvc").mkdir(parents=True)
+    (root / ".dvc/config").write_text("[core]\n    remote = team\n['remote \"team\"']\n"
+                                      + "".join(f"    {key} = {value}\n" for key, value in options.items()))
+    return root
+
+
+@pytest.fixture
+def no_aws(monkeypatch, tmp_path):
+    """No AWS setting of this machine reaches the S3 client (s3_server.isolate_from_real_aws)."""
+    isolate_from_real_aws(monkeypatch, tmp_path / "aws")
+
+
+def seconds_taken(call, *args) -> float:
+    start = time.monotonic()
+    call(*args)
+    return time.monotonic() - start
+
+
+def end_abandoned_calls() -> None:
+    """Wait for the calls that a time limit gave up on (the test has released what held them)."""
+    for thread in threading.enumerate():
+        if thread.name == "remote-call":
+            thread.join(10)
+
+
+def about_the_remote(out: str) -> list[str]:
+    return [line for line in out.splitlines() if "DVC remote" in line]
+
+
+def test_a_remote_that_never_answers_costs_one_time_limit_and_is_then_left_alone(tmp_path, capsys, monkeypatch,
+                                                                                   no_aws):
+    with silent_server() as endpoint:
+        remote = RemoteResume.of_project(s3_project(tmp_path / "project", endpoint), "fp")
+        assert remote is not None  # opening an S3 remote asks it nothing
+        monkeypatch.setattr(remote_resume, "CALL_SECONDS", 0.5)  # the test's own, shorter limit
+        start = time.monotonic()
+        assert not remote.claim(tmp_path / "train.pt")
+        remote.upload(local_state(tmp_path, 1))  # no epoch tries it again
+        remote.finish()  # nor does the end
+        seconds = time.monotonic() - start
+    assert remote.abandoned and remote.pending is None and not (tmp_path / "train.pt").exists()
+    assert seconds < 0.5 + SLACK_SECONDS
+    assert capsys.readouterr().out.splitlines() == [
+        "warning: could not read the resume state on the DVC remote (RemoteTimeout: no answer within 0.5 s); "
+        "training goes on with the local state and leaves the remote alone for the rest of the run"]
+
+
+def test_a_remote_that_refuses_connections_costs_a_second_a_call_and_one_warning(tmp_path, capsys, no_aws):
+    remote = RemoteResume.of_project(s3_project(tmp_path / "project", refusing_endpoint()), "fp")
+    assert seconds_taken(remote.claim, tmp_path / "train.pt") < REFUSED_CALL_SECONDS + SLACK_SECONDS
+    for epochs in range(1, 4):  # a refusal is no timeout: each epoch tries again, in the background
+        remote.upload(local_state(tmp_path, epochs))
+        remote.wait()
+    assert not remote.abandoned
+    # The end waits on two calls at most: the last upload, done here, and the removal.
+    assert seconds_taken(remote.finish) < REFUSED_CALL_SECONDS + SLACK_SECONDS
+    (line,) = about_the_remote(capsys.readouterr().out)
+    assert line.startswith("warning: could not read the resume state on the DVC remote (EndpointConnectionError")
+    assert line.endswith("training goes on with the local state and tries again each epoch")
+
+
+def test_an_upload_past_its_time_limit_leaves_the_remote_alone_and_the_stored_state_whole(tmp_path, capsys,
+                                                                                         monkeypatch):
+    monkeypatch.setattr(remote_resume, "TRANSFER_SECONDS", 0.2)
+    monkeypatch.setattr(remote_resume, "SECONDS_PER_MIB", 0.0)
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    local_state(tmp_path, 1).rename(folder / STATE)
+    fs = Stalled()
+    remote = RemoteResume(fs, str(folder), worker="w")
+    remote.upload(local_state(tmp_path, 2))
+    remote.wait()
+    remote.upload(local_state(tmp_path, 3))  # not tried: the remote timed out
+    assert remote.abandoned and fs.uploads == 1
+    assert seconds_taken(remote.finish) < SLACK_SECONDS  # nor is the removal
+    fs.release.set()  # the abandoned upload ends late, on its temporary key only
+    end_abandoned_calls()
+    assert sorted(p.name for p in folder.iterdir()) == [STATE, "upload-w.tmp"] and stored_epochs(folder / STATE) == 1
+    (line,) = about_the_remote(capsys.readouterr().out)
+    assert line.startswith("warning: could not store the resume state on the DVC remote (RemoteTimeout: no answer "
+                           "within 0.2 s)")
+
+
+def test_an_s3_client_gets_time_limits_and_one_retry_unless_the_user_set_them(tmp_path, monkeypatch, no_aws):
+    project = s3_project(tmp_path / "project", refusing_endpoint(), read_timeout="120")
+    client = RemoteResume.of_project(project, "fp").fs.fs.s3.meta.config  # botocore's, as the calls use it
+    assert (client.read_timeout, client.connect_timeout) == (120, remote_resume.S3_TIMEOUTS["connect_timeout"])
+    assert client.retries == S3_RETRIES
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "7")  # the user's AWS setting wins over ours
+    assert RemoteResume.of_project(project, "fp").fs.fs.s3.meta.config.retries == {"total_max_attempts": 7,
+                                                                                    "mode": "legacy"}
+
+
+def seconds_outside_the_epochs(folder: Path, remote_resume_on: bool, project: Path) -> float:
+    """The wall seconds of a two-epoch run of ResNet-18 on a few 8x8 images whose project is `project`, less those
+    of its epochs (`TrainedRun.train_seconds`). All a remote can add lies there, before the first epoch (opening it,
+    the first look) and after the last (the last upload, the removal): an upload runs beside the epochs. The epochs'
+    own work, which a loaded machine slows the most, is left out."""
+    params = tiny_params(dataclasses.replace(TP, epochs=2, precise_bn_batches=0, remote_resume=remote_resume_on))
+    params = dataclasses.replace(params, model=dataclasses.replace(params.model, image_size=8))
+    start = time.monotonic()
+    run = run_training(params, tiny_split(16, 1), tiny_split(8, 2), RunFiles.under(folder),
+                       device=torch.device("cpu"), project=project)
+    return time.monotonic() - start - run.train_seconds
+
+
+@pytest.mark.parametrize("endpoint", ["never answers", "refuses connections"])
+def test_a_whole_run_whose_remote_does_not_answer_takes_seconds_longer_with_one_warning(tmp_path, capsys, no_aws,
+                                                                                       endpoint):
+    with silent_server() as silent:
+        project = s3_project(tmp_path / "project", silent if endpoint == "never answers" else refusing_endpoint())
+        seconds_outside_the_epochs(tmp_path / "warm-up", False, project)
+        without = seconds_outside_the_epochs(tmp_path / "without", False, project)
+        capsys.readouterr()
+        with_remote = seconds_outside_the_epochs(tmp_path / "with", True, project)
+    # The run waits on two calls to a remote that does not answer: opening it and the first look for a state.
+    assert with_remote - without < 2 * CALL_SECONDS + SLACK_SECONDS, (with_remote, without)
+    assert len(about_the_remote(capsys.readouterr().out)) == 1
+
+
+def test_opening_a_remote_that_never_answers_costs_its_time_limit_and_one_warning(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(remote_resume, "CALL_SECONDS", 1.0)  # the test's own, shorter limit
+    (tmp_path / ".dvc").mkdir()
+    with silent_server() as endpoint:  # an SSH remote connects as it opens: the server never sends its banner
+        port = urlsplit(endpoint).port
+        (tmp_path / ".dvc/config").write_text(
+            f"[core]\n    remote = team\n['remote \"team\"']\n    url = ssh://test@127.0.0.1:{port}/remote\n")
+        assert seconds_taken(RemoteResume.of_project, tmp_path, "fp") < 1.0 + SLACK_SECONDS
+    assert capsys.readouterr().out == "warning: no resume state on the DVC remote: no answer within 1 s\n"

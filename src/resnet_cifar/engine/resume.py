@@ -108,7 +108,8 @@ class Resume:
 
     @main_rank_only
     def use_remote(self, project: Path) -> None:
-        """Keep a copy on the default remote of the DVC project at `project`, where it has one."""
+        """Keep a copy on the default remote of the DVC project at `project`, where it has one (else one line says
+        so) and it opens within its time limit (else one warning)."""
         self.remote = RemoteResume.of_project(project, self.fingerprint)
 
     def load(self) -> dict[str, Any] | None:
