@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -53,7 +54,7 @@ from resnet_cifar.search.study import (
     with_driver,
     without_password,
 )
-from resnet_cifar.search.trial import Outcome, exp_run_command, experiment_name, failure_reason, metric
+from resnet_cifar.search.trial import TARGET, Outcome, exp_run_command, experiment_name, failure_reason, metric
 
 # Trials made by hand (study.ask) rather than by Study.optimize, which beats their heartbeat: Optuna warns.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
@@ -313,7 +314,8 @@ def test_each_trial_is_a_named_temporary_dvc_experiment():
     assert experiment_name("defaults", 7) == "defaults-7"
     command = exp_run_command("defaults-7", {"train.lr": 0.25, "train.flip": "none", "train.epochs": 2})
     assert command[1:] == ["-m", "dvc", "exp", "run", "--temp", "--name", "defaults-7", "-S", "train.lr=0.25",
-                           "-S", "train.flip=none", "-S", "train.epochs=2"]
+                           "-S", "train.flip=none", "-S", "train.epochs=2", "evaluate"]
+    assert exp_run_command("defaults-7", {}, target="plot")[-1] == "plot"  # --through plot: the whole pipeline
     assert "--force" not in command and "--no-run-cache" not in command  # the run-cache restores repeated params
 
 
@@ -391,7 +393,7 @@ def fake_search(tmp_path, monkeypatch, total: int, failing: dict[str, str] | Non
                 max_failures: int | None = None) -> Search:
     """A search of one lr range whose experiments are not run: each trial's value is its lr, and the experiments
     named in `failing` fail with the reason given."""
-    def fake_run_trial(name, params, log, watch):
+    def fake_run_trial(name, params, log, watch, target=TARGET):
         watch()
         if name in (failing or {}):
             return Outcome(None, None, failing[name])
@@ -430,10 +432,10 @@ def test_an_interrupted_trial_is_recorded_and_run_again_by_the_next_search(tmp_p
     search = fake_search(tmp_path, monkeypatch, 3)
     real = runner.run_trial
 
-    def interrupted_second(name, params, log, watch):
+    def interrupted_second(name, params, log, watch, target=TARGET):
         if name == "s-1":
             raise KeyboardInterrupt
-        return real(name, params, log, watch)
+        return real(name, params, log, watch, target)
 
     monkeypatch.setattr(runner, "run_trial", interrupted_second)
     with pytest.raises(KeyboardInterrupt):
@@ -478,10 +480,10 @@ def test_a_lost_study_database_stops_the_running_trial_and_leaves_it_to_the_next
     lost = sqlalchemy.exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
     real = runner.run_trial
 
-    def database_lost_during_second(name, params, log, watch):
+    def database_lost_during_second(name, params, log, watch, target=TARGET):
         if name == "s-1":
             search.study._storage._backend.lost = lost  # as the heartbeat records it
-        return real(name, params, log, watch)
+        return real(name, params, log, watch, target)
 
     monkeypatch.setattr(runner, "run_trial", database_lost_during_second)
     with pytest.raises(StorageLost) as err:
@@ -749,10 +751,13 @@ def places_holding(project: Path, secret: str, outputs: list[str]) -> list[str]:
 
 
 def held_search(project: Path, name: str, *args: str) -> tuple[subprocess.Popen, Path]:
-    """A search whose first trial blocks in training (BLOCK_AFTER_FIRST_SAVE), and the file that says it got there."""
+    """A search whose first trial blocks in training (BLOCK_AFTER_FIRST_SAVE), and the file that says it got there.
+    Its sampler's seed is its own (from `name`): the module's other searches ran seed 0's first draws, which DVC's
+    run-cache would restore instead of training."""
     env, marker, _ = hooked_env(project.parent / name, BLOCK_AFTER_FIRST_SAVE)
+    seed = str(1000 + zlib.crc32(name.encode()) % 1000)
     command = [sys.executable, "-m", "resnet_cifar.tools.search", str(project.parent / "lr.yaml"), "--study", name,
-               "--trials", "1", *args]
+               "--trials", "1", "--seed", seed, *args]
     return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True), marker
 

@@ -33,7 +33,7 @@ from .study import (
     storage_lost,
     taken,
 )
-from .trial import OBJECTIVE_NAME, experiment_name, run_trial
+from .trial import OBJECTIVE_NAME, TARGET, experiment_name, run_trial
 
 
 class TrialFailed(Exception):
@@ -52,6 +52,7 @@ class Search:
     total: int
     max_failures: int
     logs: Path = STUDY_FOLDER / "logs"
+    target: str = TARGET  # the last stage each trial runs
     failures: int = field(default=0, init=False)
     started: dict[int, float] = field(default_factory=dict, init=False)
 
@@ -65,7 +66,7 @@ class Search:
         print(f"trial {trial.number} ({name}) running{'' if again is None else f' (trial {again} again)'}: "
               f"{format_params(params)}", flush=True)
         try:
-            outcome = run_trial(name, params, self.logs / f"{name}.log", self.watch)
+            outcome = run_trial(name, params, self.logs / f"{name}.log", self.watch, self.target)
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: the next search runs these parameters again
             trial.set_user_attr(FAILURE, "interrupted")
             self.study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
@@ -113,14 +114,15 @@ def interrupt(signum: int, frame: object) -> None:
 
 
 def run_search(space_file: Path, total: int, *, study_name: str, storage: str | None, seed: int,
-               max_failures: int, plots: Path | None) -> None:
-    """Run the study `study_name` until it holds `total` finished trials, from the DVC project's root; then its
-    summary and figures (into `plots`, by default the study folder). `storage` defaults to an SQLite file."""
+               max_failures: int, plots: Path | None, target: str = TARGET) -> None:
+    """Run the study `study_name` until it holds `total` finished trials, each up to the stage `target`, from the DVC
+    project's root; then its summary and figures (into `plots`, by default the study folder). `storage` defaults to
+    an SQLite file."""
     space = load_space(space_file)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the search prints its own line per trial
     url = storage or default_storage(study_name)
     study = open_study(study_name, url, seed)
-    search = Search(study, space, total, max_failures)
+    search = Search(study, space, total, max_failures, target=target)
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) != signal.SIG_IGN:  # nohup's SIGHUP stays ignored
             signal.signal(signum, interrupt)

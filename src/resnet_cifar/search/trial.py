@@ -2,7 +2,9 @@
 
 `--temp` runs the pipeline in a temporary copy of the repository, so the workspace (params.yaml, the outputs) is
 left as it was, and several trials can run at once. The experiment is an ordinary one: `dvc exp show` lists it,
-`dvc exp push` shares it, and a trial whose parameters already ran is restored from DVC's run-cache.
+`dvc exp push` shares it, and a trial whose parameters already ran is restored from DVC's run-cache. It runs the
+pipeline up to the stage it is scored on (TARGET), not the corrupted images, robustness and figures that nothing
+in the search reads: `dvc exp apply NAME` then `dvc repro` completes one.
 
 `dvc exp run` runs in a session of its own, so that a trial stopped early (the search interrupted or failing) is
 stopped whole: DVC, the stage it runs and whatever that started, and the temporary copy is removed.
@@ -30,6 +32,7 @@ from ..overrides import as_set_arguments
 OBJECTIVE = ("best", "val_acc")  # metrics/train/metrics.json: the best validation accuracy; never a test score
 OBJECTIVE_NAME = ".".join(OBJECTIVE)  # as DVC shows it: best.val_acc
 TEST_METRIC = ("accuracy",)  # metrics/evaluate.json, shown beside the best trial for information only
+TARGET = "evaluate"  # the last stage a trial runs: train gives the objective, evaluate the test accuracy
 LOCK_MESSAGE = "Unable to acquire lock"
 LOCK_RETRIES = 5
 WATCH_SECONDS = 1  # how often a running trial's `watch` is asked whether to go on
@@ -55,9 +58,10 @@ def experiment_name(study: str, number: int) -> str:
     return f"{study}-{number}"
 
 
-def exp_run_command(name: str, params: dict[str, Any]) -> list[str]:
+def exp_run_command(name: str, params: dict[str, Any], target: str = TARGET) -> list[str]:
+    """The trial's `dvc exp run`, up to the stage `target` (and the stages it depends on)."""
     words = [w for argument in as_set_arguments(params) for w in argument.split(" ", 1)]
-    return [sys.executable, "-m", "dvc", "exp", "run", "--temp", "--name", name, *words]
+    return [sys.executable, "-m", "dvc", "exp", "run", "--temp", "--name", name, *words, target]
 
 
 def failure_reason(output: str) -> str:
@@ -71,13 +75,14 @@ def failure_reason(output: str) -> str:
     return lines[-1] if lines else "dvc exp run failed without output"
 
 
-def run_experiment(name: str, params: dict[str, Any], log: Path, watch: Callable[[], None]) -> str | None:
+def run_experiment(name: str, params: dict[str, Any], log: Path, watch: Callable[[], None],
+                   target: str = TARGET) -> str | None:
     """Run the experiment, its output into `log`; None on success, else the failure's one-line reason. A DVC lock
     held by another process (a moment's overlap of two searches) is waited out and retried. `watch` is called
     while it runs: what it raises, as an interrupt does, stops the experiment and propagates."""
     log.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(LOCK_RETRIES):
-        status = run_in_own_session(exp_run_command(name, params), log, watch, name)
+        status = run_in_own_session(exp_run_command(name, params, target), log, watch, name)
         output = log.read_text()
         if status == 0:
             return None
@@ -180,7 +185,9 @@ def read_outcome(name: str) -> Outcome:
     return Outcome(value, metric(metrics, TEST_METRIC), None)
 
 
-def run_trial(name: str, params: dict[str, Any], log: Path, watch: Callable[[], None]) -> Outcome:
-    """Run the trial's experiment and read its outcome; `watch`, called while it runs, may stop it by raising."""
-    failure = run_experiment(name, params, log, watch)
+def run_trial(name: str, params: dict[str, Any], log: Path, watch: Callable[[], None],
+              target: str = TARGET) -> Outcome:
+    """Run the trial's experiment up to the stage `target` and read its outcome; `watch`, called while it runs, may
+    stop it by raising."""
+    failure = run_experiment(name, params, log, watch, target)
     return Outcome(None, None, failure) if failure else read_outcome(name)

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from ..errors import report_user_errors
 from ..experiments.store import project_root
+from ..paths import STAGE_FILES
 from ..search.runner import run_search
+from ..search.trial import TARGET
 
 EPILOG = """\
 space file: one params.yaml key per line, e.g.
@@ -42,6 +44,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-failures", type=int, metavar="K",
                         help="stop after K failed trials of this process (default: N)")
     parser.add_argument("--plots", type=Path, metavar="DIR", help="where the figures go (default: .search/STUDY)")
+    parser.add_argument("--through", choices=list(STAGE_FILES), default=TARGET, metavar="STAGE",
+                        help=f"run each trial's pipeline up to this stage (default {TARGET}: what the search reads; "
+                             "plot: the whole pipeline). `dvc exp apply NAME` then `dvc repro` completes a trial")
     args = parser.parse_args(argv)
     if args.trials < 1 or (args.max_failures is not None and args.max_failures < 1):
         parser.error("--trials and --max-failures must be at least 1")
@@ -58,7 +63,7 @@ def main() -> None:
     args.space, args.plots = args.space.resolve(), args.plots and args.plots.resolve()
     os.chdir(project_root())
     run_search(args.space, args.trials, study_name=args.study, storage=args.storage, seed=args.seed,
-               max_failures=args.max_failures, plots=args.plots)
+               max_failures=args.max_failures, plots=args.plots, target=args.through)
 
 
 if __name__ == "__main__":
