@@ -1,9 +1,9 @@
 """The one reader of DVC's experiments: compare, the search's trials and the paired test all go through it.
 
 `ExperimentStore` lists the project's experiments (the baseline commits, the workspace and each experiment derived
-from them) as `Experiment`s, each with its name, revision, state, params.yaml values, metrics and dependency hashes,
-and opens any file of one of them at its revision, without a checkout. It reads what `dvc exp show --json` shows,
-through the same DVC call (`Repo.experiments.show`), and hides DVC's quirks:
+from them) as `Experiment`s, each with its name, revision, state, params.yaml values and metrics, and opens any
+file of one of them at its revision, without a checkout. It reads what `dvc exp show --json` shows, through the
+same DVC call (`Repo.experiments.show`), and hides DVC's quirks:
 
 - a queued, running or failed experiment is shown by DVC with its baseline's results: its `state` says so, and
   `finished` is false;
@@ -43,7 +43,6 @@ class Experiment:
     state: str  # DONE, QUEUED, RUNNING or FAILED
     params: dict[str, Any] = field(default_factory=dict)  # params.yaml's values by dotted key ("train.lr")
     metrics: dict[str, Any] = field(default_factory=dict)  # every metrics file's values by dotted key ("best.val_acc")
-    deps: dict[str, str] = field(default_factory=dict)  # each stage dependency's hash by path, as dvc.lock has it
 
     @property
     def finished(self) -> bool:
@@ -75,9 +74,8 @@ def as_experiment(row: dict[str, Any], name: str, baseline: str, state: str) -> 
     """An `Experiment` from one revision of DVC's serialized table (`ExpState.dumpd()`)."""
     data = row.get("data") or {}
     params = readable({"params.yaml": (data.get("params") or {}).get("params.yaml")})
-    deps = {path: dep["hash"] for path, dep in (data.get("deps") or {}).items() if dep.get("hash")}
     return Experiment(name=name, rev=row["rev"], baseline=baseline, state=state, params=params,
-                      metrics=readable(data.get("metrics")), deps=deps)
+                      metrics=readable(data.get("metrics")))
 
 
 def experiments_of(baseline: dict[str, Any]) -> Iterator[Experiment]:
