@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..engine.provenance import ran_on
-from .store import Experiment
+from .store import Experiment, number
 from .uncertainty import binomial_se, group_labels, mean_sd_se, shared_value
 
 EXPERIMENT, GROUP, N, RAN_ON = "experiment", "group", "n", "ran_on"
@@ -25,20 +25,15 @@ RUN = "run."  # the provenance's prefix in the training metrics
 def runs_table(experiments: list[Experiment]) -> tuple[pd.DataFrame, list[str], int]:
     """One row per finished experiment with a test accuracy (experiment, its params, RESULTS, ran_on); the param
     columns; and how many experiments had no results (queued, running or failed, commits before the pipeline)."""
-    with_results = [e for e in experiments if e.finished and numeric(e.metrics.get(ACCURACY)) is not None]
+    with_results = [e for e in experiments if e.finished and number(e.metrics.get(ACCURACY)) is not None]
     params = list(dict.fromkeys(key for e in with_results for key in e.params))
     rows = [{EXPERIMENT: e.name, **{p: e.params.get(p) for p in params},
-             **{r: numeric(e.metrics.get(r)) for r in RESULTS},
+             **{r: number(e.metrics.get(r)) for r in RESULTS},
              RAN_ON: ran_on({k.removeprefix(RUN): v for k, v in e.metrics.items() if k.startswith(RUN)})}
             for e in with_results]
     frame = pd.DataFrame(rows, columns=[EXPERIMENT, *params, *RESULTS, RAN_ON])
     frame[list(RESULTS)] = frame[list(RESULTS)].astype(float)
     return frame, params, len(experiments) - len(with_results)
-
-
-def numeric(value) -> float | None:
-    """A metric's value as a number; None where it is not one (text, a missing value)."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def compare_runs(experiments: list[Experiment]) -> tuple[pd.DataFrame, list[str], int]:

@@ -50,6 +50,11 @@ class Experiment:
         return self.state == DONE
 
 
+def number(value: Any) -> float | None:
+    """A metric's value as a number; None where it is none (text, a bool, a missing value)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"best": {"val_acc": 0.5}} -> {"best.val_acc": 0.5}, as `dvc exp show` names columns."""
     flat: dict[str, Any] = {}

@@ -34,6 +34,7 @@ STUDY_FOLDER = Path(".search")  # git-ignored: the default storage, the trials' 
 OPEN_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
+PASSWORD_IN_URL = re.compile(r"(://[^/@:]*:)([^/@]*)@")  # scheme://user:PASSWORD@host, where SQLAlchemy cannot parse
 CONNECT_SECONDS = 10  # a database host that does not answer is an error, not a search that hangs
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what counts towards --trials
 
@@ -148,13 +149,13 @@ def shown_url(url: str) -> str:
     try:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy parses: hide whatever stands between 'user:' and '@'
-        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+        return PASSWORD_IN_URL.sub(r"\1***@", url)
 
 
 def without_password(text: str, url: str) -> str:
     """`text` (a library's error message, say) with the URL's password, as written or decoded, as ***."""
-    written = re.search(r"://[^/@:]*:([^/@]*)@", url)
-    secrets = {written[1]} if written else set()
+    written = PASSWORD_IN_URL.search(url)
+    secrets = {written[2]} if written else set()
     try:
         secrets.add(sqlalchemy.engine.make_url(url).password or "")
     except Exception:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError, one_line
-from ..experiments.store import ExperimentStore
+from ..experiments.store import ExperimentStore, number
 from ..overrides import as_set_arguments
 
 OBJECTIVE = ("best", "val_acc")  # metrics/train/metrics.json: the best validation accuracy; never a test score
@@ -167,9 +167,9 @@ def metric(metrics: dict, path: tuple[str, ...]) -> float | None:
     for part in path:
         if not isinstance(node, dict) or part not in node:
             dotted = metrics.get(".".join(path)) if isinstance(metrics, dict) else None
-            return float(dotted) if isinstance(dotted, int | float) else None
+            return number(dotted)
         node = node[part]
-    return float(node) if isinstance(node, int | float) and not isinstance(node, bool) else None
+    return number(node)
 
 
 def read_outcome(name: str) -> Outcome:
