@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from plain_way import PilDataset, plain_step
 from resnet_cifar import paths
 from resnet_cifar.analysis.scores import Scores, score_logits
-from resnet_cifar.config import Params, load_params
+from resnet_cifar.config import Params, load_params, read_yaml_text
 from resnet_cifar.data.batches import DeviceSplit
 from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.inference import predict_logits, tta_log_probs
@@ -41,7 +40,7 @@ def recipe_overrides(name: str, settings: list[str]) -> dict:
     """The overrides of recipe file `name` (`seed`: recipes/seed.yaml, `defaults`: none), then the KEY=VALUE
     `settings` (YAML values) on top."""
     recipe = {} if name == "defaults" else read_recipe(SEED_RECIPE if name == "seed" else name)
-    return recipe | {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in settings)}
+    return recipe | {key: read_yaml_text(value) for key, value in (item.split("=", 1) for item in settings)}
 
 
 def test_logits(model: nn.Module, test: DeviceSplit, params: Params) -> torch.Tensor:

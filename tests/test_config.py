@@ -4,8 +4,9 @@ import pytest
 import yaml
 
 from committed import committed_params, committed_params_text, committed_params_with
-from resnet_cifar.config import load_params, param_keys
+from resnet_cifar.config import load_params, param_keys, read_yaml_text
 from resnet_cifar.errors import UserError
+from resnet_cifar.overrides import read_recipe
 
 
 def write(tmp_path, text):
@@ -74,7 +75,7 @@ def test_every_key_is_required_and_a_missing_one_is_named(tmp_path, key):
     ("evaluate: {batch_size: 0}", "evaluate.batch_size must be > 0"),
     ("train: {lr: .inf}", "train.lr must be a finite number, got inf"),
     ("train: {weight_decay: .nan}", "train.weight_decay must be a finite number"),
-    ("train: {lr: 1e-3}", "got the text '1e-3'"),  # YAML 1.1 reads it as text: the message says why
+    ("train: {lr: '0.5'}", "train.lr must be a number, got the text '0.5': write it without quotes"),
     ("data: {url: 's3://bucket/cifar.tar.gz'}", "data.url must be an http(s):// or file:// URL or a local path"),
     ("data: {url: ''}", "data.url must be"),
     ("evaluate: {tta: 1}", "evaluate.tta must be of type str"),
@@ -125,6 +126,18 @@ def test_invalid_params_are_rejected_with_a_named_key(tmp_path, text, message):
 def test_ints_are_accepted_for_floats(tmp_path):
     p = load_params(write(tmp_path, committed_params_with("train: {lr: 1}")))
     assert p.train.lr == 1.0 and isinstance(p.train.lr, float)
+
+
+@pytest.mark.parametrize(("written", "value"), [("1e-06", 1e-06), ("1E-3", 1e-3), ("2e+2", 200.0), (".5e1", 5.0),
+                                                ("1.0e-3", 1e-3), ("+3e-1", 0.3)])
+def test_exponent_notation_is_a_number_as_dvc_reads_and_writes_it(tmp_path, written, value):
+    # DVC (YAML 1.2) writes `dvc exp run -S train.lr=0.000001` as `lr: 1e-06`: text to YAML 1.1, a float here.
+    p = load_params(write(tmp_path, committed_params_with(f"train: {{lr: {written}}}")))
+    assert p.train.lr == value and isinstance(p.train.lr, float)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"train:\n  lr: {written}\n")
+    assert read_recipe(recipe) == {"train.lr": value}
+    assert read_yaml_text("[12, 0x1f, 1_000, 1.5, '1e-3', true, -3e-1]") == [12, 31, 1000, 1.5, "1e-3", True, -0.3]
 
 
 def test_a_yaml_syntax_error_is_one_line_with_its_position(tmp_path):

@@ -8,6 +8,7 @@ import torch
 
 from resnet_cifar.analysis.history import read_progress
 from resnet_cifar.engine.distributed import World
+from resnet_cifar.engine.epoch_feed import FEED_VARIABLE, EpochReport, read_epochs
 from resnet_cifar.engine.provenance import cpu_name, run_provenance, short_device_name
 from resnet_cifar.engine.resume import Resume
 from resnet_cifar.engine.run import RunFiles, RunWriter, TrainedRun, build_trainer, run_training
@@ -56,7 +57,8 @@ def summary(files: RunFiles) -> dict:
 
 
 @pytest.mark.parametrize("rank", [0, 1])
-def test_rank_0_writes_the_run_and_every_other_rank_nothing(tmp_path, capsys, rank):
+def test_rank_0_writes_the_run_and_every_other_rank_nothing(tmp_path, capsys, monkeypatch, rank):
+    monkeypatch.setenv(FEED_VARIABLE, str(tmp_path / "feed.jsonl"))  # a search watching the run
     world = World(rank=rank, size=2, local_rank=rank, local_size=2)
     files = RunFiles.under(tmp_path)
     trainer = build_trainer(params(), tiny_split(40, 1), tiny_split(20, 2), CPU)
@@ -68,17 +70,18 @@ def test_rank_0_writes_the_run_and_every_other_rank_nothing(tmp_path, capsys, ra
     writer.describe_model(trainer.model)
     writer.say("a line")
     with writer.epoch_log():
-        writer.log_epoch(result)
+        writer.log_epoch(result, 3)
         resume.save(trainer.state_dict())
         writer.write_progress(trainer.history)
         writer.write_summary(TrainedRun(trainer, {}), 40)
     writer.save_checkpoint("best", trainer.model, 1, 0.4)
     written = {path for path in tmp_path.rglob("*") if path.is_file()}
     expected = {files.model_metrics, files.summary, files.progress, files.live / "metrics.json", files.resume,
-                files.best}
+                files.best, tmp_path / "feed.jsonl"}
     out = capsys.readouterr().out
     if rank == 0:
         assert written >= expected and out.startswith("a line\nepoch 1: ")
+        assert read_epochs(tmp_path / "feed.jsonl") == [EpochReport(1, 3, 0.4)]
     else:
         assert written == set() and out == ""
     resume.finish()

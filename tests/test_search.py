@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -31,17 +32,21 @@ from postgres_server import find_postgres_bin, postgres_cluster, postgres_server
 from processes import processes_in, session_processes
 from project import TINY, command_env, run
 from resnet_cifar.config import param_keys
+from resnet_cifar.engine.epoch_feed import FEED_VARIABLE, EpochReport, read_epochs, tell_epoch
 from resnet_cifar.errors import UserError
 from resnet_cifar.figures.search import parameters_figure, save_search_figures
 from resnet_cifar.search import runner, trial
-from resnet_cifar.search.report import summary, trials_table
+from resnet_cifar.search.pruning import EpochWatch, Pruned, make_pruner
+from resnet_cifar.search.report import epoch_curves, importances, summary, trials_table
 from resnet_cifar.search.runner import Search
-from resnet_cifar.search.space import Choices, Range, load_space, parse_space, suggest
+from resnet_cifar.search.space import Choices, Range, load_pruner, load_space, parse_space, suggest
 from resnet_cifar.search.study import (
     FAILURE,
     HOST,
     PID,
+    PRUNED,
     StorageLost,
+    best,
     counts,
     database_loss_as_user_error,
     engine_options,
@@ -89,11 +94,24 @@ def test_a_good_space_parses_into_ranges_and_choices():
     ({"train.flip": {"choices": ["none"], "low": 1}}, "the only entry"),
     ({"train.milestones": {"choices": [[3, 6], [5]]}}, "each choice must be"),
     ({"train.lr": 0.1}, r"expected \{low"),
+    ({"pruner": "median"}, "is empty"),
+    ({"pruner": "fast", "train.lr": {"low": 0.1, "high": 1}},
+     "pruner must be one of median, hyperband, none, got 'fast'"),
 ])
 def test_a_malformed_space_is_one_line_naming_the_problem(raw, message):
     with pytest.raises(UserError, match=message) as err:
         parse_space(raw, PARAMS, "space.yaml")
     assert "\n" not in str(err.value)
+
+
+def test_the_space_file_names_the_pruner_median_by_default(tmp_path):
+    for text, pruner in (("", "median"), ("pruner: hyperband\n", "hyperband"), ("pruner: none\n", "none")):
+        (tmp_path / "space.yaml").write_text(text + "train.lr: {low: 0.1, high: 1.0}\n")
+        assert load_pruner(tmp_path / "space.yaml") == pruner
+        assert set(load_space(tmp_path / "space.yaml", PARAMS)) == {"train.lr"}
+    assert isinstance(make_pruner("median"), optuna.pruners.MedianPruner)
+    assert isinstance(make_pruner("hyperband"), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_pruner("none"), optuna.pruners.NopPruner)
 
 
 def test_a_missing_or_unreadable_space_file(tmp_path):
@@ -131,8 +149,7 @@ def test_a_missing_or_unreadable_space_file(tmp_path):
     ({"train.lr": {"low": 0.1, "high": 10**400}}, "train.lr: low and high must be finite numbers"),
     ({"train.epochs": {"low": 1, "high": 2**60}}, r"train.epochs: an int range's ends must lie within ±2\*\*53"),
     ({"train.lr": {"low": True, "high": 2}}, "train.lr: low and high must be numbers, got True and 2"),
-    ({"train.lr": {"low": "1e-3", "high": 1}}, "train.lr: low and high must be numbers, got '1e-3' and 1 (YAML reads "
-     "exponent notation as a number only with a dot and a signed exponent: 1.0e-3, not 1e-3)"),
+    ({"train.lr": {"low": "1e-3", "high": 1}}, "train.lr: low and high must be numbers, got '1e-3' and 1$"),
     ({"train.lr": {"low": 0.1, "high": 1, 3: 4}},
      r"train.lr: a range needs low and high .* got \['3', 'high', 'low'\]"),
     ({1: {"low": 0.1, "high": 1}, "x": {}}, "search space space.yaml: 1, x not in params.yaml"),
@@ -390,19 +407,26 @@ def test_a_killed_searchs_trial_is_failed_and_queued_again_but_a_live_ones_is_no
 
 
 def fake_search(tmp_path, monkeypatch, total: int, failing: dict[str, str] | None = None,
-                max_failures: int | None = None) -> Search:
+                max_failures: int | None = None, epochs: int = 1, pruner: str = "none") -> Search:
     """A search of one lr range whose experiments are not run: each trial's value is its lr, and the experiments
-    named in `failing` fail with the reason given."""
-    def fake_run_trial(name, params, log, watch, target=TARGET):
+    named in `failing` fail with the reason given. Each trial trains `epochs` epochs, telling the search after each
+    as the train stage does: validation accuracy lr * epoch / epochs."""
+    def fake_run_trial(name, params, log, watch, target=TARGET, feed=None):
         watch()
         if name in (failing or {}):
             return Outcome(None, None, failing[name])
+        for epoch in range(1, epochs + 1):
+            with open(feed, "a") as told:
+                told.write(json.dumps({"epoch": epoch, "epochs": epochs,
+                                       "val_acc": params["train.lr"] * epoch / epochs}) + "\n")
+            watch()
         return Outcome(value=params["train.lr"], test_accuracy=params["train.lr"] / 2, failure=None)
 
     monkeypatch.setattr(runner, "run_trial", fake_run_trial)
     space = parse_space({"train.lr": {"low": 0.1, "high": 0.9}}, PARAMS, "s.yaml")
-    study = open_study("s", f"sqlite:///{tmp_path}/s.db", seed=0)
-    return Search(study, space, total, max_failures=max_failures or total, logs=tmp_path / "logs")
+    study = open_study("s", f"sqlite:///{tmp_path}/s.db", seed=0, pruner=make_pruner(pruner))
+    return Search(study, space, total, max_failures=max_failures or total, logs=tmp_path / "logs", pruner=pruner,
+                  feeds=tmp_path / "epochs")
 
 
 def test_trials_is_the_studys_total_so_a_rerun_continues_it(tmp_path, monkeypatch, capsys):
@@ -432,10 +456,10 @@ def test_an_interrupted_trial_is_recorded_and_run_again_by_the_next_search(tmp_p
     search = fake_search(tmp_path, monkeypatch, 3)
     real = runner.run_trial
 
-    def interrupted_second(name, params, log, watch, target=TARGET):
+    def interrupted_second(name, params, log, watch, target=TARGET, feed=None):
         if name == "s-1":
             raise KeyboardInterrupt
-        return real(name, params, log, watch, target)
+        return real(name, params, log, watch, target, feed)
 
     monkeypatch.setattr(runner, "run_trial", interrupted_second)
     with pytest.raises(KeyboardInterrupt):
@@ -480,10 +504,10 @@ def test_a_lost_study_database_stops_the_running_trial_and_leaves_it_to_the_next
     lost = sqlalchemy.exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
     real = runner.run_trial
 
-    def database_lost_during_second(name, params, log, watch, target=TARGET):
+    def database_lost_during_second(name, params, log, watch, target=TARGET, feed=None):
         if name == "s-1":
             search.study._storage._backend.lost = lost  # as the heartbeat records it
-        return real(name, params, log, watch, target)
+        return real(name, params, log, watch, target, feed)
 
     monkeypatch.setattr(runner, "run_trial", database_lost_during_second)
     with pytest.raises(StorageLost) as err:
@@ -603,20 +627,134 @@ def test_the_summary_and_figures_of_a_study(tmp_path, monkeypatch):
     table = trials_table(search.study, search.space, 1000)
     assert list(table.columns) == ["number", "value", "se", "test_accuracy", "experiment", "train.lr"]
     assert len(table) == 3 and table["se"].notna().all()
-    paths = save_search_figures(table, {"train.lr": True}, "best.val_acc", tmp_path / "figures")
+    paths = save_search_figures(table, {"train.lr": True}, "best.val_acc", tmp_path / "figures",
+                                importances(search.study), epoch_curves(search.study))
+    assert [p.name for p in paths] == ["best_so_far.png", "parameters.png", "importances.png", "epochs.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
     choices = table.assign(**{"train.flip": ["none", "random", "none"]})
     figure = parameters_figure(choices, {"train.lr": True, "train.flip": False}, "best.val_acc")
     figure.canvas.draw()
     assert [label.get_text() for label in figure.axes[1].get_xticklabels()] == ["none", "random"]
     plt.close(figure)
-    empty = save_search_figures(table.iloc[:0], {"train.lr": False}, "best.val_acc", tmp_path / "empty")
-    assert all(p.is_file() for p in empty)
+    empty = save_search_figures(table.iloc[:0], {"train.lr": False}, "best.val_acc", tmp_path / "empty", {}, {})
+    assert len(empty) == 4 and all(p.is_file() for p in empty)
+
+
+def test_the_epochs_a_run_tells_are_read_whole_once_each_in_order(tmp_path, monkeypatch):
+    feed = tmp_path / "feed.jsonl"
+    monkeypatch.delenv(FEED_VARIABLE, raising=False)
+    tell_epoch(EpochReport(1, 3, 0.5))  # nobody watching: nothing written anywhere
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv(FEED_VARIABLE, str(feed))
+    for report in (EpochReport(1, 3, 0.5), EpochReport(2, 3, 0.6), EpochReport(1, 3, 0.5), EpochReport(2, 3, 0.625)):
+        tell_epoch(report)  # the last two: a resumed run telling its epochs again
+    with open(feed, "a") as told:
+        told.write('not a report\n{"epoch": 1}\n{"epoch": 3, "epochs": 3, "val')  # junk, then a line half-written
+    assert read_epochs(feed) == [EpochReport(1, 3, 0.5), EpochReport(2, 3, 0.625)]
+    assert read_epochs(tmp_path / "never-written.jsonl") == []
+
+
+# Three complete trials whose validation accuracy at epochs 1, 2, 3 has the medians 0.4, 0.6 and 0.8.
+COMPLETE_CURVES = [(0.3, 0.5, 0.7), (0.4, 0.6, 0.8), (0.5, 0.7, 0.9)]
+
+
+def study_with_curves(tmp_path, rule: str, curves) -> optuna.Study:
+    study = open_study("p", f"sqlite:///{tmp_path}/p.db", seed=0, pruner=make_pruner(rule))
+    for n, curve in enumerate(curves):
+        study.add_trial(optuna.trial.create_trial(
+            params={"train.lr": 0.1 * (n + 1)}, distributions={"train.lr": optuna.distributions.FloatDistribution(
+                0.01, 1.0)}, value=curve[-1], intermediate_values=dict(enumerate(curve, 1))))
+    return study
+
+
+def watch_told(study: optuna.Study, rule: str, folder: Path, told: list[float], epochs: int = 3) -> EpochWatch:
+    """The watch of a new trial whose run has told `told`, called once."""
+    trial = study.ask()
+    feed = folder / f"{trial.number}.jsonl"
+    feed.write_text("".join(json.dumps({"epoch": e, "epochs": epochs, "val_acc": v}) + "\n"
+                            for e, v in enumerate(told, 1)))
+    watch = EpochWatch(trial, feed, rule)
+    watch()
+    return watch
+
+
+@pytest.mark.parametrize(("told", "pruned_at", "reason"), [
+    ([0.35], 1, "best val_acc so far 0.3500, below the median 0.4000 of 3 complete trials at epoch 1"),
+    ([0.45, 0.55], 2, "best val_acc so far 0.5500, below the median 0.6000 of 3 complete trials at epoch 2"),
+    ([0.45, 0.65, 0.1], None, None),  # below the median only at the last epoch: never pruned there
+    ([0.65, 0.55], None, None),  # the median rule weighs the best so far: 0.65 beats epoch 2's median
+])
+def test_the_median_rule_prunes_below_the_complete_trials_median_at_the_same_epoch(tmp_path, told, pruned_at, reason):
+    study = study_with_curves(tmp_path, "median", COMPLETE_CURVES)
+    if pruned_at is None:
+        watch = watch_told(study, "median", tmp_path, told)
+        assert study.trials[-1].intermediate_values == dict(enumerate(told, 1))  # every epoch reported
+        assert [e.epoch for e in watch.told] == list(range(1, len(told) + 1))
+        return
+    with pytest.raises(Pruned) as stop:
+        watch_told(study, "median", tmp_path, told)
+    assert (stop.value.epoch, stop.value.epochs, stop.value.reason) == (pruned_at, 3, reason)
+    assert str(stop.value) == f"at epoch {pruned_at} of 3: {reason}"
+    assert study.trials[-1].intermediate_values == dict(enumerate(told[:pruned_at], 1))
+
+
+def test_no_trial_is_pruned_before_enough_complete_or_when_the_space_says_none(tmp_path):
+    (tmp_path / "few").mkdir(), (tmp_path / "none").mkdir()
+    watch_told(study_with_curves(tmp_path / "few", "median", COMPLETE_CURVES[:2]), "median", tmp_path, [0.01])
+    watch_told(study_with_curves(tmp_path / "none", "none", COMPLETE_CURVES), "none", tmp_path, [0.01, 0.01])
+
+
+def test_a_search_prunes_the_trials_the_median_rule_names_and_counts_the_epochs_saved(tmp_path, monkeypatch,
+                                                                                        capsys):
+    search = fake_search(tmp_path, monkeypatch, 8, epochs=3, pruner="median")
+    search.run()
+    out = capsys.readouterr().out
+    trials = search.study.get_trials()
+    # The rule by hand: each trial's epoch-1 accuracy (lr / 3) against the median of the trials complete before it.
+    expected, complete_lrs = [], []
+    for t in trials:
+        lr = t.params["train.lr"]
+        prune = len(complete_lrs) >= 3 and lr / 3 < statistics.median(x / 3 for x in complete_lrs)
+        expected.append("PRUNED" if prune else "COMPLETE")
+        if not prune:
+            complete_lrs.append(lr)
+    assert [t.state.name for t in trials] == expected and "PRUNED" in expected
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    for t in pruned:
+        assert t.intermediate_values == {1: pytest.approx(t.params["train.lr"] / 3)}
+        assert t.user_attrs[PRUNED].startswith("at epoch 1 of 3: best val_acc so far ")
+        assert f"trial {t.number} pruned at epoch 1 of 3: best val_acc so far " in out
+    text = summary(search.study, 1000, 3)
+    trained = 3 * (8 - len(pruned)) + len(pruned)
+    assert f"epochs trained: {trained} of the 24 that 8 finished trials would train (pruning saved " in text
+    assert f"study s: {8 - len(pruned)} complete, 0 failed, {len(pruned)} pruned, 0 running" in text
+    assert best(search.study).state.name == "COMPLETE"
+    curves = epoch_curves(search.study)
+    assert {n for n, (_, was_pruned) in curves.items() if was_pruned} == {t.number for t in pruned}
+    assert all(len(values) == 3 for values, was_pruned in curves.values() if not was_pruned)
+    assert not list((tmp_path / "epochs").iterdir())  # each trial's feed removed once it ended
+
+
+def test_the_summary_names_each_parameters_importance(tmp_path, monkeypatch):
+    search = fake_search(tmp_path, monkeypatch, 1)
+    search.run()
+    assert "importance: needs at least two complete trials" in summary(search.study)
+    search.total = 3
+    search.run()
+    assert importances(search.study) == {"train.lr": 1.0}  # the only parameter explains all the variance
+    text = summary(search.study)
+    assert "importance (fANOVA over 3 complete trials, share of the variance of best.val_acc" in text
+    assert "  train.lr: 1.00" in text
 
 
 # End to end: searches on the tiny pipeline, each trial a real `dvc exp run`. One project serves the steps of a
 # scenario; each study has its own name, so the steps do not see each other's trials.
-LR_SPACE = "train.lr: {low: 0.005, high: 0.05, log: true}\n"
+LR_SPACE = "pruner: none\ntrain.lr: {low: 0.005, high: 0.05, log: true}\n"  # pruning: PRUNE_SPACE's tests
+# A learning rate that learns and one that cannot, under the default pruner (median). Drawn at random for the first
+# trials, by a sampler seeded per trial number: --seed 136 draws them good, good, good, hopeless (trials 0 to 3), and
+# --seed 117 good four times, then hopeless twice. The repeats of a good one are restored by DVC's run-cache.
+GOOD_LR, HOPELESS_LR = 0.05, 1.0e-6
+PRUNE_SPACE = f"train.lr: {{choices: [{GOOD_LR}, {HOPELESS_LR:.1e}]}}\n"
 WORKSPACE_FILES = ("params.yaml", "dvc.lock", "metrics/train/metrics.json", "metrics/evaluate.json",
                    "models/best.pt")
 
@@ -631,6 +769,7 @@ def search_project(tmp_path_factory, tiny_pipeline) -> Path:
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "baseline results")
     (root / "lr.yaml").write_text(LR_SPACE)
+    (root / "prune.yaml").write_text(PRUNE_SPACE)
     return project
 
 
@@ -690,10 +829,38 @@ def test_a_trial_the_config_rejects_is_recorded_failed_with_its_reason(search_pr
     assert not any(name.startswith("bad-") for name in experiments(search_project))
 
 
+def pruned_cleanly(project: Path, study_name: str, shown: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's pruned trials, checked: each a hopeless one, stopped after epoch 1 of 2 with its line in the
+    output, and no experiment, temporary copy or process left of it."""
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{project}/.search/{study_name}.db")
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned and all(t.params["train.lr"] == HOPELESS_LR for t in pruned), shown
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert all(t.params["train.lr"] == GOOD_LR and len(t.intermediate_values) == 2 for t in complete)
+    for t in pruned:
+        assert list(t.intermediate_values) == [1], t.intermediate_values
+        line = rf"^trial {t.number} pruned at epoch 1 of 2: best val_acc so far [01]\.\d{{4}}, below the median "
+        assert re.search(line + r"[01]\.\d{4} of \d complete trials at epoch 1 \(\d+ s\)$", shown, re.M), shown
+    assert not {t.user_attrs["experiment"] for t in pruned} & set(experiments(project))
+    assert list((project / ".dvc/tmp/exps").glob("standalone/tmp*")) == []  # DVC's temporary copies
+    assert processes_in(project / ".dvc/tmp/exps") == {}
+    return pruned
+
+
 @pytest.mark.e2e
-def test_two_searches_on_one_study_never_run_the_same_trial(search_project):
-    space = str(search_project.parent / "lr.yaml")
-    command = [sys.executable, "-m", "resnet_cifar.tools.search", space, "--trials", "3", "--study", "pair"]
+def test_a_trial_whose_learning_rate_cannot_learn_is_pruned_after_its_first_epoch(search_project):
+    shown = search(search_project, str(search_project.parent / "prune.yaml"), "--trials", "4", "--study", "prune",
+                   "--seed", "136").stdout
+    assert [t.number for t in pruned_cleanly(search_project, "prune", shown)] == [3]
+    assert "study prune: 3 complete, 0 failed, 1 pruned, 0 running" in shown
+    assert "epochs trained: 7 of the 8 that 4 finished trials would train (pruning saved 12%)" in shown
+    assert (search_project / ".search/prune/epochs.png").stat().st_size > 0
+
+
+@pytest.mark.e2e
+def test_two_searches_on_one_study_never_run_the_same_trial_and_both_prune(search_project):
+    command = [sys.executable, "-m", "resnet_cifar.tools.search", str(search_project.parent / "prune.yaml"),
+               "--trials", "6", "--study", "pair", "--seed", "117"]
     workers = [subprocess.Popen(command, cwd=search_project, env=command_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [worker.communicate() for worker in workers]
@@ -701,9 +868,11 @@ def test_two_searches_on_one_study_never_run_the_same_trial(search_project):
     started = [re.findall(r"^trial (\d+) \(pair-\1\) running", out, re.M) for out, _ in outputs]
     assert all(started) and not set(started[0]) & set(started[1]), outputs  # each ran some, none twice
     study = optuna.load_study(study_name="pair", storage=f"sqlite:///{search_project}/.search/pair.db")
-    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3  # the total asked for, no more
+    assert len(study.trials) == 6  # the total asked for, no more
+    pruned = pruned_cleanly(search_project, "pair", outputs[0][0] + outputs[1][0])
+    assert [t.number for t in pruned] == [4, 5]
     names = {name for name in experiments(search_project) if name.startswith("pair-")}
-    assert names == {t.user_attrs["experiment"] for t in study.trials} == {"pair-0", "pair-1", "pair-2"}
+    assert names == {f"pair-{n}" for n in range(4)}
 
 
 @pytest.fixture(scope="module")

@@ -255,11 +255,26 @@ def param_keys(schema: type = Params, prefix: str = "") -> frozenset[str]:
     return frozenset(keys)
 
 
+class ParamsLoader(yaml.SafeLoader):
+    """YAML's safe loader reading numbers as DVC reads and writes params.yaml (YAML 1.2): `1e-3` is a float. To YAML
+    1.1 it is text, and DVC's `-S train.lr=0.000001` writes `lr: 1e-06`."""
+
+
+ParamsLoader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                   re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+                                   list("-+.0123456789"))
+
+
+def read_yaml_text(text: str) -> Any:
+    """A params file's, recipe's or search space's YAML, its numbers read as DVC reads them (`ParamsLoader`)."""
+    return yaml.load(text, Loader=ParamsLoader)  # a safe loader
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate a params file; raise `UserError` naming the first problem found."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml_text(path.read_text())
     except FileNotFoundError:
         raise UserError(f"{path} not found: run from the repository root") from None
     except yaml.YAMLError as err:
@@ -320,8 +335,7 @@ def _message(error: ErrorDetails, source: str) -> str:
     if kind == "finite_number":
         return f"{key} must be a finite number, got {value}"
     if kind == "float_type" and isinstance(value, str) and _is_number(value):
-        return (f"{key} must be a number, got the text {value!r}: YAML reads exponent notation as a number only with "
-                f"a dot and a signed exponent (1.0e-3, not 1e-3)")
+        return f"{key} must be a number, got the text {value!r}: write it without quotes"
     if kind == "literal_error" and isinstance(value, str):
         return f"{key} '{value}' is not one of: {', '.join(typing.get_args(_field(loc).annotation))}"
     if kind in TYPE_NAMES:

@@ -10,14 +10,14 @@ from typing import Any
 
 import yaml
 
-from .config import Params, parse_params
+from .config import Params, parse_params, read_yaml_text
 from .errors import UserError
 
 
 def read_recipe(path: str | Path) -> dict[str, Any]:
     """The recipe's overrides as flat dotted keys, e.g. {"train.lr": 0.2}."""
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = read_yaml_text(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
         raise UserError(f"cannot read recipe {path}: {err}") from err
     return dict(_flatten(raw))

@@ -33,6 +33,7 @@ from ..model.resnet import model_from_params
 from ..model.summary import model_metrics, summary_table
 from .device import resolve_device, resolve_precision
 from .distributed import World, main_rank_only
+from .epoch_feed import EpochReport, tell_epoch
 from .live import METRICS, AtomicLive, write_progress
 from .provenance import run_provenance
 from .resume import Resume
@@ -116,8 +117,9 @@ class RunWriter:
         return self.live
 
     @main_rank_only
-    def log_epoch(self, r: EpochResult) -> None:
-        """The epoch's metrics to DVCLive, and its line."""
+    def log_epoch(self, r: EpochResult, epochs: int) -> None:
+        """The epoch's metrics to DVCLive, its line, and its validation accuracy to a watcher (`epoch_feed`: the
+        search, deciding whether to prune the trial) where one asked."""
         assert self.live is not None, "log_epoch runs inside epoch_log"
         self.live.step = r.epoch
         values = {"train/loss": r.train_loss, "train/acc": r.train_acc, "val/loss": r.val_loss,
@@ -128,6 +130,7 @@ class RunWriter:
         print(f"epoch {r.epoch}: train loss {r.train_loss:.4f} acc {r.train_acc:.4f} | "
               f"val loss {r.val_loss:.4f} acc {r.val_acc:.4f} | lr {r.lr:.4g} | {r.images_per_sec:.0f} img/s",
               flush=True)
+        tell_epoch(EpochReport(r.epoch, epochs, r.val_acc))
 
     @main_rank_only
     def write_progress(self, history: list[EpochResult]) -> None:
@@ -191,7 +194,7 @@ def run_training(params: Params, train: Split, val: Split, files: RunFiles = Run
     writer.say(describe(params, train, val, provenance), flush=True)
     with writer.epoch_log():
         for r in trainer.history:  # epochs done before an interruption: DVC removed their logs
-            writer.log_epoch(r)
+            writer.log_epoch(r, params.train.epochs)
         train_remaining_epochs(trainer, params.train.epochs, writer, resume, on_epoch)
         check_ranks_agree(trainer)
         run = TrainedRun(trainer, provenance)
@@ -208,7 +211,7 @@ def train_remaining_epochs(trainer: Trainer, epochs: int, writer: RunWriter, res
     while trainer.epoch < epochs:
         r = trainer.train_epoch()
         resume.save(trainer.state_dict())
-        writer.log_epoch(r)
+        writer.log_epoch(r, epochs)
         if on_epoch:
             on_epoch(trainer, r)
 

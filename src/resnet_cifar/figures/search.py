@@ -1,5 +1,5 @@
-"""Figures of a search: the best objective so far against the trial number, and each parameter against the
-objective."""
+"""Figures of a search: the best objective so far against the trial number, each parameter against the objective,
+the parameters' importances, and each trial's validation accuracy per epoch with the pruned trials marked."""
 from __future__ import annotations
 
 import math
@@ -62,10 +62,52 @@ def parameters_figure(trials: pd.DataFrame, params: dict[str, bool], objective: 
     return fig
 
 
-def save_search_figures(trials: pd.DataFrame, params: dict[str, bool], objective: str, folder: Path) -> list[Path]:
-    """Both figures into `folder`; their paths."""
-    paths = [folder / "best_so_far.png", folder / "parameters.png"]
-    for figure, path in zip((best_so_far_figure(trials, objective), parameters_figure(trials, params, objective)),
-                            paths):
-        save_figure(figure, path, TOOL_DPI)
-    return paths
+def importances_figure(importances: dict[str, float], objective: str) -> plt.Figure:
+    """A bar per parameter, its share of the variance of the objective (fANOVA), largest on top."""
+    fig, ax = plt.subplots(figsize=(6, 0.5 * max(len(importances), 2) + 1.2))
+    names = list(importances)[::-1]
+    ax.barh(names, [importances[n] for n in names], color="tab:blue")
+    for y, name in enumerate(names):
+        ax.text(importances[name], y, f" {importances[name]:.2f}", va="center")
+    ax.set(xlim=(0, 1.1), xlabel=f"share of the variance of {objective} (fANOVA)", title="What mattered")
+    if not importances:
+        note(ax, "needs two complete trials with different parameters", centre=True)
+    fig.tight_layout()
+    return fig
+
+
+def epochs_figure(curves: dict[int, tuple[dict[int, float], bool]]) -> plt.Figure:
+    """Each trial's validation accuracy after each epoch: complete trials in solid lines, pruned ones dashed and
+    ending in a cross at the epoch where they were stopped."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for number, (values, pruned) in sorted(curves.items()):
+        epochs, accuracy = list(values), list(values.values())
+        style = {"color": "tab:red", "linestyle": "--", "alpha": 0.7} if pruned else {"color": "tab:blue"}
+        ax.plot(epochs, accuracy, marker=".", **style)
+        if pruned:
+            ax.plot(epochs[-1], accuracy[-1], marker="x", markersize=9, color="tab:red")
+        ax.annotate(str(number), (epochs[-1], accuracy[-1]), textcoords="offset points", xytext=(4, 0), fontsize=7)
+    ax.plot([], [], color="tab:blue", label="complete")
+    ax.plot([], [], color="tab:red", linestyle="--", marker="x", label="pruned (x: stopped)")
+    ax.set(xlabel="epoch", ylabel="validation accuracy", title="Each trial's validation accuracy by epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if curves:
+        ax.legend(loc="best")
+    else:
+        note(ax, "no trial reported an epoch", centre=True)
+    return fig
+
+
+def save_search_figures(trials: pd.DataFrame, params: dict[str, bool], objective: str, folder: Path,
+                        importances: dict[str, float] | None = None,
+                        curves: dict[int, tuple[dict[int, float], bool]] | None = None) -> list[Path]:
+    """The figures into `folder` (the importances and epoch curves where given); their paths."""
+    figures = {"best_so_far.png": best_so_far_figure(trials, objective),
+               "parameters.png": parameters_figure(trials, params, objective)}
+    if importances is not None:
+        figures["importances.png"] = importances_figure(importances, objective)
+    if curves is not None:
+        figures["epochs.png"] = epochs_figure(curves)
+    for name, figure in figures.items():
+        save_figure(figure, folder / name, TOOL_DPI)
+    return [folder / name for name in figures]

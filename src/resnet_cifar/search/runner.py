@@ -15,11 +15,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..config import load_params
 from ..errors import UserError
+from .pruning import DEFAULT_PRUNER, EpochWatch, Pruned, make_pruner
 from .report import draw_figures, summary
-from .space import Dimension, load_space, suggest
+from .space import Dimension, load_pruner, load_space, suggest
 from .study import (
     EXPERIMENT,
     FAILURE,
+    PRUNED,
     RETRY_OF,
     STUDY_FOLDER,
     TEST_ACCURACY,
@@ -33,7 +35,7 @@ from .study import (
     storage_lost,
     taken,
 )
-from .trial import OBJECTIVE_NAME, TARGET, experiment_name, run_trial
+from .trial import OBJECTIVE_NAME, TARGET, experiment_name, read_curve, run_trial
 
 
 class TrialFailed(Exception):
@@ -53,6 +55,8 @@ class Search:
     max_failures: int
     logs: Path = STUDY_FOLDER / "logs"
     target: str = TARGET  # the last stage each trial runs
+    pruner: str = DEFAULT_PRUNER  # the rule of the study's pruner (search/pruning.py), named in its messages
+    feeds: Path = STUDY_FOLDER / "epochs"  # where each running trial's epochs are told (epoch_feed)
     failures: int = field(default=0, init=False)
     started: dict[int, float] = field(default_factory=dict, init=False)
 
@@ -65,12 +69,22 @@ class Search:
         again = repeated(trial)
         print(f"trial {trial.number} ({name}) running{'' if again is None else f' (trial {again} again)'}: "
               f"{format_params(params)}", flush=True)
+        self.feeds.mkdir(parents=True, exist_ok=True)
+        watch = EpochWatch(trial, self.feeds / f"{name}.jsonl", self.pruner, self.watch)
+        watch.feed.unlink(missing_ok=True)
         try:
-            outcome = run_trial(name, params, self.logs / f"{name}.log", self.watch, self.target)
+            outcome = run_trial(name, params, self.logs / f"{name}.log", watch, self.target, watch.feed)
+            if not outcome.failure:  # the median rule compares complete trials' epochs: all of them reported
+                watch.catch_up(lambda: read_curve(name))
+        except Pruned as stop:  # the trial's processes are stopped and its temporary copy removed
+            trial.set_user_attr(PRUNED, str(stop))
+            raise optuna.TrialPruned(str(stop)) from None
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: the next search runs these parameters again
             trial.set_user_attr(FAILURE, "interrupted")
             self.study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
             raise
+        finally:
+            watch.feed.unlink(missing_ok=True)
         if outcome.failure:
             trial.set_user_attr(FAILURE, outcome.failure)
             raise TrialFailed(outcome.failure)
@@ -89,6 +103,8 @@ class Search:
         seconds = time.monotonic() - self.started.get(trial.number, time.monotonic())
         if trial.state == TrialState.COMPLETE:
             result = f"{OBJECTIVE_NAME} {trial.value:.4f}"
+        elif trial.state == TrialState.PRUNED:
+            result = f"pruned {trial.user_attrs.get(PRUNED, '')}"
         else:
             result = f"{trial.state.name.lower()}: {trial.user_attrs.get(FAILURE, 'no reason recorded')}"
             self.failures += trial.state == TrialState.FAIL
@@ -118,11 +134,11 @@ def run_search(space_file: Path, total: int, *, study_name: str, storage: str | 
     """Run the study `study_name` until it holds `total` finished trials, each up to the stage `target`, from the DVC
     project's root; then its summary and figures (into `plots`, by default the study folder). `storage` defaults to
     an SQLite file."""
-    space = load_space(space_file)
+    space, pruner = load_space(space_file), load_pruner(space_file)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the search prints its own line per trial
     url = storage or default_storage(study_name)
-    study = open_study(study_name, url, seed)
-    search = Search(study, space, total, max_failures, target=target)
+    study = open_study(study_name, url, seed, make_pruner(pruner))
+    search = Search(study, space, total, max_failures, target=target, pruner=pruner)
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) != signal.SIG_IGN:  # nohup's SIGHUP stays ignored
             signal.signal(signum, interrupt)
@@ -142,6 +158,7 @@ def search_and_report(search: Search, plots: Path) -> None:
         print(f"trial {number} was interrupted by a search that was killed or lost the study database: marked "
               "failed, to be run again")
     search.run()
-    val_images = load_params().data.val_size  # the project's; a trial's own where the space varies it
-    print(summary(search.study, val_images))
+    params = load_params()  # the project's values; a trial's own where the space varies them
+    val_images = params.data.val_size
+    print(summary(search.study, val_images, params.train.epochs))
     draw_figures(search.study, search.space, plots, val_images)

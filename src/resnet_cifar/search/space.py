@@ -3,6 +3,7 @@
     train.lr: {low: 0.05, high: 1.0, log: true}   # a float range (log scale): train.lr is a float
     train.epochs: {low: 1, high: 4}               # an int range: train.epochs is an int (or say `type: int`)
     train.flip: {choices: [none, random]}         # categorical
+    pruner: median                                # optional: median (the default), hyperband or none
 
 The space is checked whole before any trial runs, and any file gives either a space or one `UserError` line naming
 the file or the key and the problem: a file that is not UTF-8 text or not YAML, a key given twice, a key params.yaml
@@ -18,7 +19,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import re
 import reprlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +27,15 @@ from typing import Any
 import optuna
 import yaml
 
-from ..config import Params, load_params, param_keys
+from ..config import Params, ParamsLoader, load_params, param_keys
 from ..errors import UserError, one_line
 from ..overrides import apply_overrides
+from .pruning import DEFAULT_PRUNER, PRUNERS
 
 RANGE_KEYS = {"low", "high", "log", "type"}
 TYPES = ("float", "int")
 MAX_INT = 2**53  # an int range's ends at most this far from 0: Optuna holds a drawn int as a float
-EXPONENT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")  # a number to Python, text to YAML 1.1
-EXPONENT_HINT = " (YAML reads exponent notation as a number only with a dot and a signed exponent: 1.0e-3, not 1e-3)"
+PRUNER_KEY = "pruner"  # the one key of a space file that is no params.yaml key: search/pruning.py
 MAX_COMBINATIONS = 1000  # of the other dimensions' values tried beside a refused end (`refusal`)
 
 
@@ -63,8 +63,9 @@ def shown(value: Any) -> str:
     return short.repr(value)
 
 
-class SpaceLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+class SpaceLoader(ParamsLoader):
+    """params.yaml's loader (numbers read as DVC reads them), refusing a key given twice in one mapping (PyYAML
+    keeps the last one silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen = set()
@@ -144,8 +145,7 @@ def parse_range(key: str, spec: dict, current: Any) -> Range:
                         f"{shown(sorted(map(str, spec)))}")
     low, high, log, kind = spec["low"], spec["high"], spec.get("log", False), spec.get("type")
     if not (is_number(low) and is_number(high)):
-        hint = EXPONENT_HINT if any(isinstance(v, str) and EXPONENT.fullmatch(v) for v in (low, high)) else ""
-        raise UserError(f"{key}: low and high must be numbers, got {shown(low)} and {shown(high)}{hint}")
+        raise UserError(f"{key}: low and high must be numbers, got {shown(low)} and {shown(high)}")
     if kind not in (None, *TYPES) or not isinstance(log, bool):
         raise UserError(f"{key}: type must be one of {', '.join(TYPES)} and log true or false")
     integer = draws_ints(kind, current, low, high)
@@ -208,6 +208,9 @@ def check_values(space: dict[str, Dimension], params: Params) -> None:
 def parse_space(raw: Any, params: Params, source: str) -> dict[str, Dimension]:
     """The space in `raw` (the YAML file's content), each key one of params.yaml's and each value one that
     `params` (the project's) admits."""
+    if isinstance(raw, dict):
+        pruner_of(raw, source)
+        raw = {key: spec for key, spec in raw.items() if key != PRUNER_KEY}
     if not isinstance(raw, dict) or not raw:
         raise UserError(f"search space {source} is empty or not a mapping: give at least one params.yaml key with "
                         "a range or choices")
@@ -220,6 +223,19 @@ def parse_space(raw: Any, params: Params, source: str) -> dict[str, Dimension]:
              for key, spec in raw.items()}
     check_values(space, params)
     return space
+
+
+def pruner_of(raw: Any, source: str) -> str:
+    """The space file's pruner (search/pruning.py), DEFAULT_PRUNER where it names none."""
+    name = raw.get(PRUNER_KEY, DEFAULT_PRUNER) if isinstance(raw, dict) else DEFAULT_PRUNER
+    if name not in PRUNERS:
+        raise UserError(f"search space {source}: pruner must be one of {', '.join(PRUNERS)}, got {shown(name)}")
+    return name
+
+
+def load_pruner(path: Path) -> str:
+    """The pruner named in the space file at `path`."""
+    return pruner_of(read_yaml(path, "search space"), str(path))
 
 
 def load_space(path: Path, params: Params | None = None) -> dict[str, Dimension]:

@@ -23,6 +23,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 from optuna.exceptions import ExperimentalWarning, StorageInternalError
+from optuna.pruners import BasePruner, NopPruner
 from optuna.samplers import BaseSampler, TPESampler
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import Study
@@ -43,6 +44,7 @@ HOST, PID = "host", "pid"  # which process runs the trial: a later search on thi
 EXPERIMENT = "experiment"  # the name of the trial's DVC experiment
 TEST_ACCURACY = "test_accuracy"  # its experiment's test accuracy, shown for information only
 FAILURE = "failure"  # why the trial failed, in one line
+PRUNED = "pruned"  # why the trial was pruned and after which epoch, in one line
 RETRY_OF = "retry_of"  # the number of the interrupted trial whose parameters this one runs again
 # The FAILURE of a trial left running by its search, found by the next search on its machine.
 ORPHANED = "interrupted: its search was killed or lost the study database"
@@ -171,13 +173,15 @@ def library_reason(err: BaseException, url: str) -> str:
     return without_password(one_line(str(getattr(err, "orig", None) or err)), url)
 
 
-def open_study(name: str, url: str, seed: int) -> Study:
-    """The study `name` at `url`, created if new. Two searches that start at once may both create the storage's
-    tables: the one that loses that race tries again. A storage that cannot be opened is a `UserError`."""
+def open_study(name: str, url: str, seed: int, pruner: BasePruner | None = None) -> Study:
+    """The study `name` at `url`, created if new, its trials pruned by `pruner` (none by default). Two searches
+    that start at once may both create the storage's tables: the one that loses that race tries again. A storage
+    that cannot be opened is a `UserError`."""
     for attempt in range(OPEN_ATTEMPTS):
         try:
             return optuna.create_study(storage=storage(url), study_name=name, direction="maximize",
-                                       sampler=PerTrialSeedTPE(seed), load_if_exists=True)
+                                       sampler=PerTrialSeedTPE(seed), pruner=pruner or NopPruner(),
+                                       load_if_exists=True)
         except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
             if creation_race(err):
                 time.sleep(1 + attempt)
@@ -273,9 +277,14 @@ def finished(study: Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED)
 
 
+def complete(study: Study) -> list[FrozenTrial]:
+    """The trials that ran to their end: a pruned trial's value is only its last epoch's."""
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
 def best(study: Study) -> FrozenTrial | None:
-    """The finished trial with the highest objective (the first of equals); None before one finishes."""
-    scored = [t for t in finished(study) if t.value is not None]
+    """The complete trial with the highest objective (the first of equals); None before one completes."""
+    scored = [t for t in complete(study) if t.value is not None]
     return max(scored, key=lambda t: t.value) if scored else None
 
 

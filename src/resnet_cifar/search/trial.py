@@ -11,6 +11,8 @@ stopped whole: DVC, the stage it runs and whatever that started, and the tempora
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -25,13 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..engine.epoch_feed import FEED_VARIABLE
 from ..errors import UserError, one_line
 from ..experiments.store import ExperimentStore, number
 from ..overrides import as_set_arguments
+from ..paths import TRAIN_PLOTS
 
 OBJECTIVE = ("best", "val_acc")  # metrics/train/metrics.json: the best validation accuracy; never a test score
 OBJECTIVE_NAME = ".".join(OBJECTIVE)  # as DVC shows it: best.val_acc
 TEST_METRIC = ("accuracy",)  # metrics/evaluate.json, shown beside the best trial for information only
+VAL_CURVE = TRAIN_PLOTS / "metrics" / "val" / "acc.tsv"  # DVCLive's file of the train stage's val/acc per epoch
 TARGET = "evaluate"  # the last stage a trial runs: train gives the objective, evaluate the test accuracy
 LOCK_MESSAGE = "Unable to acquire lock"
 LOCK_RETRIES = 5
@@ -76,13 +81,15 @@ def failure_reason(output: str) -> str:
 
 
 def run_experiment(name: str, params: dict[str, Any], log: Path, watch: Callable[[], None],
-                   target: str = TARGET) -> str | None:
+                   target: str = TARGET, feed: Path | None = None) -> str | None:
     """Run the experiment, its output into `log`; None on success, else the failure's one-line reason. A DVC lock
     held by another process (a moment's overlap of two searches) is waited out and retried. `watch` is called
-    while it runs: what it raises, as an interrupt does, stops the experiment and propagates."""
+    while it runs: what it raises, as an interrupt does, stops the experiment and propagates. The train stage
+    tells each epoch's validation accuracy to the file `feed` (`epoch_feed`), if given."""
+    env = None if feed is None else {**os.environ, FEED_VARIABLE: str(feed.resolve())}
     log.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(LOCK_RETRIES):
-        status = run_in_own_session(exp_run_command(name, params, target), log, watch, name)
+        status = run_in_own_session(exp_run_command(name, params, target), log, watch, name, env)
         output = log.read_text()
         if status == 0:
             return None
@@ -92,12 +99,14 @@ def run_experiment(name: str, params: dict[str, Any], log: Path, watch: Callable
     return failure_reason(output)
 
 
-def run_in_own_session(command: list[str], log: Path, watch: Callable[[], None], name: str) -> int:
-    """`command`'s exit status, its output into `log`. Stopped by an exception (an interrupt, or `watch`
-    raising), it is ended whole, every process it started and the temporary copy of experiment `name`."""
+def run_in_own_session(command: list[str], log: Path, watch: Callable[[], None], name: str,
+                       env: dict[str, str] | None = None) -> int:
+    """`command`'s exit status (run with the environment `env`, by default this process's), its output into
+    `log`. Stopped by an exception (an interrupt, or `watch` raising), it is ended whole, every process it started
+    and the temporary copy of experiment `name`."""
     with open(log, "w") as output:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+                                   env=env, start_new_session=True)
     try:
         return wait(process, watch)
     except BaseException:
@@ -185,9 +194,21 @@ def read_outcome(name: str) -> Outcome:
     return Outcome(value, metric(metrics, TEST_METRIC), None)
 
 
+def read_curve(name: str) -> dict[int, float]:
+    """The finished experiment's validation accuracy after each epoch (DVCLive's val/acc), read from the store; empty
+    where it has none. For a trial DVC's run-cache restored: its stage told no epochs while it ran."""
+    try:
+        with ExperimentStore() as store:
+            text = store.read_bytes(name, VAL_CURVE.as_posix()).decode()
+        rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+        return {int(row["step"]): float(row["acc"]) for row in rows}
+    except (UserError, UnicodeDecodeError, KeyError, ValueError):
+        return {}
+
+
 def run_trial(name: str, params: dict[str, Any], log: Path, watch: Callable[[], None],
-              target: str = TARGET) -> Outcome:
+              target: str = TARGET, feed: Path | None = None) -> Outcome:
     """Run the trial's experiment up to the stage `target` and read its outcome; `watch`, called while it runs, may
-    stop it by raising."""
-    failure = run_experiment(name, params, log, watch, target)
+    stop it by raising (the pruner, reading the epochs told to `feed`)."""
+    failure = run_experiment(name, params, log, watch, target, feed)
     return Outcome(None, None, failure) if failure else read_outcome(name)
