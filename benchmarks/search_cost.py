@@ -11,10 +11,10 @@ wall time against the first arm's.
     # the defaults' search, whole pipeline per trial against through evaluate (issue 42, item 1)
     python benchmarks/search_cost.py --archive cifar-10-python.tar.gz --trials 8 \\
         --arm 'whole:recipes/search/defaults.yaml:--through plot' --arm 'evaluate:recipes/search/defaults.yaml'
-    # a multi-epoch search, unpruned against pruned (docs/experiments.md)
-    python benchmarks/search_cost.py --archive cifar-10-python.tar.gz --trials 8 \\
-        --set data.train_size=10000 --set train.epochs=4 \\
-        --arm unpruned:recipes/search/epochs-unpruned.yaml --arm pruned:recipes/search/epochs.yaml
+    # a multi-epoch search, unpruned against pruned (the space's median rule)
+    python benchmarks/search_cost.py --archive cifar-10-python.tar.gz --trials 10 --set data.train_size=5000 \\
+        --set train.epochs=4 --set model.image_size=16 --set 'train.early_image_sizes=[8, 12]' \\
+        --arm unpruned:recipes/search/epochs.yaml:pruner=none --arm pruned:recipes/search/epochs.yaml
 """
 from __future__ import annotations
 
@@ -51,8 +51,21 @@ class Arm:
 
 
 def parse_arm(text: str) -> Arm:
+    """LABEL:SPACE[:OPTIONS]; an option `pruner=NAME` runs the space with that pruner instead of its own."""
     label, space, *options = text.split(":", 2)
     return Arm(label, (REPO / space).resolve(), shlex.split(options[0]) if options else [])
+
+
+def space_with_pruner(arm: Arm) -> None:
+    """The arm's space file, copied into its clone with the pruner its options name, if they name one."""
+    named = [option for option in arm.options if option.startswith("pruner=")]
+    if not named:
+        return
+    lines = [line for line in arm.space.read_text().splitlines() if not line.startswith("pruner:")]
+    arm.space = arm.clone / ".search" / "space.yaml"  # git-ignored
+    arm.space.parent.mkdir(exist_ok=True)
+    arm.space.write_text("\n".join([f"pruner: {named[-1].removeprefix('pruner=')}", *lines]) + "\n")
+    arm.options = [option for option in arm.options if option not in named]
 
 
 def md5_of(path: Path) -> str:
@@ -80,6 +93,7 @@ def make_clone(arm: Arm, work: Path, settings: dict) -> None:
         set_dotted(params, key, value)
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["git", "-C", str(arm.clone), "commit", "-qam", "benchmark settings"], check=True)
+    space_with_pruner(arm)
 
 
 def run_one_more(arm: Arm, total: int, seed: int) -> None:
