@@ -1,7 +1,8 @@
 """Headless Chromium driven over the Chrome DevTools Protocol on a pipe (no WebDriver, no Python packages).
 
 `render(page)` opens an HTML file, waits until every plot DVC put on it is drawn (or a timeout), and reports each
-plot and every console error, uncaught exception and failed load the page logged.
+plot and every console error, uncaught exception and failed load the page logged. `page_text(url)` opens a page
+(a web app's, say) and returns its visible text once it holds what is awaited.
 """
 from __future__ import annotations
 
@@ -169,5 +170,28 @@ def render(page: Path, executable: str, timeout: float = 60.0) -> PageReport:
         time.sleep(0.5)  # let late errors (a rejected vegaEmbed promise, say) arrive
         browser.call("Runtime.evaluate", session, expression="0")  # and read the events they sent
         return PageReport(plots, page_errors([e for e in browser.events if e.get("sessionId") == session]))
+    finally:
+        browser.close()
+
+
+def page_text(url: str, executable: str, awaited: list[str], timeout: float = 60.0) -> tuple[str, list[str]]:
+    """The visible text of the page at `url` once it holds every string of `awaited` (or when `timeout` runs out),
+    and the errors it logged."""
+    browser = DevTools(executable)
+    try:
+        target = browser.call("Target.createTarget", url="about:blank")["targetId"]
+        session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for domain in ("Runtime", "Log", "Page"):
+            browser.call(f"{domain}.enable", session)
+        browser.call("Page.navigate", session, url=url)
+        deadline = time.monotonic() + timeout
+        while True:
+            state = browser.call("Runtime.evaluate", session, expression="document.body ? document.body.innerText "
+                                 ": ''", returnByValue=True)
+            text = state["result"].get("value") or ""
+            if all(part in text for part in awaited) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        return text, page_errors([e for e in browser.events if e.get("sessionId") == session])
     finally:
         browser.close()
