@@ -151,15 +151,21 @@ def page_errors(events: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
+def open_page(browser: DevTools, url: str) -> str:
+    """A new tab that logs its console, errors and loads, at `url`: its DevTools session."""
+    target = browser.call("Target.createTarget", url="about:blank")["targetId"]
+    session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+    for domain in ("Runtime", "Log", "Page"):
+        browser.call(f"{domain}.enable", session)
+    browser.call("Page.navigate", session, url=url)
+    return session
+
+
 def render(page: Path, executable: str, timeout: float = 60.0) -> PageReport:
     """Open `page` in headless Chromium and report its plots once all are drawn, or when `timeout` runs out."""
     browser = DevTools(executable)
     try:
-        target = browser.call("Target.createTarget", url="about:blank")["targetId"]
-        session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for domain in ("Runtime", "Log", "Page"):
-            browser.call(f"{domain}.enable", session)
-        browser.call("Page.navigate", session, url=page.resolve().as_uri())
+        session = open_page(browser, page.resolve().as_uri())
         deadline = time.monotonic() + timeout
         while True:
             state = browser.call("Runtime.evaluate", session, expression=PLOTS_STATE, returnByValue=True)
@@ -179,11 +185,7 @@ def page_text(url: str, executable: str, awaited: list[str], timeout: float = 60
     and the errors it logged."""
     browser = DevTools(executable)
     try:
-        target = browser.call("Target.createTarget", url="about:blank")["targetId"]
-        session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for domain in ("Runtime", "Log", "Page"):
-            browser.call(f"{domain}.enable", session)
-        browser.call("Page.navigate", session, url=url)
+        session = open_page(browser, url)
         deadline = time.monotonic() + timeout
         while True:
             state = browser.call("Runtime.evaluate", session, expression="document.body ? document.body.innerText "
