@@ -35,7 +35,7 @@ from .study import (
     storage_lost,
     taken,
 )
-from .trial import OBJECTIVE_NAME, TARGET, experiment_name, read_curve, run_trial
+from .trial import OBJECTIVE_NAME, TARGET, Outcome, experiment_name, read_curve, run_trial
 
 
 class TrialFailed(Exception):
@@ -69,13 +69,8 @@ class Search:
         again = repeated(trial)
         print(f"trial {trial.number} ({name}) running{'' if again is None else f' (trial {again} again)'}: "
               f"{format_params(params)}", flush=True)
-        self.feeds.mkdir(parents=True, exist_ok=True)
-        watch = EpochWatch(trial, self.feeds / f"{name}.jsonl", self.pruner, self.watch)
-        watch.feed.unlink(missing_ok=True)
         try:
-            outcome = run_trial(name, params, self.logs / f"{name}.log", watch, self.target, watch.feed)
-            if not outcome.failure:  # the median rule compares complete trials' epochs: all of them reported
-                watch.catch_up(lambda: read_curve(name))
+            outcome = self.run_watched(trial, name, params)
         except Pruned as stop:  # the trial's processes are stopped and its temporary copy removed
             trial.set_user_attr(PRUNED, str(stop))
             raise optuna.TrialPruned(str(stop)) from None
@@ -83,15 +78,27 @@ class Search:
             trial.set_user_attr(FAILURE, "interrupted")
             self.study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
             raise
-        finally:
-            watch.feed.unlink(missing_ok=True)
         if outcome.failure:
             trial.set_user_attr(FAILURE, outcome.failure)
             raise TrialFailed(outcome.failure)
         trial.set_user_attr(TEST_ACCURACY, outcome.test_accuracy)
         return outcome.value
 
-    def watch(self) -> None:
+    def run_watched(self, trial: optuna.Trial, name: str, params: dict[str, Any]) -> Outcome:
+        """Run the trial's experiment, each epoch it tells reported to the pruner, which may stop it (Pruned);
+        every epoch of a complete trial is reported, for the trials after it to be weighed against."""
+        self.feeds.mkdir(parents=True, exist_ok=True)
+        watch = EpochWatch(trial, self.feeds / f"{name}.jsonl", self.pruner, self.check_storage)
+        watch.feed.unlink(missing_ok=True)
+        try:
+            outcome = run_trial(name, params, self.logs / f"{name}.log", watch, self.target, watch.feed)
+            if not outcome.failure:
+                watch.catch_up(lambda: read_curve(name))
+            return outcome
+        finally:
+            watch.feed.unlink(missing_ok=True)
+
+    def check_storage(self) -> None:
         """Called while a trial runs: a study database its heartbeat lost stops the trial, whose result could not
         be recorded (the trial stays running in the study, and the next search runs it again)."""
         lost = storage_lost(self.study)
