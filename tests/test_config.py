@@ -140,6 +140,15 @@ def test_exponent_notation_is_a_number_as_dvc_reads_and_writes_it(tmp_path, writ
     assert read_yaml_text("[12, 0x1f, 1_000, 1.5, '1e-3', true, -3e-1]") == [12, 31, 1000, 1.5, "1e-3", True, -0.3]
 
 
+def test_a_params_file_that_is_no_text_or_no_file_is_one_line(tmp_path):
+    (tmp_path / "params.yaml").write_bytes(b"train:\n  lr: \xff\n")
+    with pytest.raises(UserError, match=r"params.yaml is not UTF-8 text: invalid start byte at byte 13$"):
+        load_params(tmp_path / "params.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(UserError, match=r"cannot read .*folder.yaml: Is a directory$"):
+        load_params(tmp_path / "folder.yaml")
+
+
 def test_a_yaml_syntax_error_is_one_line_with_its_position(tmp_path):
     with pytest.raises(UserError) as caught:
         load_params(write(tmp_path, "train:\n  lr: [0.1\n  epochs: 3\n"))

@@ -1,4 +1,5 @@
 import dataclasses
+import re
 import shlex
 
 import pytest
@@ -60,3 +61,16 @@ def test_bad_override_is_rejected():
         apply_overrides(committed_params(), {"train.lr": -1})
     with pytest.raises(UserError, match="unknown parameter 'train.lrr'"):
         apply_overrides(committed_params(), {"train.lrr": 1})
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"train:\n  lr: \xff\n", "is not UTF-8 text: invalid start byte at byte 13"),
+    (b"- train.lr\n", "must be a mapping of params.yaml sections, got list"),
+    (b"train: [1\n", "cannot read recipe"),
+])
+def test_a_recipe_that_cannot_be_read_is_one_line(tmp_path, content, message):
+    path = tmp_path / "recipe.yaml"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=re.escape(message)) as err:
+        read_recipe(path)
+    assert "\n" not in str(err.value)

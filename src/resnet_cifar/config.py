@@ -277,6 +277,10 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = read_yaml_text(path.read_text())
     except FileNotFoundError:
         raise UserError(f"{path} not found: run from the repository root") from None
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 text: {err.reason} at byte {err.start}") from None
     except yaml.YAMLError as err:
         raise UserError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
     return parse_params(raw if raw is not None else {}, source=str(path))

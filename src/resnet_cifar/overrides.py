@@ -11,15 +11,19 @@ from typing import Any
 import yaml
 
 from .config import Params, parse_params, read_yaml_text
-from .errors import UserError
+from .errors import UserError, one_line
 
 
 def read_recipe(path: str | Path) -> dict[str, Any]:
     """The recipe's overrides as flat dotted keys, e.g. {"train.lr": 0.2}."""
     try:
         raw = read_yaml_text(Path(path).read_text()) or {}
+    except UnicodeDecodeError as err:
+        raise UserError(f"recipe {path} is not UTF-8 text: {err.reason} at byte {err.start}") from None
     except (OSError, yaml.YAMLError) as err:
-        raise UserError(f"cannot read recipe {path}: {err}") from err
+        raise UserError(f"cannot read recipe {path}: {one_line(str(err))}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"recipe {path} must be a mapping of params.yaml sections, got {type(raw).__name__}")
     return dict(_flatten(raw))
 
 
