@@ -442,6 +442,16 @@ def test_trials_is_the_studys_total_so_a_rerun_continues_it(tmp_path, monkeypatc
     assert len(lines) == 4 and lines[0].startswith("trial 0 best.val_acc ")
 
 
+def test_a_space_whose_dimension_changed_kind_since_the_study_began_is_one_line(tmp_path, monkeypatch):
+    fake_search(tmp_path, monkeypatch, 1).run()  # train.lr from a range
+    search = fake_search(tmp_path, monkeypatch, 2)
+    search.space = parse_space({"train.lr": {"choices": [0.1, 0.2]}}, PARAMS, "s.yaml")
+    with pytest.raises(UserError, match=r"^the space file's kinds of dimension differ from those the study s began "
+                                        r"with \(.*\): give this space a study of its own \(--study NAME\)$"):
+        search.run()
+    assert [t.state.name for t in search.study.get_trials()] == ["COMPLETE", "FAIL"]
+
+
 def test_a_failing_trial_is_recorded_with_its_reason_and_the_search_goes_on(tmp_path, monkeypatch, capsys):
     search = fake_search(tmp_path, monkeypatch, 3, failing={"s-1": "train.lr must be > 0, got -1.0"})
     search.run()

@@ -62,7 +62,13 @@ class Search:
 
     def objective(self, trial: optuna.Trial) -> float:
         claim(trial)
-        params = suggest(trial, self.space)
+        try:
+            params = suggest(trial, self.space)
+        except ValueError as err:  # Optuna: a key drawn from a range in the study's trials, from choices here
+            reason = (f"the space file's kinds of dimension differ from those the study {self.study.study_name} "
+                      f"began with ({err}): give this space a study of its own (--study NAME)")
+            trial.set_user_attr(FAILURE, reason)
+            raise UserError(reason) from None
         name = experiment_name(self.study.study_name, trial.number)
         trial.set_user_attr(EXPERIMENT, name)
         self.started[trial.number] = time.monotonic()
