@@ -5,8 +5,9 @@ restores another's trials), on the archive given. The arms take turns, one trial
 the machine does falls on both alike.
 
 Printed: each trial's seconds as the search reports them and its outcome, then per arm the whole wall time of its
-commands, the seconds of its trials, the epochs trained, the best objective with its standard error, and each arm's
-wall time against the first arm's.
+commands, the seconds of its trials and how many of them were spent training (the experiments' time.train_seconds;
+a pruned trial's training is not counted) and outside training, the epochs trained, the best objective with its
+standard error, and each arm's wall time against the first arm's.
 
     # the defaults' search, whole pipeline per trial against through evaluate (issue 42, item 1)
     python benchmarks/search_cost.py --archive cifar-10-python.tar.gz --trials 8 \\
@@ -124,6 +125,20 @@ def epochs_trained(study: optuna.Study, params: dict) -> int:
     return total
 
 
+def training_seconds(arm: Arm) -> float:
+    """The seconds the arm's trial experiments spent training (their time.train_seconds, as `dvc exp show` lists
+    them): the part of a trial that is the same in every arm but for the machine's noise."""
+    shown = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=arm.clone,
+                           capture_output=True, text=True, check=True).stdout
+    total = 0.0
+    for row in json.loads(shown):
+        for experiment in row.get("experiments") or []:
+            if (experiment.get("name") or "").startswith("bench-"):
+                metrics = experiment["revs"][0]["data"]["metrics"]["metrics/train/metrics.json"]["data"]
+                total += metrics["time"]["train_seconds"]
+    return total
+
+
 def arm_summary(arm: Arm, baseline: Arm | None) -> dict:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(study_name="bench", storage=f"sqlite:///{arm.clone / '.search' / 'bench.db'}")
@@ -132,7 +147,9 @@ def arm_summary(arm: Arm, baseline: Arm | None) -> dict:
     best = max(complete, key=lambda t: t.value)
     val_images = params["data"]["val_size"]
     seconds = sum(int(m[3]) for m in map(TRIAL_LINE.match, arm.lines) if m)
+    training = training_seconds(arm)
     return {"arm": arm.label, "wall_s": round(arm.wall, 1), "trial_seconds": seconds,
+            "training_s": round(training, 1), "outside_training_s": round(seconds - training, 1),
             "per_trial_s": round(seconds / len(study.trials), 1), "trials": len(study.trials),
             "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
             "epochs_trained": epochs_trained(study, params), "best_value": best.value,

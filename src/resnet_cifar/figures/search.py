@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # the search runs headless
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from .plotting import TOOL_DPI, note, save_figure
 
@@ -90,7 +90,12 @@ def epochs_figure(curves: dict[int, tuple[dict[int, float], bool]]) -> plt.Figur
     ax.plot([], [], color="tab:blue", label="complete")
     ax.plot([], [], color="tab:red", linestyle="--", marker="x", label="pruned (x: stopped)")
     ax.set(xlabel="epoch", ylabel="validation accuracy", title="Each trial's validation accuracy by epoch")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    last = max((max(values) for values, _ in curves.values() if values), default=1)
+    if last <= 20:  # whole epochs only
+        ax.set_xticks(range(1, last + 1))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0.5, last + 0.5)
     if curves:
         ax.legend(loc="best")
     else:
