@@ -87,3 +87,10 @@ def test_a_search_in_a_fresh_clone_leaves_experiments_that_compare_and_versus_re
     assert "(and 2 without test results" in compare, compare  # the baseline commit and the queued experiment
     versus = run(project, sys.executable, "-m", "resnet_cifar.tools.compare", "--versus", "lr-0", "lr-1").stdout
     assert f"(the same {TINY['test_size']} test images)" in versus and "McNemar" in versus, versus
+    # A trial ran what it is scored on, up to evaluate: `dvc exp apply` then `dvc repro` completes it, training
+    # nothing again.
+    assert "accuracy" in trials[0].metrics and not any(key.startswith("corrupted") for key in trials[0].metrics)
+    run(project, "dvc", "exp", "apply", "lr-0")
+    repro = run(project, "dvc", "repro").stdout
+    assert "Stage 'train' didn't change" in repro and "Running stage 'robustness'" in repro, repro
+    assert (project / "metrics/robustness.json").is_file() and (project / "plots/tsne.png").is_file()
