@@ -121,7 +121,7 @@ def test_a_two_by_two_sweep_with_seeds_compares_into_two_groups(finished_project
     # Up to evaluate (test accuracy): the stages after it add nothing the table needs here.
     run(project, "dvc", "exp", "run", "--queue", "evaluate", "-S", "seed=range(0,2)", "-S", "train.lr=0.05,0.01",
         "-S", "train.epochs=1")
-    run(project, "dvc", "exp", "run", "--run-all")  # waits, unlike `dvc queue start`
+    run(project, "dvc", "exp", "run", "--run-all", "-j", "2")  # waits, unlike `dvc queue start`
     compare = (sys.executable, "-m", "resnet_cifar.tools.compare")
     csv, runs_csv, png = tmp_path / "groups.csv", tmp_path / "runs.csv", tmp_path / "compare.png"
     shown = run(project, *compare, "--csv", str(csv), "--plot", str(png)).stdout

@@ -3,6 +3,8 @@ metrics where they exist (null where they do not), every figure, a note on a fig
 and no traceback."""
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -207,13 +209,10 @@ def declared_outputs(project, stage):
     return [next(iter(o)) if isinstance(o, dict) else o for o in outs]
 
 
-@pytest.fixture(scope="module", params=list(SCENARIOS))
-def failed_run(request, tmp_path_factory):
-    """A project holding a failed model's checkpoint, a test subset and a diverged training history, after
-    `python -m stages.X` for each of STAGES: (scenario, project, outputs of the stages).
-    Its tests are e2e: it runs git and the stages as subprocesses, for each scenario."""
-    damage, labels = SCENARIOS[request.param]
-    project = make_project(tmp_path_factory.mktemp("degenerate") / "project")
+def failed_project(scenario: str, folder) -> Path:
+    """A project holding `scenario`'s failed model's checkpoint, a test subset and a diverged training history."""
+    damage, labels = SCENARIOS[scenario]
+    project = make_project(folder / "project")
     set_params(project, evaluate={"tta": "flip_translate"}, plot={"dpi": 60},  # the TTA-averaged scores too
                robustness={"images": len(labels), "corruptions": ["impulse_noise", "fog"], "severities": [1, 5]})
     rng = np.random.default_rng(0)
@@ -228,8 +227,28 @@ def failed_run(request, tmp_path_factory):
         path = project / "metrics/train/plots/metrics" / f"{name}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("step\t" + name.split("/")[-1] + "\n" + "".join(f"{i}\t{v}\n" for i, v in enumerate(values, 1)))
-    results = [run(project, sys.executable, "-m", f"stages.{stage}", check=False) for stage in STAGES]
-    return request.param, project, results
+    return project
+
+
+@pytest.fixture(scope="module")
+def failed_runs(tmp_path_factory) -> dict[str, tuple[Path, list]]:
+    """Each scenario's project after `python -m stages.X` for each of STAGES, by scenario: (project, outputs of the
+    stages). The scenarios' stages run side by side, each scenario's in order. Its tests are e2e: it runs git and
+    the stages as subprocesses."""
+    projects = {name: failed_project(name, tmp_path_factory.mktemp("degenerate")) for name in SCENARIOS}
+
+    def run_stages(project: Path) -> list:
+        return [run(project, sys.executable, "-m", f"stages.{stage}", check=False) for stage in STAGES]
+
+    with ThreadPoolExecutor(max_workers=len(projects)) as pool:
+        results = dict(zip(projects, pool.map(run_stages, projects.values())))
+    return {name: (projects[name], results[name]) for name in projects}
+
+
+@pytest.fixture(params=list(SCENARIOS))
+def failed_run(request, failed_runs):
+    """One scenario's run: (scenario, project, outputs of the stages)."""
+    return request.param, *failed_runs[request.param]
 
 
 @pytest.mark.e2e

@@ -1,11 +1,13 @@
 """The one reader of DVC's experiments (resnet_cifar.experiments.store), and the newcomer's path through it: a
 fresh clone whose workspace never ran the pipeline, a 2-trial search, then compare and --versus on its trials."""
 import io
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from cifar_archive import write_archive
 from project import TINY, TINY_ROBUSTNESS, make_project, run, set_params
@@ -88,9 +90,14 @@ def test_a_search_in_a_fresh_clone_leaves_experiments_that_compare_and_versus_re
     versus = run(project, sys.executable, "-m", "resnet_cifar.tools.compare", "--versus", "lr-0", "lr-1").stdout
     assert f"(the same {TINY['test_size']} test images)" in versus and "McNemar" in versus, versus
     # A trial ran what it is scored on, up to evaluate: `dvc exp apply` then `dvc repro` completes it, training
-    # nothing again.
+    # nothing again. Here the baseline commit has no results, so apply names the outputs the trial never made.
     assert "accuracy" in trials[0].metrics and not any(key.startswith("corrupted") for key in trials[0].metrics)
-    run(project, "dvc", "exp", "apply", "lr-0")
+    applied = run(project, "dvc", "exp", "apply", "lr-0", check=False)
+    listed = applied.stderr[applied.stderr.find("Checkout failed for following targets:"):].splitlines()[1:]
+    missing = [line for line in listed if re.fullmatch(r"[\w./-]+", line)]
+    assert missing and all(line.split("/")[0] in ("data", "plots", "results", "metrics") for line in missing), applied
+    assert not {"models/best.pt", "metrics/evaluate.json", "data/subsets"} & set(missing), applied
+    assert yaml.safe_load((project / "params.yaml").read_text())["train"]["lr"] == trials[0].params["train.lr"]
     repro = run(project, "dvc", "repro").stdout
     assert "Stage 'train' didn't change" in repro and "Running stage 'robustness'" in repro, repro
     assert (project / "metrics/robustness.json").is_file() and (project / "plots/tsne.png").is_file()
