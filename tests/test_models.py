@@ -102,3 +102,19 @@ def test_parity_with_torchvision(arch, side):
     x = torch.randn(4, 3, side, side)
     with torch.no_grad():
         assert torch.allclose(ours.eval()(x), reference.eval()(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_initial_weight_is_what_torchvisions_class_gave_for_the_same_seed(arch):
+    """The model was first built on torchvision's ResNet class, its CIFAR stem made after torchvision's init; the
+    same seed must still give the same weights, bit for bit, so results and published numbers stay as they were."""
+    for zero, classes in ((True, 10), (False, 100)):
+        torch.manual_seed(0)
+        ours = build_model(arch, num_classes=classes, zero_init_residual=zero)
+        torch.manual_seed(0)
+        reference = getattr(torchvision.models, arch)(weights=None, num_classes=classes, zero_init_residual=zero)
+        reference.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        nn.init.kaiming_normal_(reference.conv1.weight, mode="fan_out", nonlinearity="relu")
+        theirs = reference.state_dict()
+        assert list(ours.state_dict()) == list(theirs)
+        assert all(torch.equal(value, theirs[key]) for key, value in ours.state_dict().items()), (arch, zero)
