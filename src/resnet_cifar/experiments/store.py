@@ -180,7 +180,7 @@ class ExperimentStore:
         """A file (`path` relative to the project's root, posix) of experiment `name` at its revision, through DVC:
         a DVC output comes from the cache, nothing is checked out."""
         import dvc.api
-        from dvc.exceptions import FileMissingError, PathMissingError
+        from dvc.exceptions import DvcException, FileMissingError, PathMissingError
 
         try:
             with dvc.api.open(path, repo=str(self.root), rev=self.revision(name), mode="rb") as handle:
@@ -188,3 +188,5 @@ class ExperimentStore:
         except (FileNotFoundError, FileMissingError, PathMissingError) as err:
             raise UserError(f"{name} has no {path} here: run its stages, or `dvc exp pull` / `dvc pull` it, "
                             "first") from err
+        except DvcException as err:  # a repository another process holds locked, say
+            raise UserError(f"cannot read {path} of {name}: {err}") from err
