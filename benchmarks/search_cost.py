@@ -20,7 +20,6 @@ standard error, and each arm's wall time against the first arm's.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -34,8 +33,11 @@ from pathlib import Path
 import optuna
 import yaml
 
+from resnet_cifar.archive.download import md5sum
 from resnet_cifar.config import read_yaml_text
 from resnet_cifar.experiments.uncertainty import binomial_se
+from resnet_cifar.search.report import epochs_trained
+from resnet_cifar.search.study import finished
 
 REPO = Path(__file__).resolve().parents[1]
 TRIAL_LINE = re.compile(r"^trial (\d+) (.*) \((\d+) s\)$")
@@ -67,14 +69,6 @@ def space_with_pruner(arm: Arm) -> None:
     arm.space.parent.mkdir(exist_ok=True)
     arm.space.write_text("\n".join([f"pruner: {named[-1].removeprefix('pruner=')}", *lines]) + "\n")
     arm.options = [option for option in arm.options if option not in named]
-
-
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def set_dotted(tree: dict, key: str, value: object) -> None:
@@ -113,18 +107,6 @@ def run_one_more(arm: Arm, total: int, seed: int) -> None:
             print(f"{arm.label}: {line}", flush=True)
 
 
-def epochs_trained(study: optuna.Study, params: dict) -> int:
-    """Epochs the study's finished trials trained: a pruned one's up to its last report, a complete one's all."""
-    epochs = params["train"]["epochs"]
-    total = 0
-    for trial in study.get_trials(deepcopy=False):
-        if trial.state == optuna.trial.TrialState.PRUNED:
-            total += max(trial.intermediate_values, default=0)
-        elif trial.state == optuna.trial.TrialState.COMPLETE:
-            total += int(trial.params.get("train.epochs", epochs))
-    return total
-
-
 def training_seconds(arm: Arm) -> float:
     """The seconds the arm's trial experiments spent training (their time.train_seconds, as `dvc exp show` lists
     them): the part of a trial that is the same in every arm but for the machine's noise."""
@@ -152,7 +134,8 @@ def arm_summary(arm: Arm, baseline: Arm | None) -> dict:
             "training_s": round(training, 1), "outside_training_s": round(seconds - training, 1),
             "per_trial_s": round(seconds / len(study.trials), 1), "trials": len(study.trials),
             "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
-            "epochs_trained": epochs_trained(study, params), "best_value": best.value,
+            "epochs_trained": sum(epochs_trained(t, params["train"]["epochs"]) for t in finished(study)),
+            "best_value": best.value,
             "best_se": round(binomial_se(best.value, val_images), 4), "best_trial": best.number,
             "speedup_vs_first": round(baseline.wall / arm.wall, 3) if baseline else 1.0}
 
@@ -169,7 +152,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/search-cost"), help="where the clones go (new)")
     args = parser.parse_args()
     archive = args.archive.resolve()
-    settings = {"data.url": str(archive), "data.md5": md5_of(archive),
+    settings = {"data.url": str(archive), "data.md5": md5sum(archive),
                 **{key: read_yaml_text(value) for key, value in (s.split("=", 1) for s in args.set)}}
     args.work.mkdir(parents=True)
     arms = [parse_arm(text) for text in args.arm]

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import optuna
 from optuna.pruners import BasePruner, HyperbandPruner, MedianPruner, NopPruner
-from optuna.trial import TrialState
 
 from ..engine.epoch_feed import EpochReport, read_epochs
+from .study import complete
 
 PRUNERS = ("median", "hyperband", "none")
 DEFAULT_PRUNER = "median"
@@ -58,8 +58,7 @@ class Pruned(Exception):
 
 def complete_values_at(study: optuna.Study, epoch: int) -> list[float]:
     """The complete trials' validation accuracy at `epoch` (those that reported it)."""
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return [t.intermediate_values[epoch] for t in trials if epoch in t.intermediate_values]
+    return [t.intermediate_values[epoch] for t in complete(study) if epoch in t.intermediate_values]
 
 
 def why(study: optuna.Study, rule: str, epoch: int, best_so_far: float) -> str:
