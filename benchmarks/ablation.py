@@ -24,7 +24,8 @@ import statistics
 from pathlib import Path
 
 from harness import RAW, params_with, recipe_overrides, train_recipe
-from resnet_cifar.data.dataset import make_subsets, read_cifar10
+from resnet_cifar.data.cifar import read_cifar10
+from resnet_cifar.data.dataset import make_subsets
 
 # name: (what it is, its change to params.yaml)
 TECHNIQUES: dict[str, tuple[str, dict]] = {
@@ -128,7 +129,7 @@ def main() -> None:
     names = ["baseline"] + [n for n in args.only if n != "baseline"]
     runs = read_log(args.log, args.recipe, args.set)
     done = {(r["name"], r["seed"]) for r in runs}
-    full_train, full_test, _ = read_cifar10(RAW) if not args.report else (None, None, None)
+    full_train, full_test = read_cifar10(RAW) if not args.report else (None, None)
     for seed in [] if args.report else args.seeds:
         for name in names:
             if (name, seed) in done:

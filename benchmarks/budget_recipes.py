@@ -29,7 +29,8 @@ from typing import NamedTuple
 
 from harness import RAW, params_with, recipe_overrides, train_recipe
 from resnet_cifar.config import TTA_MODES
-from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
+from resnet_cifar.data.cifar import read_cifar10
+from resnet_cifar.data.dataset import Split, make_subsets
 from resnet_cifar.model.small_maps import small_map_gemm
 
 
@@ -142,7 +143,7 @@ def main() -> None:
                          "the engine did before the GEMM path for tiny maps (model/small_maps.py): a same-run "
                          "baseline of the older code")
     args = ap.parse_args()
-    full_train, full_test, _ = read_cifar10(RAW)
+    full_train, full_test = read_cifar10(RAW)
     rows = []
     for index, (name, settings) in enumerate(planned_runs(args.recipes, args.sweep, args.baseline)):
         without_gemm = args.first_without_gemm and index == 0

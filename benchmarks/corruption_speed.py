@@ -18,15 +18,15 @@ import numpy as np
 
 from resnet_cifar.archive.download import safe_extract
 from resnet_cifar.corruption_table import CORRUPTIONS, FAMILY, SEVERITIES
-from resnet_cifar.data.dataset import read_cifar10
-from resnet_cifar.paths import ARCHIVE_FOLDER
+from resnet_cifar.data.cifar import read_cifar10
+from resnet_cifar.paths import RAW_BATCHES
 from resnet_cifar.robustness.corruptions import corrupt
 
 
 def official_test_images(archive: Path, count: int) -> np.ndarray:
     with tempfile.TemporaryDirectory() as folder:
         safe_extract(archive, Path(folder))
-        _, test, _ = read_cifar10(Path(folder) / ARCHIVE_FOLDER)
+        _, test = read_cifar10(Path(folder) / RAW_BATCHES.name)
     return test.images[:count]
 
 

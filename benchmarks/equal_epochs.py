@@ -22,7 +22,8 @@ import torch
 from harness import RAW, params_with, recipe_overrides, train_recipe
 from plain_way import train_plain
 from resnet_cifar.data.batches import DeviceSplit
-from resnet_cifar.data.dataset import make_subsets, read_cifar10
+from resnet_cifar.data.cifar import read_cifar10
+from resnet_cifar.data.dataset import make_subsets
 from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits
 
 
@@ -40,7 +41,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for the plain way")
     args = ap.parse_args()
     overrides = recipe_overrides(args.recipe, args.set)
-    full_train, full_test, _ = read_cifar10(RAW)
+    full_train, full_test = read_cifar10(RAW)
     rows = []
     for seed in args.seeds:
         params = params_with(overrides | {"seed": seed})

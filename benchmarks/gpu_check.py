@@ -42,7 +42,8 @@ from harness import REPO, params_with, plain_images_per_sec, project_images_per_
 from plain_way import train_plain
 from resnet_cifar.config import Params
 from resnet_cifar.data.batches import DeviceSplit
-from resnet_cifar.data.dataset import Split, read_cifar10
+from resnet_cifar.data.cifar import read_cifar10
+from resnet_cifar.data.dataset import Split
 from resnet_cifar.engine.device import resolve_precision
 from resnet_cifar.engine.inference import loss_and_accuracy, predict_logits, tta_log_probs
 from resnet_cifar.engine.run import RunFiles, TrainedRun, run_training
@@ -240,7 +241,7 @@ def main() -> None:
     setup = Setup(args.recipe, recipe_overrides(str(args.recipe), args.set), torch.device(args.device), args.smoke)
     where = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     say(f"{where}, torch {torch.__version__}, CUDA {torch.version.cuda}, {os.cpu_count()} CPU cores")
-    data = functools.cache(lambda: read_cifar10(args.data)[:2])  # read when a part first needs it
+    data = functools.cache(lambda: read_cifar10(args.data))  # read when a part first needs it
     parts = {
         "tests": lambda: run_tests(shlex.split(args.pytest_args)),
         "accuracy": lambda: check_accuracy(setup, *data()),

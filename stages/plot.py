@@ -96,8 +96,8 @@ def main() -> None:
     sample = sample_indices(len(features), p.tsne_samples, params.seed)
     mapped = feature_map(features[sample], params.seed)
     shown = sample[mapped.shown]
-    save_figure(embedding_figure(mapped.coords, labels[shown], predicted[shown], test.classes, mapped.note),
-                paths.FIGURE_FILES["tsne"], p.dpi)
+    save_figure(embedding_figure(mapped.coords, labels[shown], predicted[shown], test.classes, mapped.note,
+                                 groups=test.groups), paths.FIGURE_FILES["tsne"], p.dpi)
     robustness_figures(p.dpi)
 
 

@@ -42,3 +42,75 @@ def write_archive(path: Path, per_batch: int = 40, test: int = 60, seed: int = 0
         for name, payload in (extra or {}).items():
             _member(tar, name, payload)
     return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+# CIFAR-100 in miniature: 100 fine classes named after their index, each in superclass fine % 20.
+FINE_CLASSES = [f"fine{k:02d}" for k in range(100)]
+COARSE_CLASSES = [f"coarse{k:02d}" for k in range(20)]
+
+
+def superclass(fine: np.ndarray) -> np.ndarray:
+    return fine % 20
+
+
+def write_cifar100_archive(path: Path, train: int = 300, test: int = 200, seed: int = 0,
+                           coarse_of=superclass) -> str:
+    """Write a CIFAR-100-format tar.gz (`cifar-100-python/{train,test,meta}`); every fine class has an image in each
+    split. Return its MD5."""
+    rng = np.random.default_rng(seed)
+    with tarfile.open(path, "w:gz") as tar:
+        meta = {b"fine_label_names": [c.encode() for c in FINE_CLASSES],
+                b"coarse_label_names": [c.encode() for c in COARSE_CLASSES]}
+        _member(tar, "cifar-100-python/meta", pickle.dumps(meta, protocol=2))
+        for name, n in (("train", train), ("test", test)):
+            fine = np.concatenate([np.arange(100), rng.integers(0, 100, size=n - 100)])
+            batch = {b"data": class_images(fine % 10, rng), b"fine_labels": fine.tolist(),
+                     b"coarse_labels": coarse_of(fine).tolist(), b"batch_label": name.encode(),
+                     b"filenames": [f"{name}_{i}.png".encode() for i in range(n)]}
+            _member(tar, f"cifar-100-python/{name}", pickle.dumps(batch, protocol=2))
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+FOLDER_CLASSES = ["apple", "bicycle", "cloud", "dolphin", "tulip"]
+
+
+def class_picture(label: int, size: tuple[int, int], mode: str, rng: np.random.Generator):
+    """A PIL image whose colour says its class (a model can learn it at any size and in any mode)."""
+    from PIL import Image
+
+    colour = np.array([(label * 53) % 256, (label * 97 + 80) % 256, (255 - label * 41) % 256], dtype=np.float64)
+    pixels = np.clip(colour + rng.normal(0, 20, size=(size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, "RGB").convert(mode)
+
+
+def image_folder(root: Path, per_class: tuple[int, int] = (12, 4), classes: list[str] = FOLDER_CLASSES,
+                 seed: int = 0) -> Path:
+    """train/<class>/ and test/<class>/ with PNGs and JPEGs of mixed sizes and modes (RGB, L, RGBA, P), under `root`."""
+    rng = np.random.default_rng(seed)
+    kinds = [("png", "RGB"), ("jpg", "RGB"), ("png", "L"), ("png", "RGBA"), ("jpg", "L"), ("png", "P")]
+    for split, count in zip(("train", "test"), per_class):
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                ext, mode = kinds[(i + label) % len(kinds)]
+                size = (int(rng.integers(20, 90)), int(rng.integers(20, 90)))
+                class_picture(label, size, mode, rng).save(folder / f"{i}.{ext}")
+    return root
+
+
+def pack(folder: Path, archive: Path, top: str | None = None) -> str:
+    """`folder`'s contents as a .tar.gz, or a .zip by the suffix, optionally under one top-level folder; its MD5."""
+    import zipfile
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    prefix = f"{top}/" if top else ""
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive, "w") as z:
+            for p in files:
+                z.write(p, prefix + p.relative_to(folder).as_posix())
+    else:
+        with tarfile.open(archive, "w:gz") as tar:
+            for p in files:
+                tar.add(p, prefix + p.relative_to(folder).as_posix())
+    return hashlib.md5(archive.read_bytes()).hexdigest()

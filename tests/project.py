@@ -1,11 +1,14 @@
 """Projects for the e2e tests: fresh git repositories holding a copy of this project's pipeline, the commands run in
 them, and the params they change."""
+import hashlib
+import io
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from committed import REPO, committed_params_text
@@ -62,3 +65,20 @@ def set_params(project: Path, **sections: dict) -> None:
     for section, values in sections.items():
         params[section].update(values)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def predictions_at(project: Path, rev: str) -> np.lib.npyio.NpzFile:
+    """The predictions file of a revision, straight from the DVC cache by the md5 its dvc.lock records."""
+    lock = yaml.safe_load(run(project, "git", "show", f"{rev}:dvc.lock").stdout)
+    md5 = next(out["md5"] for out in lock["stages"]["evaluate"]["outs"] if out["path"] == "results/predictions.npz")
+    return np.load(io.BytesIO((project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).read_bytes()))
+
+
+def workspace_state(project: Path) -> dict[str, str]:
+    files = [project / "params.yaml", project / "dvc.lock", *sorted((project / "results").rglob("*"))]
+    return {str(f): hashlib.md5(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+
+
+def exp_ref(project: Path, name: str) -> str:
+    refs = run(project, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
+    return next(ref for ref in refs if ref.endswith(f"/{name}"))

@@ -9,7 +9,8 @@ import pytest
 from cifar_archive import CLASSES, write_archive
 from committed import data_params
 from resnet_cifar.archive.download import download_cifar10
-from resnet_cifar.data.dataset import Split, make_subsets, read_cifar10
+from resnet_cifar.data.cifar import read_cifar10
+from resnet_cifar.data.dataset import Split, make_subsets
 from resnet_cifar.errors import UserError
 
 PER_BATCH = 40
@@ -48,10 +49,10 @@ class OpensAFile:
     ("data_batch_1", batch(labels=[-1] + [0] * (PER_BATCH - 1)), r"labels must lie in 0\.\.9, got -1\.\.0"),
     ("data_batch_5", batch(labels=[0] * (PER_BATCH - 1)), "40 images but 39 labels"),
     ("data_batch_3", batch(labels=["cat"] * PER_BATCH), "labels must be a flat list of integers"),
-    ("data_batch_3", batch(data=[[0] * 3072, [0] * 5]), "must be arrays or flat lists"),
+    ("data_batch_3", batch(data=[[0] * 3072, [0] * 5]), "must be an array or a flat list"),
     ("data_batch_4", {b"data": np.zeros((PER_BATCH, 3072), np.uint8)}, "has no 'labels' entry"),
     ("data_batch_4", [1, 2, 3], "holds a list, not a dict"),
-    ("batches.meta", {b"label_names": [c.encode() for c in CLASSES[:9]]}, "lists 9 classes, CIFAR-10 has 10"),
+    ("batches.meta", {b"label_names": [c.encode() for c in CLASSES[:9]]}, "lists 9 label names, CIFAR-10 has 10"),
     ("test_batch", b"\x00not a pickle", "cannot read CIFAR-10 batch"),
 ])
 def test_batches_that_are_not_cifar10_are_rejected(tmp_path, extracted, member, content, message):
@@ -79,7 +80,7 @@ def test_arrays_pickled_by_older_numpy_still_load(tmp_path, extracted):
                                                                      b"numpy.core.multiarray")
     assert b"numpy.core.multiarray" in payload
     (folder / "data_batch_1").write_bytes(payload)
-    train, _, _ = read_cifar10(folder)
+    train, _ = read_cifar10(folder)
     assert list(train.labels[:PER_BATCH]) == [i % 10 for i in range(PER_BATCH)]
 
 

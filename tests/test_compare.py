@@ -3,15 +3,17 @@ import io
 import json
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from experiment_rows import from_exp_show_csv
-from project import run
+from project import exp_ref, predictions_at, run, workspace_state
 from resnet_cifar.engine.device import resolve_precision
 from resnet_cifar.engine.provenance import cpu_name, short_device_name
 from resnet_cifar.tools.compare import comparison, render
+from test_paired import exact_mcnemar
 
 # The shape of `dvc exp show --csv`: the baseline's row, then its experiments; a queued one has no results yet.
 EPYC = "AMD EPYC 7B13 64-Core Processor,1,fp32,2.14.1+cu130"
@@ -100,6 +102,25 @@ def test_render_fits_120_columns_and_rounds():
     assert render(long, width=300).count("x" * 150) == 1
 
 
+def test_the_dataset_and_labels_lead_the_varied_columns_and_are_never_left_out():
+    """Runs on other data are other experiments: where the dataset or its labels differ, the table says which,
+    however many other parameters vary (url and md5 vary with the dataset and go first)."""
+    table = pd.read_csv(io.StringIO(EXP_SHOW))
+    table["data.dataset"] = ["cifar10", "cifar10", "cifar100", "folder", "cifar10"]
+    table["data.labels"] = ["fine", "fine", "coarse", "fine", "fine"]
+    table["data.url"] = [f"file:///archive-{k}-with-a-long-name.tar.gz" for k in range(5)]
+    table["data.md5"] = [f"{k}" * 32 for k in range(5)]
+    table["train.scheduler"] = ["linear", "linear", "cosine", "onecycle", "linear"]
+    frame, _ = comparison(from_exp_show_csv(table))
+    assert list(frame.columns)[7:9] == ["dataset", "labels"]
+    assert list(frame.set_index("experiment")["dataset"].loc[["sated-tarp", "ridgy-sacs"]]) == ["cifar100", "folder"]
+    lines = render(frame).splitlines()
+    assert {"dataset", "labels"} <= set(lines[0].split()) and max(map(len, lines)) <= 120
+    assert "url, md5" in lines[-1]  # left out, and said so
+    same = comparison(exp_show())[0]
+    assert "dataset" not in same.columns  # where every row learned the same data: no column
+
+
 def values_of(tree, key: str):
     """Every value stored under `key` in a JSON tree."""
     if isinstance(tree, dict):
@@ -157,11 +178,39 @@ def test_a_two_by_two_sweep_with_seeds_compares_into_two_groups(finished_project
     # -A also lists the experiments of other commits: here the same ones, as there is only one baseline.
     every = run(project, *compare, "-A", "--runs").stdout
     assert names <= {line.split()[0] for line in every.splitlines()[1:]}
+    versus_on_the_sweep(project, experiments)
+
+
+def versus_on_the_sweep(project, experiments: list[dict]) -> None:
+    """compare --versus on two of the sweep's runs: the p-value is McNemar's on their two prediction files; another
+    seed drew another test subset, which is refused in one line; the workspace (the baseline's) is never touched."""
+    name = {(values_of_run(exp, "seed"), values_of_run(exp, "lr")): exp["name"] for exp in experiments}
+    fast, slow, reseeded = name[(0, 0.05)], name[(0, 0.01)], name[(1, 0.05)]
+    before = workspace_state(project)
+    versus = [sys.executable, "-m", "resnet_cifar.tools.compare", "--versus"]
+    shown = run(project / "results", *versus, fast, slow).stdout
+    a, b = predictions_at(project, exp_ref(project, fast)), predictions_at(project, exp_ref(project, slow))
+    assert np.array_equal(a["labels"], b["labels"])
+    right_a, right_b = a["predicted"] == a["labels"], b["predicted"] == b["labels"]
+    discordant_b, discordant_c = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
+    assert f"{discordant_b} right only in A, {discordant_c} right only in B" in shown, shown
+    assert f"p = {exact_mcnemar(discordant_b, discordant_c):.3g}" in shown, shown
+    assert f"accuracy {right_a.mean():.4f}" in shown and f"accuracy {right_b.mean():.4f}" in shown
+    refused = run(project, *versus, reseeded, fast, check=False)
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert len(refused.stderr.strip().splitlines()) == 1 and "different test subsets" in refused.stderr
+    # The queue ran in temporary copies: the workspace holds the baseline's results, the same as main's.
+    same = run(project, *versus, "workspace", "main").stdout
+    assert "0 right only in A, 0 right only in B" in same and "within noise: p = 1" in same, same
+    unknown = run(project, *versus, fast, "no-such-exp", check=False)
+    assert unknown.returncode != 0 and "no-such-exp" in unknown.stderr
+    assert workspace_state(project) == before
 
 
 def values_of_run(experiment: dict, key: str) -> float:
-    """An experiment's test accuracy ("accuracy") or learning rate ("lr"), from `dvc exp show --json`."""
+    """An experiment's test accuracy ("accuracy"), learning rate ("lr") or seed, from `dvc exp show --json`."""
     data = experiment["revs"][0]["data"]
     if key == "accuracy":
         return data["metrics"]["metrics/evaluate.json"]["data"]["accuracy"]
-    return data["params"]["params.yaml"]["data"]["train"][key]
+    params = data["params"]["params.yaml"]["data"]
+    return params[key] if key == "seed" else params["train"][key]

@@ -9,7 +9,8 @@ from committed import data_params
 from loopback import serve_folder
 from resnet_cifar.archive.download import download_cifar10, fetch
 from resnet_cifar.data.batches import CIFAR10_MEAN, CIFAR10_STD, Augmentation, DeviceSplit, normalize, train_batches
-from resnet_cifar.data.dataset import load_split, make_subsets, read_cifar10, save_split
+from resnet_cifar.data.cifar import read_cifar10
+from resnet_cifar.data.dataset import load_split, make_subsets, save_split
 from resnet_cifar.errors import UserError
 
 
@@ -94,7 +95,8 @@ def test_http_download_and_missing_file(tmp_path, archive):
 
 def test_subsets_are_seeded_disjoint_and_round_trip(tmp_path, archive):
     path, md5 = archive
-    train, test, classes = read_cifar10(download_cifar10(str(path), md5, tmp_path / "raw"))
+    train, test = read_cifar10(download_cifar10(str(path), md5, tmp_path / "raw"))
+    classes = train.classes
     assert train.images.shape == (200, 3, 32, 32) and len(test) == 60 and classes[0] == "airplane"
     sizes = data_params(train_size=120, val_size=50, test_size=30)
     a, b = make_subsets(train, test, sizes, seed=1), make_subsets(train, test, sizes, seed=1)

@@ -1,9 +1,5 @@
 """The paired comparison of two experiments (compare --versus): its statistics, and the command on real DVC."""
-import hashlib
-import io
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,50 +107,3 @@ def test_an_unknown_experiment_name_is_refused(tmp_path):
 def test_a_folder_outside_a_project_is_refused(tmp_path):
     with pytest.raises(UserError, match="not in a DVC project"):
         compare_pair("a", "b", root=tmp_path)
-
-
-def predictions_at(project: Path, rev: str) -> np.lib.npyio.NpzFile:
-    """The predictions file of a revision, straight from the DVC cache by the md5 its dvc.lock records."""
-    lock = yaml.safe_load(run(project, "git", "show", f"{rev}:dvc.lock").stdout)
-    md5 = next(out["md5"] for out in lock["stages"]["evaluate"]["outs"] if out["path"] == "results/predictions.npz")
-    return np.load(io.BytesIO((project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).read_bytes()))
-
-
-def workspace_state(project: Path) -> dict[str, str]:
-    files = [project / "params.yaml", project / "dvc.lock", *sorted((project / "results").rglob("*"))]
-    return {str(f): hashlib.md5(f.read_bytes()).hexdigest() for f in files if f.is_file()}
-
-
-def exp_ref(project: Path, name: str) -> str:
-    refs = run(project, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
-    return next(ref for ref in refs if ref.endswith(f"/{name}"))
-
-
-@pytest.mark.e2e
-def test_versus_on_two_experiments(finished_project):
-    """An lr experiment against the baseline commit: the command's p-value is McNemar's on the two prediction
-    files; another seed draws another test subset, which is refused; the workspace is never touched."""
-    project = finished_project
-    run(project, "git", "add", "-A")
-    run(project, "git", "commit", "-qm", "baseline results")
-    run(project, "dvc", "exp", "run", "evaluate", "-n", "fast", "-S", "train.lr=0.2")
-    run(project, "dvc", "exp", "run", "evaluate", "-n", "reseeded", "-S", "seed=7")
-    before = workspace_state(project)
-    versus = [sys.executable, "-m", "resnet_cifar.tools.compare", "--versus"]
-    shown = run(project / "results", *versus, "fast", "main").stdout
-    a, b = predictions_at(project, exp_ref(project, "fast")), predictions_at(project, "main")
-    assert np.array_equal(a["labels"], b["labels"])
-    right_a, right_b = a["predicted"] == a["labels"], b["predicted"] == b["labels"]
-    discordant_b, discordant_c = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
-    assert f"{discordant_b} right only in A, {discordant_c} right only in B" in shown, shown
-    assert f"p = {exact_mcnemar(discordant_b, discordant_c):.3g}" in shown, shown
-    assert f"accuracy {right_a.mean():.4f}" in shown and f"accuracy {right_b.mean():.4f}" in shown
-    refused = run(project, *versus, "reseeded", "fast", check=False)
-    assert refused.returncode != 0 and refused.stdout == ""
-    assert len(refused.stderr.strip().splitlines()) == 1 and "different test subsets" in refused.stderr
-    # The workspace holds the last experiment's results (dvc exp run applies it): the same predictions.
-    same = run(project, *versus, "workspace", "reseeded").stdout
-    assert "0 right only in A, 0 right only in B" in same and "within noise: p = 1" in same, same
-    unknown = run(project, *versus, "fast", "no-such-exp", check=False)
-    assert unknown.returncode != 0 and "no-such-exp" in unknown.stderr
-    assert workspace_state(project) == before

@@ -270,20 +270,6 @@ def test_second_repro_runs_nothing_and_plot_param_reruns_only_plot(finished_proj
         assert image.info["dpi"][0] == pytest.approx(80, abs=1)
 
 
-def test_exp_run_with_overrides(finished_project):
-    project = finished_project
-    run(project, "git", "add", "-A")
-    run(project, "git", "commit", "-qm", "first results")
-    run(project, "dvc", "exp", "run", "-S", "model.arch=resnet34", "-S", "train.epochs=1")
-    model = json.loads((project / "metrics/model.json").read_text())
-    assert model["params"] == 21_282_122
-    rows = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
-    [experiment] = [exp["revs"][0]["data"] for row in rows for exp in row.get("experiments") or []]
-    assert experiment["params"]["params.yaml"]["data"]["model"]["arch"] == "resnet34"
-    assert experiment["metrics"]["metrics/model.json"]["data"]["params"] == 21_282_122
-    assert yaml.safe_load((project / "params.yaml").read_text())["model"]["arch"] == "resnet34"
-
-
 def test_tta_adds_tta_metrics_and_keeps_the_plain_ones(finished_project):
     project = finished_project
     six_views = json.loads((project / "metrics/evaluate.json").read_text())  # the default, flip_translate

@@ -80,7 +80,7 @@ def test_user_mistakes_are_one_line_errors(checkpoint, tmp_path, monkeypatch, ca
     Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
     (tmp_path / "notes.txt").write_text("not an image")
     cases = [((str(path), str(tmp_path / "missing.png")), "missing.png not found"),
-             ((str(path), str(tmp_path / "notes.txt")), "cannot read image"),
+             ((str(path), str(tmp_path / "notes.txt")), "notes.txt is not an image"),
              ((str(path), str(tmp_path / "ok.png"), "-k", "11"), "--top-k must be between 1 and 10"),
              ((str(tmp_path / "none.pt"), str(tmp_path / "ok.png")), "checkpoint")]
     for args, message in cases:

@@ -331,7 +331,7 @@ def test_each_trial_is_a_named_temporary_dvc_experiment():
     assert experiment_name("defaults", 7) == "defaults-7"
     command = exp_run_command("defaults-7", {"train.lr": 0.25, "train.flip": "none", "train.epochs": 2})
     assert command[1:] == ["-m", "dvc", "exp", "run", "--temp", "--name", "defaults-7", "-S", "train.lr=0.25",
-                           "-S", "train.flip=none", "-S", "train.epochs=2", "evaluate"]
+                           "-S", "train.flip='none'", "-S", "train.epochs=2", "evaluate"]
     assert exp_run_command("defaults-7", {}, target="plot")[-1] == "plot"  # --through plot: the whole pipeline
     assert "--force" not in command and "--no-run-cache" not in command  # the run-cache restores repeated params
 

@@ -1,1 +1,1 @@
-"""ResNet on CIFAR-10: the package shared by every DVC stage in `stages/`."""
+"""ResNet on CIFAR-10, CIFAR-100 or your own images: the package shared by every DVC stage in `stages/`."""

@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from .corruption_table import SEVERITIES, expand_corruptions
-from .datasets import CIFAR10
+from .datasets import DATASETS, IMAGE_SIDE
 from .errors import UserError
 from .limits import MIN_TSNE_SAMPLES
 
@@ -59,16 +59,20 @@ ARCHITECTURES: tuple[str, ...] = typing.get_args(Architecture)
 TtaMode = Literal["none", "flip", "flip_translate"]  # each one's views: engine/inference.py TTA_VIEWS
 TTA_MODES: tuple[str, ...] = typing.get_args(TtaMode)
 MIN_IMAGE_SIZE = 8  # pixels: the network halves the side three times
-MAX_TRANSLATE = CIFAR10.image_side // 2  # pixels (reflect padding mirrors at most the whole image minus its edge)
+MAX_TRANSLATE = IMAGE_SIDE // 2  # pixels (reflect padding mirrors at most the whole image minus its edge)
 DEVICES = ("auto", "cpu", "cuda")
 PINNED_GPU = re.compile(r"cuda:[0-9]+")  # train.device 'cuda:N': GPU N, which engine/gpu_claim.py does not choose
 URL_SCHEMES = ("http", "https", "file", "")  # "": a plain path
+DatasetName = Literal["cifar10", "cifar100", "folder"]  # datasets.py DATASETS
+LabelSet = Literal["fine", "coarse"]  # every dataset's Dataset.label_sets among them
 
 
 @dataclass(frozen=True, config=SCHEMA)
 class DataParams:
+    dataset: DatasetName
+    labels: LabelSet  # one of the dataset's label sets (_known_labels)
     url: Str  # an http(s):// or file:// URL or a local path (_url_or_path)
-    md5: Str  # 32 hexadecimal digits (_md5_digits)
+    md5: Str  # 32 hexadecimal digits (_md5_digits), not another dataset's official archive (_archive_of_dataset)
     train_size: Annotated[Int, Field(gt=0)]  # train_size + val_size <= the dataset's training images (_within_dataset)
     val_size: Annotated[Int, Field(gt=0)]
     test_size: Annotated[Int, Field(gt=0)]  # <= the dataset's test images (_within_dataset)
@@ -89,13 +93,30 @@ class DataParams:
         return md5
 
     @model_validator(mode="after")
+    def _known_labels(self) -> Self:
+        choices = DATASETS[self.dataset].label_sets
+        if self.labels not in choices:
+            raise ValueError(f"data.labels '{self.labels}' is not one of {self.dataset}'s: {', '.join(choices)}")
+        return self
+
+    @model_validator(mode="after")
+    def _archive_of_dataset(self) -> Self:
+        """Switching data.dataset alone would download the other dataset's archive and fail on its contents."""
+        for name, other in DATASETS.items():
+            if name != self.dataset and other.md5 == self.md5.lower():
+                hint = f" (recipes/{self.dataset}.yaml sets both)" if DATASETS[self.dataset].url else ""
+                raise ValueError(f"data.dataset is {self.dataset}, but data.md5 is the official {other.title} "
+                                 f"archive's: point data.url and data.md5 at the {self.dataset} archive{hint}")
+        return self
+
+    @model_validator(mode="after")
     def _within_dataset(self) -> Self:
-        dataset = CIFAR10  # the one dataset the pipeline reads
+        dataset = DATASETS[self.dataset]  # a folder's sizes are known only on download: stage subset checks them
         drawn = self.train_size + self.val_size
-        if drawn > dataset.train_images:
+        if dataset.train_images is not None and drawn > dataset.train_images:
             raise ValueError(f"data.train_size + data.val_size = {drawn} exceeds the {dataset.train_images} "
                              f"{dataset.title} training images they are drawn from")
-        if self.test_size > dataset.test_images:
+        if dataset.test_images is not None and self.test_size > dataset.test_images:
             raise ValueError(f"data.test_size {self.test_size} exceeds the {dataset.test_images} {dataset.title} "
                              f"test images")
         return self
@@ -105,8 +126,8 @@ class DataParams:
 class ModelParams:
     arch: Architecture
     zero_init_residual: Bool
-    image_size: Annotated[Int, Field(ge=MIN_IMAGE_SIZE, le=CIFAR10.image_side, description=(
-        f"(CIFAR images are {CIFAR10.image_side}x{CIFAR10.image_side}, and the network halves the side three times)"))]
+    image_size: Annotated[Int, Field(ge=MIN_IMAGE_SIZE, le=IMAGE_SIDE, description=(
+        f"(images are stored at {IMAGE_SIDE}x{IMAGE_SIDE}, and the network halves the side three times)"))]
 
 
 @dataclass(frozen=True, config=SCHEMA)
@@ -151,7 +172,7 @@ class TrainParams:
 
     @model_validator(mode="after")
     def _early_sides_fit(self) -> Self:
-        side = CIFAR10.image_side
+        side = IMAGE_SIDE
         if len(self.early_image_sizes) >= self.epochs or not all(
                 MIN_IMAGE_SIZE <= size <= side for size in self.early_image_sizes):
             raise ValueError(f"train.early_image_sizes must give fewer sides than train.epochs ({self.epochs}: the "

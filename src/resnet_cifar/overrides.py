@@ -48,7 +48,11 @@ def apply_overrides(base: Params, overrides: dict[str, Any]) -> Params:
 
 
 def as_set_arguments(overrides: dict[str, Any]) -> list[str]:
-    """`-S key=value` arguments with YAML values free of spaces, so a shell can split them safely."""
+    """`-S key=value` arguments with values free of spaces, so a shell can split them safely, in the override
+    grammar DVC parses them with (Hydra's): a string is quoted, so that a URL's `~` parses and an MD5 of digits
+    stays text."""
     def text(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
+        if isinstance(value, str):
+            return "'" + value.replace("'", "\\'") + "'"
+        return json.dumps(value, separators=(",", ":"))
     return [f"-S {key}={text(value)}" for key, value in overrides.items()]

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# download
+# download: per data.dataset, the one top-level folder of the official archive's members, or the folder of your
+# images converted to arrays (`data.images.pack_image_folder`)
 RAW = Path("data/raw")
-ARCHIVE_FOLDER = "cifar-10-batches-py"  # the one top-level folder of the official archive's members
-RAW_BATCHES = RAW / ARCHIVE_FOLDER
+RAW_FOLDERS = {"cifar10": RAW / "cifar-10-batches-py", "cifar100": RAW / "cifar-100-python", "folder": RAW / "images"}
+RAW_BATCHES = RAW_FOLDERS["cifar10"]
+RAW_IMAGE_SPLITS = {split: RAW_FOLDERS["folder"] / f"{split}.npz" for split in ("train", "test")}
 
 # subset: one file per split, in the layout of `data.dataset.save_split`
 SUBSETS = Path("data/subsets")

@@ -1,4 +1,4 @@
-"""Fetch the CIFAR-10 archive, verify its MD5, and extract it without trusting the paths inside it."""
+"""Fetch a dataset's archive, verify its MD5, and extract it without trusting the paths inside it."""
 from __future__ import annotations
 
 import hashlib
@@ -6,30 +6,47 @@ import http.client
 import shutil
 import socket
 import ssl
+import stat
 import tarfile
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
 from ..atomic import write_error
 from ..errors import UserError
-from ..paths import ARCHIVE_FOLDER
+from ..paths import RAW_FOLDERS
 
 CHUNK = 1 << 20
-EXPECTED_MEMBERS = frozenset(
-    ["batches.meta", "test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]
-)
 # Errors of the network, worth another try; any other OSError while fetching is the local disk's.
 TRANSIENT_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError)
 OFFLINE_HINT = ("Offline? Put the archive on disk and point data.url at it, e.g. `dvc exp run -S "
                 "data.url=file:///path/to/cifar-10-python.tar.gz` (and data.md5 to its MD5 if it is not the "
                 "official file)")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What an official archive holds: one top-level folder with these files in it."""
+
+    title: str
+    folder: str
+    files: frozenset[str]
+
+
+OFFICIAL_LAYOUTS = {
+    "cifar10": Layout("CIFAR-10", RAW_FOLDERS["cifar10"].name,
+                      frozenset(["batches.meta", "test_batch"] + [f"data_batch_{i}" for i in range(1, 6)])),
+    "cifar100": Layout("CIFAR-100", RAW_FOLDERS["cifar100"].name, frozenset(["meta", "train", "test"])),
+}
 
 
 def local_source(url: str) -> Path | None:
@@ -133,48 +150,80 @@ def verify_md5(path: Path, expected: str, url: str) -> None:
         )
 
 
-def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract the CIFAR-10 batches into `dest/cifar-10-batches-py`.
+def safe_extract(archive: Path, dest: Path, layout: Layout | None = None) -> None:
+    """Extract a tar (any compression) or zip archive into `dest`; with `layout`, only that official layout.
 
-    Only regular files and folders under `cifar-10-batches-py/` are accepted: absolute paths, `..`, links and
-    device files are rejected before anything is written. Errors writing `dest` are left as `OSError`.
+    Only regular files and folders inside `dest` are accepted, and with `layout` only under its folder: absolute
+    paths, `..`, links and device files are rejected before anything is written. Errors writing `dest` are left as
+    `OSError`.
     """
+    is_zip = zipfile.is_zipfile(archive) and not tarfile.is_tarfile(archive)
     try:
-        tar = tarfile.open(archive, "r:*")
-        members = tar.getmembers()  # reads the whole archive: truncation and corruption show up here
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
-        raise UserError(f"cannot read the downloaded archive (truncated or not a tar.gz?): {err}") from err
-    with tar:
-        files = []
-        for m in members:
-            parts = PurePosixPath(m.name).parts
-            if m.name.startswith("/") or ".." in parts or not parts or parts[0] != ARCHIVE_FOLDER:
-                raise UserError(f"refusing archive member '{m.name}': it would land outside {ARCHIVE_FOLDER}/")
-            if not (m.isfile() or m.isdir()):
-                raise UserError(f"refusing archive member '{m.name}': links and special files are not allowed")
-            if m.isfile():
-                files.append(m)
-        names = {PurePosixPath(m.name).name for m in files if len(PurePosixPath(m.name).parts) == 2}
-        missing = sorted(EXPECTED_MEMBERS - names)
-        if missing:
-            raise UserError(f"{archive.name} is not a CIFAR-10 python archive: missing {', '.join(missing)}")
-        tar.extractall(dest, members=files, filter="data")
+        if is_zip:
+            bundle: zipfile.ZipFile | tarfile.TarFile = zipfile.ZipFile(archive)
+            # A zip keeps the file type in the high bits of external_attr, where tools that write one set it.
+            plain_types = (0, stat.S_IFREG, stat.S_IFDIR)
+            entries = [(i, i.filename, i.is_dir(), stat.S_IFMT(i.external_attr >> 16) in plain_types)
+                       for i in bundle.infolist()]
+        else:
+            bundle = tarfile.open(archive, "r:*")
+            entries = [(m, m.name, m.isdir(), m.isfile() or m.isdir()) for m in bundle.getmembers()]
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as err:
+        # Reading every member's header reads the whole archive: truncation and corruption show up here.
+        raise UserError(f"cannot read the downloaded archive (truncated, or not a tar.gz or zip?): {err}") from err
+    with bundle:
+        members = []
+        inside = f"{layout.folder}/" if layout else "the destination"
+        for member, name, _, plain in entries:
+            parts = PurePosixPath(name).parts
+            if name.startswith("/") or ".." in parts or not parts or (layout and parts[0] != layout.folder):
+                raise UserError(f"refusing archive member '{name}': it would land outside {inside}")
+            if not plain:
+                raise UserError(f"refusing archive member '{name}': links and special files are not allowed")
+            members.append(member)
+        if layout:
+            names = {PurePosixPath(name).name for _, name, is_dir, _ in entries
+                     if not is_dir and len(PurePosixPath(name).parts) == 2}
+            missing = sorted(layout.files - names)
+            if missing:
+                raise UserError(f"the archive at data.url is not a {layout.title} python archive: missing "
+                                f"{', '.join(missing)}")
+        if is_zip:
+            bundle.extractall(dest, members=members)
+        else:
+            bundle.extractall(dest, members=members, filter="data")
 
 
-def download_cifar10(url: str, md5: str, out_dir: Path) -> Path:
-    """Fetch, verify and extract into `out_dir` (replaced whole, only on success); return the batches folder."""
+def official_unpacker(dataset: str) -> Callable[[Path, Path], Path]:
+    """Unpack an official archive in `dataset`'s layout into a folder; the function returns its one folder."""
+    layout = OFFICIAL_LAYOUTS[dataset]
+
+    def unpack(archive: Path, dest: Path) -> Path:
+        safe_extract(archive, dest, layout)
+        return dest / layout.folder
+    return unpack
+
+
+def download_archive(url: str, md5: str, out_dir: Path, unpack: Callable[[Path, Path], Path]) -> Path:
+    """Fetch and verify the archive, then `unpack(archive, staging)` it; `out_dir` is replaced by the staging folder
+    whole, only on success. Returns where unpack's result (a path inside staging) lies in `out_dir`."""
     out_dir = Path(out_dir)
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".download-", dir=out_dir.parent) as tmp:
-            archive = Path(tmp) / "cifar-10-python.tar.gz"
+            archive = Path(tmp) / "archive"
             fetch(url, archive)
             verify_md5(archive, md5, url)
             staging = Path(tmp) / "extracted"
-            safe_extract(archive, staging)
+            unpacked = unpack(archive, staging)
             if out_dir.exists():
                 shutil.rmtree(out_dir)
             staging.rename(out_dir)
     except OSError as err:  # the network's errors are handled in fetch: what is left is the local disk
         raise write_error(out_dir, err) from err
-    return out_dir / ARCHIVE_FOLDER
+    return out_dir / unpacked.relative_to(staging)
+
+
+def download_cifar10(url: str, md5: str, out_dir: Path) -> Path:
+    """The CIFAR-10 batches folder, fetched, verified and extracted into `out_dir`."""
+    return download_archive(url, md5, out_dir, official_unpacker("cifar10"))

@@ -1,1 +1,2 @@
-"""Data: reading the extracted CIFAR-10 batches, the seeded subsets, and mini-batches on the training device."""
+"""Data: the CIFAR batches and image folders as uint8 arrays, the seeded subsets, and mini-batches on the training
+device."""

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_path
-from ..datasets import CIFAR10
+from ..datasets import IMAGE_SIDE
 from ..errors import UserError, one_line
 from .resnet import ResNet, build_model
 
@@ -70,7 +70,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Re
                         f"entries); run `dvc repro train`")
     arch, classes = state["arch"], state["classes"]
     try:
-        model = build_model(arch, num_classes=len(classes), image_size=state.get("image_size", CIFAR10.image_side))
+        model = build_model(arch, num_classes=len(classes), image_size=state.get("image_size", IMAGE_SIDE))
     except (ValueError, TypeError) as err:
         raise UserError(f"checkpoint {path}: {err}") from err
     mismatch = _weights_mismatch(model.state_dict(), state["model"])

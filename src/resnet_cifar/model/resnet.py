@@ -22,9 +22,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelParams
-from ..datasets import CIFAR10
+from ..datasets import CHANNELS, CIFAR10, IMAGE_SIDE
 from .architectures import BASIC, BOTTLENECK, LAYOUTS
 from .small_maps import use_small_map_gemm
+
+CIFAR10_CLASSES = CIFAR10.label_sets["fine"]  # the default head
 
 STAGE_PLANES = (64, 128, 256, 512)
 
@@ -97,13 +99,13 @@ class ResNet(nn.Module):
     """Four stages of 64, 128, 256, 512 planes (times the block's expansion), global average pool, linear head, with
     the CIFAR stem, an `image_size` and the pooled penultimate `features`."""
 
-    def __init__(self, block: Block, layers: list[int], num_classes: int = CIFAR10.classes,
-                 zero_init_residual: bool = False, image_size: int = CIFAR10.image_side) -> None:
+    def __init__(self, block: Block, layers: list[int], num_classes: int = CIFAR10_CLASSES,
+                 zero_init_residual: bool = False, image_size: int = IMAGE_SIDE) -> None:
         super().__init__()
         self.image_size = image_size
         # Modules are made, and so draw their random initial weights, in torchvision's order, starting with its
         # ImageNet stem: replaced below, it keeps every later weight what the same seed gave before.
-        self.conv1 = nn.Conv2d(CIFAR10.channels, STAGE_PLANES[0], kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(CHANNELS, STAGE_PLANES[0], kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(STAGE_PLANES[0])
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.Identity()  # the CIFAR stem has none
@@ -124,7 +126,7 @@ class ResNet(nn.Module):
             for m in self.modules():
                 if isinstance(m, BasicBlock | Bottleneck):
                     nn.init.constant_(m.last_bn.weight, 0)
-        self.conv1 = conv3x3(CIFAR10.channels, STAGE_PLANES[0])  # the CIFAR stem
+        self.conv1 = conv3x3(CHANNELS, STAGE_PLANES[0])  # the CIFAR stem
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         use_small_map_gemm(self)  # the 2x2 and 1x1 maps of small images: one GEMM on the CPU (small_maps.py)
 
@@ -163,8 +165,8 @@ BUILDERS: dict[str, Callable[..., ResNet]] = {
 }
 
 
-def build_model(arch: str, num_classes: int = CIFAR10.classes, zero_init_residual: bool = False,
-                image_size: int = CIFAR10.image_side) -> ResNet:
+def build_model(arch: str, num_classes: int = CIFAR10_CLASSES, zero_init_residual: bool = False,
+                image_size: int = IMAGE_SIDE) -> ResNet:
     try:
         builder = BUILDERS[arch]
     except KeyError:
@@ -172,6 +174,6 @@ def build_model(arch: str, num_classes: int = CIFAR10.classes, zero_init_residua
     return builder(num_classes, zero_init_residual=zero_init_residual, image_size=image_size)
 
 
-def model_from_params(params: ModelParams, num_classes: int = CIFAR10.classes) -> ResNet:
+def model_from_params(params: ModelParams, num_classes: int = CIFAR10_CLASSES) -> ResNet:
     """The network that the `model` section of params.yaml describes."""
     return build_model(params.arch, num_classes, params.zero_init_residual, params.image_size)

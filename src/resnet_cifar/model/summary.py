@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torchinfo
 
-from ..datasets import CIFAR10
+from ..datasets import IMAGE_SHAPE
 from .resnet import ResNet
 
 COMPONENTS = {
@@ -40,6 +40,6 @@ def summary_table(model: ResNet) -> str:
     counts = parameter_counts(model)
     lines = [f"{component:<8}{count:>14,}" for component, count in counts.items()]
     lines.append(f"{'float32 size':<12}{size_mb_fp32(counts['total']):>7.2f} MiB")
-    stats = torchinfo.summary(model, input_size=(1, *CIFAR10.image_shape), depth=2, verbose=0, device="cpu",
+    stats = torchinfo.summary(model, input_size=(1, *IMAGE_SHAPE), depth=2, verbose=0, device="cpu",
                               col_names=("output_size", "num_params"), row_settings=("var_names",))
     return "\n".join(lines) + "\n\n" + str(stats) + "\n"

@@ -25,7 +25,7 @@ import scipy.ndimage
 
 from .. import corruption_table
 from ..corruption_table import CORRUPTIONS, ROWS, SEVERITIES
-from ..datasets import CIFAR10
+from ..datasets import IMAGE_SHAPE
 from ..errors import UserError
 
 Corruption = Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
@@ -490,8 +490,8 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarr
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise UserError(f"corruption seed must be a non-negative integer, got {seed!r}")
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != CIFAR10.image_shape:
-        shape = ", ".join(map(str, CIFAR10.image_shape))
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        shape = ", ".join(map(str, IMAGE_SHAPE))
         raise ValueError(f"images must be uint8 (N, {shape}), got {images.dtype} {images.shape}")
     x = images.astype(np.float32) / 255
     parameters = ROWS[name].parameters[SEVERITIES.index(severity)]

@@ -62,7 +62,10 @@ HEADER_CHARS = 10  # a varied parameter's header at most; the key's last compone
 # Left out first when the table is too wide, in this order: results few compare on, then the fixed settings where
 # every row has the same value (`constant` below), then best_val.
 DROPPABLE = ("img/s", "loss", "c_acc", "constant", "best_val")
-KEPT = ("experiment", "group", "n", "acc", "±", "sd", "train_s", "ran_on", *SETTINGS.values())  # never left out
+# What the rows learned, where it differs between them: shown first among the varied parameters, and kept.
+DATA_KEYS = {"data.dataset": "dataset", "data.labels": "labels"}
+KEPT = ("experiment", "group", "n", "acc", "±", "sd", "train_s", "ran_on", *SETTINGS.values(),
+        *DATA_KEYS.values())  # never left out
 FORMATS = {
     "n": "{:.0f}", "group": "{:.0f}", "±": "{:.4f}", "sd": "{:.4f}",
     "ep": "{:.0f}", "lr": "{:.3g}", "batch": "{:.0f}", "n_train": "{:.0f}", "acc": "{:.4f}", "loss": "{:.4f}",
@@ -87,8 +90,10 @@ def short_headers(keys: list[str], taken: set[str]) -> dict[str, str]:
 def shown(frame: pd.DataFrame, varied_params: list[str]) -> pd.DataFrame:
     """The columns the table shows, under their headers: the name, the group (and n), the main settings, the other
     parameters that vary, the results, what ran it."""
-    settings = {**SETTINGS, **short_headers([p for p in varied_params if p not in SETTINGS],
-                                            taken={*SETTINGS.values(), *SHOWN_RESULTS.values(), GROUP, N})}
+    data = {key: header for key, header in DATA_KEYS.items() if key in varied_params}
+    others = [p for p in varied_params if p not in SETTINGS and p not in DATA_KEYS]
+    settings = {**SETTINGS, **data, **short_headers(others, taken={*SETTINGS.values(), *DATA_KEYS.values(),
+                                                                   *SHOWN_RESULTS.values(), GROUP, N})}
     counts = [N] if N in frame else []
     names = {EXPERIMENT: EXPERIMENT, **{c: c for c in counts}, GROUP: GROUP, **settings,
              **{r: h for r, h in SHOWN_RESULTS.items() if r in frame or r in RESULTS}, RAN_ON: RAN_ON}

@@ -1,7 +1,8 @@
 """`resnet-cifar-predict`: the top-k classes of image files, by a trained checkpoint.
 
-Images of any size and mode are converted to RGB, resized to 32x32 and normalised exactly as the test images are
-in evaluation (`batches.normalize`), then classified in fp32 and eval mode.
+Images of any size and mode become 32x32 RGB as a folder dataset's images do (`data.images.load_image`), are
+normalised exactly as the test images are in evaluation (`batches.normalize`), then classified in fp32 and eval
+mode. The class names are the checkpoint's.
 """
 from __future__ import annotations
 
@@ -10,28 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from ..data.batches import normalize
-from ..datasets import CIFAR10
+from ..data.images import load_image
 from ..engine.device import resolve_device
 from ..errors import UserError, report_user_errors
 from ..model.checkpoint import load_model
 
 BATCH_SIZE = 256
-
-
-def load_image(path: Path) -> np.ndarray:
-    """uint8 (3, 32, 32) from an image file; Pillow's bilinear resize averages over the whole source on shrinking."""
-    try:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB").resize((CIFAR10.image_side, CIFAR10.image_side), Image.Resampling.BILINEAR)
-    except FileNotFoundError:
-        raise UserError(f"image {path} not found") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise UserError(f"cannot read image {path}: {err}") from err
-    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
 
 
 @torch.no_grad()
@@ -55,7 +43,7 @@ def predict_files(checkpoint: Path, paths: list[Path], top_k: int) -> list[list[
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    description = "Print the top-k CIFAR-10 classes of image files, by a trained checkpoint."
+    description = "Print the top-k classes of image files, by a trained checkpoint."
     parser = argparse.ArgumentParser(prog="resnet-cifar-predict", description=description)
     parser.add_argument("checkpoint", type=Path, help="a checkpoint written by the train stage, e.g. models/best.pt")
     parser.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...) of any size")
@@ -69,7 +57,7 @@ def main() -> None:
     for path, top in zip(args.images, predict_files(args.checkpoint, args.images, args.top_k)):
         print(path)
         for rank, (name, probability) in enumerate(top, 1):
-            print(f"  {rank}. {name:<12} {probability:.4f}")
+            print(f"  {rank}. {name:<13} {probability:.4f}")
 
 
 if __name__ == "__main__":
