@@ -110,8 +110,8 @@ def test_an_unresolvable_host_fails_at_once(tmp_path, monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     monkeypatch.setenv("no_proxy", "*")  # resolve the host itself, not a proxy the environment may name
     with pytest.raises(UserError, match=r"host cifar\.example\.invalid not found \(Name or service not known\)\. "
-                                        r"Offline\? .*data\.url=file://"):
-        fetch("https://cifar.example.invalid/cifar.tar.gz", tmp_path / "a", retries=3, backoff=0.001)
+                                        r"Offline\? .*data\.url=file:///path/to/cifar-100-python\.tar\.gz`"):
+        fetch("https://cifar.example.invalid/~k/cifar-100-python.tar.gz", tmp_path / "a", retries=3, backoff=0.001)
     assert calls == ["cifar.example.invalid"]  # no retries: waiting does not bring a network back
 
 

@@ -28,9 +28,13 @@ from ..paths import RAW_FOLDERS
 CHUNK = 1 << 20
 # Errors of the network, worth another try; any other OSError while fetching is the local disk's.
 TRANSIENT_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError)
-OFFLINE_HINT = ("Offline? Put the archive on disk and point data.url at it, e.g. `dvc exp run -S "
-                "data.url=file:///path/to/cifar-10-python.tar.gz` (and data.md5 to its MD5 if it is not the "
-                "official file)")
+
+
+def offline_hint(url: str) -> str:
+    """What to do without the network, naming the file the URL names."""
+    name = PurePosixPath(urllib.parse.urlparse(url).path).name or "archive.tar.gz"
+    return (f"Offline? Put the archive on disk and point data.url at it, e.g. `dvc exp run -S "
+            f"data.url=file:///path/to/{name}` (and data.md5 to its MD5 if it is not the official file)")
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def fetch(url: str, dest: Path, retries: int = 4, timeout: float = 30.0, backoff
             if isinstance(err.reason, socket.gaierror):
                 host = urllib.parse.urlparse(url).hostname
                 raise UserError(f"cannot download {url}: host {host} not found ({err.reason.strerror}). "
-                                f"{OFFLINE_HINT}") from err
+                                f"{offline_hint(url)}") from err
             last_error = err
         except TRANSIENT_ERRORS as err:
             last_error = err
@@ -94,7 +98,7 @@ def fetch(url: str, dest: Path, retries: int = 4, timeout: float = 30.0, backoff
         if failures > retries:
             reason = getattr(last_error, "reason", None) or str(last_error) or type(last_error).__name__
             raise UserError(f"cannot download {url}: {failures} attempts in a row failed ({reason}). "
-                            f"{OFFLINE_HINT}") from last_error
+                            f"{offline_hint(url)}") from last_error
         if failures:  # after progress, resume at once: the connection was working
             time.sleep(min(backoff * 2 ** (failures - 1), 30.0))
 
