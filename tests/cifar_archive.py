@@ -100,17 +100,17 @@ def image_folder(root: Path, per_class: tuple[int, int] = (12, 4), classes: list
 
 
 def pack(folder: Path, archive: Path, top: str | None = None) -> str:
-    """`folder`'s contents as a .tar.gz, or a .zip by the suffix, optionally under one top-level folder; its MD5."""
+    """`folder`'s contents as a .tar.gz, or a .zip by the suffix, optionally under one top-level folder; its MD5.
+    Every entry goes in as it is: empty folders too, and in a tar a link as a link (a zip stores its target)."""
     import zipfile
 
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    prefix = f"{top}/" if top else ""
+    entries = [(p, (f"{top}/" if top else "") + p.relative_to(folder).as_posix()) for p in sorted(folder.rglob("*"))]
     if archive.suffix == ".zip":
         with zipfile.ZipFile(archive, "w") as z:
-            for p in files:
-                z.write(p, prefix + p.relative_to(folder).as_posix())
+            for path, name in entries:
+                z.write(path, name)
     else:
         with tarfile.open(archive, "w:gz") as tar:
-            for p in files:
-                tar.add(p, prefix + p.relative_to(folder).as_posix())
+            for path, name in entries:
+                tar.add(path, name, recursive=False)
     return hashlib.md5(archive.read_bytes()).hexdigest()

@@ -42,9 +42,14 @@ def load_image(path: Path, name: str | None = None) -> np.ndarray:
     return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
 
 
+def _ignored(name: str) -> bool:
+    """A hidden file or folder (.DS_Store), or what archivers add."""
+    return name.startswith(".") or name in IGNORED
+
+
 def _visible(folder: Path) -> list[Path]:
-    """The entries of `folder`, sorted, without hidden files (.DS_Store) and what archivers add."""
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in IGNORED)
+    """The entries of `folder`, sorted, without the ignored ones."""
+    return sorted(p for p in folder.iterdir() if not _ignored(p.name))
 
 
 def find_image_root(extracted: Path) -> Path:
@@ -73,8 +78,8 @@ def _class_files(split: Path, extracted: Path) -> dict[str, list[Path]]:
         if not entry.is_dir():
             raise UserError(f"{_shown(entry, extracted)} is not in a class folder: a split holds only "
                             f"<class>/ folders")
-        files = sorted(p for p in entry.rglob("*") if p.is_file() and not any(
-            part.startswith(".") or part in IGNORED for part in p.relative_to(entry).parts))
+        files = sorted(p for p in entry.rglob("*")
+                       if p.is_file() and not any(map(_ignored, p.relative_to(entry).parts)))
         if not files:
             raise UserError(f"class folder {_shown(entry, extracted)} holds no images")
         classes[entry.name] = files
@@ -94,7 +99,8 @@ def read_image_folder(extracted: Path) -> tuple[Split, Split]:
     if unknown:
         raise UserError(f"{_shown(root / 'test' / unknown[0], extracted)} is a class that "
                         f"{_shown(root / 'train', extracted)} lacks: the model can only learn the training classes")
-    listed = {split: [(path, classes.index(name)) for name, paths in sorted(by_class.items()) for path in paths]
+    label = {name: k for k, name in enumerate(classes)}
+    listed = {split: [(path, label[name]) for name, paths in sorted(by_class.items()) for path in paths]
               for split, by_class in files.items()}
     splits = []
     with tqdm(total=sum(map(len, listed.values())), desc="images", unit="img", disable=None) as bar:
