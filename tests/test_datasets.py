@@ -196,7 +196,9 @@ def params_with(**data) -> str:
     ({"dataset": "cifar100"}, "data.dataset is cifar100, but data.md5 is the official CIFAR-10 archive's: point "
                               "data.url and data.md5 at the cifar100 archive (recipes/cifar100.yaml sets both)"),
     ({"dataset": "folder"}, "data.md5 is the official CIFAR-10 archive's"),
-    ({"md5": CIFAR100.md5}, "data.dataset is cifar10, but data.md5 is the official CIFAR-100 archive's"),
+    ({"md5": CIFAR100.md5}, "data.dataset is cifar10, but data.md5 is the official CIFAR-100 archive's: point "
+                            f"data.url and data.md5 at the cifar10 archive (the official one: {CIFAR10.url}, MD5 "
+                            f"{CIFAR10.md5})"),
     ({"dataset": "cifar100", "labels": "coarse", "md5": "0" * 32, "train_size": 49_999},
      "data.train_size + data.val_size = 50999 exceeds the 50000 CIFAR-100 training images"),
 ])
@@ -221,7 +223,7 @@ def test_the_schema_offers_every_dataset_and_label_set():
 
 
 def test_the_cifar100_recipe_names_the_official_archive():
-    recipe = yaml.safe_load((REPO / "recipes/cifar100.yaml").read_text())
+    recipe = yaml.safe_load((REPO / CIFAR100.recipe).read_text())
     assert recipe["data"] == {"dataset": "cifar100", "url": CIFAR100.url, "md5": CIFAR100.md5} | (
         {"labels": recipe["data"]["labels"]} if "labels" in recipe["data"] else {})
 

@@ -102,9 +102,11 @@ class DataParams:
     @model_validator(mode="after")
     def _archive_of_dataset(self) -> Self:
         """Switching data.dataset alone would download the other dataset's archive and fail on its contents."""
+        dataset = DATASETS[self.dataset]
         for name, other in DATASETS.items():
             if name != self.dataset and other.md5 == self.md5.lower():
-                hint = f" (recipes/{self.dataset}.yaml sets both)" if DATASETS[self.dataset].url else ""
+                hint = (f" ({dataset.recipe} sets both)" if dataset.recipe else
+                        f" (the official one: {dataset.url}, MD5 {dataset.md5})" if dataset.url else "")
                 raise ValueError(f"data.dataset is {self.dataset}, but data.md5 is the official {other.title} "
                                  f"archive's: point data.url and data.md5 at the {self.dataset} archive{hint}")
         return self

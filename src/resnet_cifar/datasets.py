@@ -25,6 +25,7 @@ class Dataset:
     test_images: int | None  # from, and the official test split (None: known on download)
     url: str | None = None  # the official archive, and its MD5
     md5: str | None = None
+    recipe: str | None = None  # the recipe that selects it, where params.yaml's defaults do not
 
 
 # Krizhevsky, 2009: five training batches of 10,000 images, and a test batch.
@@ -34,7 +35,7 @@ CIFAR10 = Dataset("CIFAR-10", {"fine": 10}, train_images=50_000, test_images=10_
 # The same images' source, 100 classes of 600 images, each class in one of 20 superclasses ("coarse" labels).
 CIFAR100 = Dataset("CIFAR-100", {"fine": 100, "coarse": 20}, train_images=50_000, test_images=10_000,
                    url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-                   md5="eb9058c3a382ffc7106e4002c42a8d85")
+                   md5="eb9058c3a382ffc7106e4002c42a8d85", recipe="recipes/cifar100.yaml")
 # An archive of train/<class>/<image> and test/<class>/<image> folders (torchvision's ImageFolder layout).
 FOLDER = Dataset("image folder", {"fine": None}, train_images=None, test_images=None)
 
