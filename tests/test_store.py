@@ -16,6 +16,7 @@ from resnet_cifar.experiments.store import (
     QUEUED,
     Experiment,
     ExperimentStore,
+    as_experiment,
     flatten,
     readable,
     without_repeated_workspace,
@@ -30,6 +31,10 @@ def test_values_are_flattened_to_dotted_keys_and_unreadable_files_give_none():
              "metrics/train/metrics.json": {"data": {"best": {"val_acc": 0.5}}}}
     assert readable(files) == {"accuracy": 0.4, "best.val_acc": 0.5}
     assert readable(None) == {}
+    # A row whose params.yaml DVC has no result for yet (CI: a second search reading the table mid-write).
+    assert readable({"params.yaml": None, **files}) == {"accuracy": 0.4, "best.val_acc": 0.5}
+    row = {"rev": "abc1234", "data": {"params": {"params.yaml": None}, "metrics": {"m.json": None}}}
+    assert as_experiment(row, "exp", "abc1234", DONE).params == {}
 
 
 def test_a_workspace_that_repeats_another_row_is_left_out():

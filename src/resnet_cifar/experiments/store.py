@@ -67,10 +67,11 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def readable(files: dict[str, Any] | None) -> dict[str, Any]:
-    """The values of every file DVC read without error, merged by dotted key (the first file's value wins)."""
+    """The values of every file DVC read without error, merged by dotted key (the first file's value wins). A file
+    without a result (None: a row DVC lists while another process is still writing the experiment) has none."""
     merged: dict[str, Any] = {}
     for result in (files or {}).values():
-        if result.get("data") and not result.get("error"):
+        if result and result.get("data") and not result.get("error"):
             merged.update({k: v for k, v in flatten(result["data"]).items() if k not in merged})
     return merged
 
